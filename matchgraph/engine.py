@@ -1,0 +1,231 @@
+"""matchgraph.Engine: the one entry point. The CLI, the HTTP API and MCP are thin layers over it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .catalog import Artifact, load_catalog
+from .config import home_dir, load_config, store_url
+from .embeddings import Embedder
+from .errors import NoIndex, ValidationFailed
+from .events import EventIn, finish, read_log, validate_batch
+from .graph import MatchGraph, bipartite_pagerank, build_match_graph
+from .index import LoadedIndex, write_index
+from .models import SearchResponse
+from .names import resolve_artifact
+from .scores import compute_scores
+from .search import Filters, search
+from .store import create_store
+from .versions import IndexVersions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class State:
+    """What a search reads, swapped as one object so a request never sees half of an update."""
+
+    index: LoadedIndex
+    graph: MatchGraph
+    scores: dict[str, dict]
+    built_at: float
+
+
+class Engine:
+    """Open on a home folder (default ./.matchgraph or MATCHGRAPH_HOME).
+
+    `overrides` is a nested dict of config keys (flags); `refresh_seconds` > 0 (servers) lets
+    new events reach the graph at most that often, 0 (CLI) rebuilds whenever events changed.
+    """
+
+    def __init__(self, home: str | Path | None = None, overrides: dict | None = None,
+                 refresh_seconds: float | None = 0):
+        self.home = home_dir(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config = load_config(self.home, overrides)
+        self.store = create_store(store_url(self.config, self.home))
+        self.versions = IndexVersions(self.home)
+        self.refresh_seconds = (self.config["graph"]["refresh_seconds"] if refresh_seconds is None
+                                else refresh_seconds)
+        self._state: State | None = None
+        self._lock = threading.RLock()
+        self._embedders: dict[str, Embedder] = {}
+
+    # -- building blocks ------------------------------------------------------------------------
+    def embedder(self, model: str | None = None) -> Embedder:
+        model = model or self.config["model"]
+        if model not in self._embedders:
+            self._embedders[model] = Embedder(model, self.store, self.config["batch_size"])
+        return self._embedders[model]
+
+    @property
+    def state(self) -> State:
+        """The loaded index, graph and scores, refreshed when a new version or new events appear."""
+        state = self._state
+        if state is None or self._stale(state):
+            with self._lock:
+                if self._state is None or self._stale(self._state):
+                    self._state = self._build_state(self._state)
+            state = self._state
+        return state
+
+    def _stale(self, state: State) -> bool:
+        current = self.versions.current()
+        if current and current[0] != state.index.version:
+            return True
+        if self.refresh_seconds and time.monotonic() - state.built_at < self.refresh_seconds:
+            return False
+        return self.store.events_signature() != state.graph.signature
+
+    def _build_state(self, previous: State | None, progress: bool = False) -> State:
+        current = self.versions.current()
+        if current is None:
+            raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
+        version, folder = current
+        index = previous.index if previous and previous.index.version == version \
+            else LoadedIndex.load(version, folder)
+        graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
+                                  self.config, progress=progress)
+        scores = compute_scores(index.artifacts,
+                                bipartite_pagerank(graph, self.config["graph"]["pagerank_alpha"]),
+                                graph.times_matched, self.config)
+        return State(index=index, graph=graph, scores=scores, built_at=time.monotonic())
+
+    def refresh(self) -> None:
+        """Rebuild graph and scores now (e.g. after an ingest), reloading the index if it changed."""
+        with self._lock:
+            self._state = self._build_state(self._state)
+
+    # -- indexing -------------------------------------------------------------------------------
+    def index(self, catalog: Iterable[str | Path] | None = None, model: str | None = None,
+              progress: bool = False) -> dict[str, Any]:
+        """Validate the catalog, embed new capability texts, build FAISS and publish a new version.
+
+        A bad catalog raises ValidationFailed before anything is written; the served index stays.
+        Returns {"version", "artifacts", "capabilities", "embedded", "cached", "model"}.
+        """
+        last = self.store.versions()
+        paths = [str(Path(p).resolve()) for p in catalog] if catalog else \
+            (last[0]["catalog"] if last else list(self.config["catalog"]))
+        if not paths:
+            raise ValidationFailed("index", ["--catalog: no catalog given and no previous index"])
+        model = model or (self.config["model"] if catalog or not last else last[0]["model"])
+        artifacts = load_catalog(paths)
+        embedder = self.embedder(model)
+        texts = [c.text() for a in artifacts for c in a.capabilities]
+        vectors = embedder.encode(texts, progress=progress)
+        embedded = embedder.last_embedded
+        version, staging = self.versions.staging()
+        manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
+                    "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
+                    "created_at": datetime.now(timezone.utc).isoformat()}
+        try:
+            write_index(staging, artifacts, vectors, manifest)
+            self.versions.publish(version, staging, keep=self.config["keep_versions"])
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.store.replace_artifacts(artifacts)
+        self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
+        self._state = None
+        return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
+                "embedded": embedded, "cached": len(texts) - embedded, "model": model}
+
+    # -- events ---------------------------------------------------------------------------------
+    def ingest(self, path: str | Path, progress: bool = False) -> dict[str, int]:
+        """Store the events of a JSONL log; the file is validated whole first (nothing stored on error)."""
+        events = validate_batch(read_log(path), self._known_ids())
+        return self._store_events(events, progress)
+
+    def add_events(self, items: list[dict]) -> dict[str, int]:
+        """Store a batch of events (POST /api/events); rejected whole when any item is bad."""
+        events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids())
+        return self._store_events(events, False)
+
+    def _known_ids(self) -> set[str]:
+        return {a.id for a in self.state.index.artifacts}
+
+    def _store_events(self, events, progress: bool) -> dict[str, int]:
+        if progress and len(events) > 10_000:
+            from .progress import progress_bar
+
+            new = 0
+            with progress_bar(f"storing {len(events)} events", len(events)) as advance:
+                for start in range(0, len(events), 10_000):
+                    chunk = events[start:start + 10_000]
+                    new += self.store.add_events(chunk)
+                    advance(len(chunk))
+        else:
+            new = self.store.add_events(events)
+        return {"received": len(events), "new": new, "duplicates": len(events) - new}
+
+    # -- reading --------------------------------------------------------------------------------
+    def resolve(self, name: str) -> Artifact:
+        """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name."""
+        return resolve_artifact(self.state.index, name)
+
+    def search(self, query: str, k: int | None = None, kind: str | None = None,
+               pricing: str | None = None, task: str | None = None, record: bool = True
+               ) -> SearchResponse:
+        """Rank artifacts for `query`; a recorded search stores its top results as match events."""
+        if not query or not query.strip():
+            raise ValidationFailed("search", ["q: query must not be empty"])
+        k = k or self.config["search"]["k"]
+        if not 1 <= k <= 100:
+            raise ValidationFailed("search", [f"k: must be between 1 and 100, got {k}"])
+        state = self.state
+        vector = self.embedder(state.index.manifest["model"]).encode_query(query)
+        ranks = {aid: s["rank"] for aid, s in state.scores.items()}
+        results = search(state.index, state.graph, vector, query, k, Filters(kind, pricing, task),
+                         self.config, ranks)
+        if record and results:
+            now = datetime.now(timezone.utc)
+            shown = results[: self.config["search"]["record_top"]]
+            self.store.add_events([finish(EventIn(query=query, artifact_id=r.artifact_id, kind="match",
+                                                  ts=now, capability_id=r.matched_capability,
+                                                  score=r.score, rank=r.position)) for r in shown])
+        return SearchResponse(query=query, results=results, recorded=bool(record and results))
+
+    def evaluate(self, path: str | Path, k: int = 10) -> dict[str, Any]:
+        """Figures for a labeled JSONL file; never records events. Includes the config it ran with."""
+        from .evaluate import evaluate, read_labeled
+
+        queries = read_labeled(path)
+        self.state  # load before timing so the first query does not pay for it
+
+        def rank(query: str) -> list[str]:
+            return [r.artifact_id for r in self.search(query, k=max(k, 10), record=False).results]
+
+        return {"config": self.config_public(), **evaluate(queries, rank, k)}
+
+    def config_public(self) -> dict[str, Any]:
+        """The effective config with the token masked."""
+        import copy
+
+        config = copy.deepcopy(self.config)
+        if config.get("token"):
+            config["token"] = "***"
+        return config
+
+    def stats(self) -> dict[str, Any]:
+        state = self.state
+        return {"home": str(self.home), "store": self.store.safe_url,
+                "index_version": state.index.version, "model": state.index.manifest["model"],
+                "artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
+                "events": self.store.event_count(), "queries": len(state.graph.queries),
+                "graph_nodes": state.graph.graph.number_of_nodes(),
+                "graph_edges": state.graph.graph.number_of_edges(),
+                "versions": [v["version"] for v in self.store.versions()][:5]}
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,118 @@
+"""Search and feedback events: validation (a batch is accepted or rejected whole), ids, query normalization."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ValidationFailed
+
+_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_query(text: str) -> str:
+    """Case, accents-compatible forms, punctuation and spacing folded: 'Stable  Diffusion!' -> 'stable diffusion'."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+class EventIn(BaseModel):
+    """One event as sent in a log line or in POST /api/events."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=2000)
+    artifact_id: str = Field(min_length=1)
+    kind: Literal["match", "select"] = "select"
+    ts: datetime | None = None
+    event_id: str | None = Field(default=None, min_length=1, max_length=200)
+    capability_id: str | None = None
+    score: float | None = None
+    rank: int | None = Field(default=None, ge=1)
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_words(cls, value: str) -> str:
+        if not normalize_query(value):
+            raise ValueError("query has no words")
+        return value
+
+
+class Event(BaseModel):
+    """A stored event: ids and time filled in, query normalized."""
+
+    event_id: str
+    query: str
+    query_norm: str
+    artifact_id: str
+    capability_id: str | None = None
+    kind: Literal["match", "select"]
+    ts: datetime
+    score: float | None = None
+    rank: int | None = None
+
+
+def content_id(query: str, artifact_id: str, kind: str, ts: datetime | None) -> str:
+    """Deterministic id for an event sent without one: the same content gives the same id."""
+    payload = json.dumps([normalize_query(query), artifact_id, kind, ts.isoformat() if ts else None])
+    return "h-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def finish(raw: EventIn, now: datetime | None = None) -> Event:
+    ts = raw.ts
+    if ts is not None and ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    event_id = raw.event_id or content_id(raw.query, raw.artifact_id, raw.kind, ts)
+    return Event(event_id=event_id, query=raw.query, query_norm=normalize_query(raw.query),
+                 artifact_id=raw.artifact_id, capability_id=raw.capability_id, kind=raw.kind,
+                 ts=ts or now or datetime.now(timezone.utc), score=raw.score, rank=raw.rank)
+
+
+def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None) -> list[Event]:
+    """Validate (place, raw) pairs; raise ValidationFailed naming every bad place, or return all events.
+
+    `known_artifacts`, when given, rejects events for artifact ids that are not in the catalog.
+    """
+    events: list[Event] = []
+    problems: list[str] = []
+    now = datetime.now(timezone.utc)
+    for place, raw in items:
+        if isinstance(raw, Exception):
+            problems.append(f"{place}: not valid JSON: {raw}")
+            continue
+        try:
+            event = finish(EventIn.model_validate(raw), now)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "(event)"
+                problems.append(f"{place}: {field}: {err['msg']}")
+            continue
+        if known_artifacts is not None and event.artifact_id not in known_artifacts:
+            problems.append(f"{place}: artifact_id: unknown artifact '{event.artifact_id}'")
+            continue
+        events.append(event)
+    if problems:
+        raise ValidationFailed("events rejected, nothing was stored", problems)
+    return events
+
+
+def read_log(path: str | Path) -> Iterable[tuple[str, Any]]:
+    """Yield (file:line, parsed object or the parse error) for a JSONL log file."""
+    path = Path(path)
+    if not path.exists():
+        raise ValidationFailed("events", [f"{path}: no such file"])
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield f"{path}:{number}", exc

@@ -1,0 +1,185 @@
+"""The match graph: which (normalized, merged) queries led to which artifacts and capabilities.
+
+Built from counts the store aggregates (group by query, artifact), never one add_edge per raw
+event. Besides the NetworkX graph it keeps what search needs for the graph signal: a FAISS
+index of past-query vectors and a sparse query x artifact weight matrix for short random walks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import networkx as nx
+import numpy as np
+from rapidfuzz import fuzz
+from scipy import sparse
+
+from .ann import ANN, create_ann
+from .embeddings import Embedder
+from .index import LoadedIndex
+
+log = logging.getLogger(__name__)
+
+
+def qnode(query_norm: str) -> str:
+    return f"q:{query_norm}"
+
+
+def anode(artifact_id: str) -> str:
+    return f"a:{artifact_id}"
+
+
+def cnode(artifact_id: str, capability_id: str) -> str:
+    return f"c:{artifact_id}#{capability_id}"
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
+                          neighbours: int = 5) -> list[int]:
+    """Map each query to the position of its group's representative.
+
+    Only embedding neighbours are compared (never all pairs): two queries merge when they are
+    among each other's nearest vectors and their texts are near-identical (rapidfuzz ratio).
+    """
+    groups = _UnionFind(len(queries))
+    if len(queries) > 1:
+        _, ids = create_ann(vectors).search(vectors, neighbours + 1)
+        for i, row in enumerate(ids):
+            for j in row:
+                if j > i and fuzz.ratio(queries[i], queries[j]) >= ratio:
+                    groups.union(i, int(j))
+    return [groups.find(i) for i in range(len(queries))]
+
+
+@dataclass
+class MatchGraph:
+    """The graph plus the arrays search uses; `queries[i]` is row i of `weights` and `query_ann`."""
+
+    graph: nx.DiGraph
+    queries: list[str]  # representative normalized query texts
+    query_ann: ANN | None
+    weights: sparse.csr_matrix  # (n_queries, n_artifacts in index order)
+    times_matched: dict[str, int]
+    selects: dict[str, int]
+    aliases: dict[str, str] = field(default_factory=dict)  # normalized query -> representative
+    signature: tuple = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.queries
+
+    @cached_property
+    def query_pos(self) -> dict[str, int]:
+        return {q: i for i, q in enumerate(self.queries)}
+
+    @cached_property
+    def transitions(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """(query -> artifact, artifact -> query) row-stochastic transition matrices of the walk."""
+        return _row_normalize(self.weights), _row_normalize(self.weights.T.tocsr())
+
+
+def _row_normalize(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    sums[sums == 0] = 1.0
+    return sparse.diags(1.0 / sums) @ matrix
+
+
+def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dict,
+                      progress: bool = False) -> MatchGraph:
+    """Read aggregated counts from the store and build the match graph for `index`'s catalog."""
+    gconf = config["graph"]
+    select_weight = float(gconf["select_weight"])
+    signature = store.events_signature()
+    counts: dict[tuple[str, str], list[int]] = {}
+    for query_norm, artifact_id, total, n_select in store.edge_counts():
+        counts[(query_norm, artifact_id)] = [total, n_select]
+
+    raw_queries = sorted({q for q, _ in counts})
+    texts = store.query_texts()
+    vectors = (embedder.encode(raw_queries, progress=progress) if raw_queries
+               else np.zeros((0, embedder.dim), np.float32))
+    rep = merge_near_duplicates(raw_queries, vectors, gconf["merge_ratio"]) if raw_queries else []
+    aliases = {q: raw_queries[rep[i]] for i, q in enumerate(raw_queries)}
+    queries = sorted(set(aliases.values()))
+    qpos = {q: i for i, q in enumerate(queries)}
+    raw_pos = {q: i for i, q in enumerate(raw_queries)}
+    query_vectors = vectors[[raw_pos[q] for q in queries]] if queries else vectors
+
+    merged: dict[tuple[str, str], list[int]] = {}
+    times_matched: dict[str, int] = {}
+    selects: dict[str, int] = {}
+    for (query_norm, artifact_id), (total, n_select) in counts.items():
+        slot = merged.setdefault((aliases[query_norm], artifact_id), [0, 0])
+        slot[0] += total
+        slot[1] += n_select
+        times_matched[artifact_id] = times_matched.get(artifact_id, 0) + total
+        selects[artifact_id] = selects.get(artifact_id, 0) + n_select
+
+    graph = nx.DiGraph()
+    for artifact in index.artifacts:
+        graph.add_node(anode(artifact.id), type="artifact", label=artifact.name, kind=artifact.kind,
+                       task=artifact.task or "", times_matched=times_matched.get(artifact.id, 0))
+        for cap in artifact.capabilities:
+            graph.add_node(cnode(artifact.id, cap.id), type="capability", label=cap.title)
+            graph.add_edge(cnode(artifact.id, cap.id), anode(artifact.id), type="capability_of",
+                           matches=0, selects=0, weight=1.0)
+    for query in queries:
+        graph.add_node(qnode(query), type="query", label=texts.get(query, query))
+
+    rows, cols, data = [], [], []
+    for (query, artifact_id), (total, n_select) in merged.items():
+        # A select is also a match (what was selected was shown): matches counts both kinds.
+        weight = (total - n_select) + select_weight * n_select
+        graph.add_edge(qnode(query), anode(artifact_id), type="matched", matches=total,
+                       selects=n_select, weight=float(weight))
+        if artifact_id in index.position:  # events of artifacts removed from the catalog stay stored
+            rows.append(qpos[query])
+            cols.append(index.position[artifact_id])
+            data.append(weight)
+    for query_norm, artifact_id, capability_id, total in store.capability_counts():
+        if aliases.get(query_norm) is None or artifact_id not in index.position:
+            continue
+        edge = (qnode(aliases[query_norm]), cnode(artifact_id, capability_id))
+        if graph.has_node(edge[1]):
+            attrs = graph.edges[edge] if graph.has_edge(*edge) else {"matches": 0, "selects": 0}
+            graph.add_edge(*edge, type="matched_capability", matches=attrs["matches"] + total,
+                           selects=0, weight=float(attrs["matches"] + total))
+
+    weights = sparse.csr_matrix((data, (rows, cols)), shape=(len(queries), len(index.artifacts)),
+                                dtype=np.float32)
+    return MatchGraph(graph=graph, queries=queries,
+                      query_ann=create_ann(query_vectors) if queries else None, weights=weights,
+                      times_matched=times_matched, selects=selects, aliases=aliases,
+                      signature=signature)
+
+
+def bipartite_pagerank(mg: MatchGraph, alpha: float = 0.85) -> np.ndarray:
+    """Weighted PageRank over the undirected query-artifact graph; returns (n_artifacts,) scores.
+
+    Artifacts without any edge get 0 here; scores.py turns that into the documented prior.
+    """
+    n_q, n_a = mg.weights.shape
+    if mg.weights.nnz == 0:
+        return np.zeros(n_a)
+    w = mg.weights
+    adjacency = sparse.bmat([[None, w], [w.T, None]], format="csr")
+    g = nx.from_scipy_sparse_array(adjacency)
+    ranks = nx.pagerank(g, alpha=alpha, weight="weight")
+    return np.array([ranks.get(n_q + j, 0.0) for j in range(n_a)])

@@ -1,0 +1,154 @@
+"""Hybrid search: dense capability retrieval fused with BM25, fuzzy names and the match graph.
+
+Score of an artifact for a query (weights in config `search.*`):
+    w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
+  + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
+  + w_graph * gate * graph walk score / max + w_prior * rank / 100
+`gate` rises from 0 to 1 as the closest past query goes from graph_min_sim to graph_gate in
+cosine: the history counts only when someone asked something like this before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .events import normalize_query
+from .graph import MatchGraph
+from .index import LoadedIndex
+from .models import PastQuery, SearchResult, Signals
+
+
+@dataclass
+class Filters:
+    kind: str | None = None
+    pricing: str | None = None
+    task: str | None = None
+
+    def mask(self, index: LoadedIndex) -> np.ndarray:
+        keep = np.ones(len(index.artifacts), dtype=bool)
+        for i, a in enumerate(index.artifacts):
+            if (self.kind and a.kind != self.kind) or (self.pricing and a.pricing != self.pricing) \
+                    or (self.task and (a.task or "").lower() != self.task.lower()):
+                keep[i] = False
+        return keep
+
+
+def dense_scores(index: LoadedIndex, query_vector: np.ndarray, candidates: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per artifact: best capability cosine, mean of top-3 cosines, best capability row (-1 if none).
+
+    FAISS finds the nearest capabilities; artifacts it did not return keep 0 and get an exact
+    score later only if another signal brings them forward (see `rescore`).
+    """
+    n = len(index.artifacts)
+    best, mean3, best_row = np.zeros(n, np.float32), np.zeros(n, np.float32), np.full(n, -1)
+    sims, rows = index.ann.search(query_vector, candidates)
+    seen = {index.position[index.rows[r][0]] for r in rows[0] if r >= 0}
+    rescore(index, query_vector, sorted(seen), best, mean3, best_row)
+    return best, mean3, best_row
+
+
+def rescore(index: LoadedIndex, query_vector: np.ndarray, positions, best, mean3, best_row) -> None:
+    """Exact capability cosines for the artifacts at `positions`, written into the arrays."""
+    for pos in positions:
+        rows = index.cap_rows[index.artifacts[pos].id]
+        sims = index.vectors[rows] @ query_vector
+        order = np.argsort(-sims)
+        best[pos], best_row[pos] = sims[order[0]], rows[order[0]]
+        mean3[pos] = sims[order[:3]].mean()
+
+
+def graph_walk(mg: MatchGraph, query: str, query_vector: np.ndarray, conf: dict
+               ) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
+    """Artifact scores (n_artifacts,) from a short random walk started at the past queries nearest
+    to this one; also the best similarity (for the gate) and the (query row, similarity) seeds."""
+    n_artifacts = mg.weights.shape[1]
+    if mg.empty:
+        return np.zeros(n_artifacts), 0.0, []
+    sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"])
+    seeds = {int(i): float(s) for s, i in zip(sims[0], ids[0]) if i >= 0 and s >= conf["graph_min_sim"]}
+    alias = mg.aliases.get(normalize_query(query))
+    if alias is not None:  # the same text asked before (after normalization and near-dup merging)
+        seeds[mg.query_pos[alias]] = 1.0
+    if not seeds:
+        return np.zeros(n_artifacts), 0.0, []
+    p = np.zeros(len(mg.queries))
+    for row, sim in seeds.items():
+        p[row] = (sim - conf["graph_min_sim"] + 1e-3) ** 2
+    p /= p.sum()
+    forward, backward = mg.transitions
+    restart = conf["graph_restart"]
+    scores = p @ forward
+    step = scores
+    for _ in range(2):  # two more hops: artifact -> similar queries -> artifact
+        step = (1 - restart) * ((step @ backward) @ forward)
+        scores = scores + step
+    seed_list = sorted(seeds.items(), key=lambda kv: -kv[1])
+    return np.asarray(scores).ravel(), max(seeds.values()), seed_list
+
+
+def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
+           k: int, filters: Filters, config: dict, ranks: dict[str, int]) -> list[SearchResult]:
+    """Rank the catalog for `query`; `ranks` is artifact id -> composite rank (0-100)."""
+    conf = config["search"]
+    best, mean3, best_row = dense_scores(index, query_vector, conf["candidates"])
+    bm25 = index.bm25.scores(query)
+    bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
+    name = np.clip((index.names.scores(query) - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
+    if mg is not None:
+        walk, best_sim, seeds = graph_walk(mg, query, query_vector, conf)
+    else:
+        walk, best_sim, seeds = np.zeros(len(index.artifacts)), 0.0, []
+    walk = walk / walk.max() if walk.max() > 0 else walk
+    span = max(conf["graph_gate"] - conf["graph_min_sim"], 1e-6)
+    gate = float(np.clip((best_sim - conf["graph_min_sim"]) / span, 0, 1))
+
+    # Artifacts brought forward by a non-dense signal get their exact dense score too.
+    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (walk > 0)))[0]
+    rescore(index, query_vector, missing, best, mean3, best_row)
+
+    prior = np.array([ranks.get(a.id, 50) / 100 for a in index.artifacts], dtype=np.float32)
+    parts = {
+        "dense": conf["w_dense"] * best + conf["w_dense_mean"] * mean3,
+        "bm25": conf["w_bm25"] * bm25,
+        "name": conf["w_name"] * name,
+        "graph": conf["w_graph"] * gate * walk,
+        "prior": conf["w_prior"] * prior,
+    }
+    total = sum(parts.values())
+    total = np.where(filters.mask(index) & (best_row >= 0), total, -np.inf)
+    order = [int(i) for i in np.argsort(-total, kind="stable")[:k] if np.isfinite(total[i])]
+    return [_result(index, mg, pos, position, float(total[pos]), parts, best, best_row, seeds,
+                    ranks) for position, pos in enumerate(order, start=1)]
+
+
+def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks) -> SearchResult:
+    artifact = index.artifacts[pos]
+    cap_id = index.rows[best_row[pos]][1]
+    capability = next(c for c in artifact.capabilities if c.id == cap_id)
+    signals = Signals(**{name: round(float(values[pos]), 4) for name, values in parts.items()})
+    past = []
+    if mg is not None and seeds:
+        column = mg.weights[:, pos].toarray().ravel()
+        for row, sim in seeds:
+            if column[row] > 0:
+                edge = mg.graph.edges[f"q:{mg.queries[row]}", f"a:{artifact.id}"]
+                past.append(PastQuery(query=mg.queries[row], similarity=round(sim, 3),
+                                      matches=edge["matches"], selects=edge["selects"]))
+    strongest = max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n))
+    reason = {"dense": f"its capability '{capability.title}' is close in meaning "
+                       f"(cosine {best[pos]:.2f})",
+              "bm25": "its name, tags or capability text share the query's words",
+              "name": "the query names it",
+              "graph": f"people asking similar things chose it ({len(past)} past queries)"}[strongest]
+    explanation = f"Matched because {reason}. " + ", ".join(
+        f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
+    if past:
+        explanation += ". Past queries: " + "; ".join(f"'{p.query}'" for p in past[:3])
+    return SearchResult(artifact_id=artifact.id, name=artifact.name, kind=artifact.kind,
+                        pricing=artifact.pricing, task=artifact.task, rank=ranks.get(artifact.id, 50),
+                        score=round(score, 4), position=position, matched_capability=cap_id,
+                        matched_capability_title=capability.title, similarity=round(float(best[pos]), 4),
+                        explanation=explanation, signals=signals, past_queries=past[:5])

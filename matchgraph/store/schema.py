@@ -1,0 +1,51 @@
+"""Tables of the store (SQLAlchemy Core). Alembic revisions in matchgraph/migrations create them."""
+
+from sqlalchemy import (JSON, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
+                        Table, Text)
+
+metadata = MetaData()
+
+artifacts = Table(
+    "artifacts", metadata,
+    Column("id", String(300), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("pricing", String(20), nullable=False),
+    Column("task", String(200)),
+    Column("record", JSON, nullable=False),  # the whole validated catalog record
+    Column("content_hash", String(64), nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", String(200), primary_key=True),  # idempotency is the database's job
+    Column("query", Text, nullable=False),
+    Column("query_norm", Text, nullable=False),
+    Column("artifact_id", String(300), nullable=False),
+    Column("capability_id", String(300)),
+    Column("kind", String(10), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("score", Float),
+    Column("rank", Integer),
+    Index("ix_events_artifact", "artifact_id"),
+    Index("ix_events_query_norm_artifact", "query_norm", "artifact_id"),
+)
+
+embeddings = Table(
+    "embeddings", metadata,
+    Column("model", String(300), primary_key=True),
+    Column("text_hash", String(64), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32, little-endian
+)
+
+index_versions = Table(
+    "index_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("catalog", JSON, nullable=False),  # catalog paths
+    Column("artifacts", Integer, nullable=False),
+    Column("capabilities", Integer, nullable=False),
+    Column("embedded", Integer, nullable=False),  # texts embedded by this build (not cached)
+)
