@@ -91,6 +91,79 @@ def search(query: str = typer.Argument(..., help="What you need, in your own wor
 
 
 @app.command()
+def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuzzy name."),
+            b: str = typer.Argument(..., help="Second artifact."),
+            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Compare two artifacts: scores table, capabilities, alignment, match-graph evidence, verdict."""
+    engine = _engine(home)
+    result = _run(lambda: engine.compare(a, b))
+    if as_json:
+        _print_json(result)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{result.a.name} vs {result.b.name}")
+    for column in ("Feature", result.a.name, result.b.name):
+        table.add_column(column)
+    for row in result.table:
+        table.add_row(row.feature, row.a, row.b)
+    console.print(table)
+    for side, caps in ((result.a, result.a.capabilities), (result.b, result.b.capabilities)):
+        console.print(f"\n[bold]{side.name} capabilities[/]")
+        for cap in caps:
+            console.print(f"  - {cap.title}: {cap.description}", highlight=False)
+    if result.shared:
+        console.print("\n[bold]Shared ground[/]")
+        for pair in result.shared:
+            console.print(f"  {pair.a_title}  ~  {pair.b_title}  (cosine {pair.similarity})", highlight=False)
+    ev = result.evidence
+    console.print(f"\n[bold]Match graph evidence[/]: {len(ev.both)} queries matched both, "
+                  f"{len(ev.only_a)} only {result.a.name}, {len(ev.only_b)} only {result.b.name}")
+    for q in ev.both[:5]:
+        console.print(f"  both: '{q.query}'", highlight=False)
+    console.print(f"\n[bold]Verdict[/]: {result.verdict}", highlight=False)
+
+
+@app.command()
+def similar(text: Optional[str] = typer.Argument(None, help="A capability text to look up."),
+            artifact: Optional[str] = typer.Option(None, "--artifact", help="An artifact id or name."),
+            capability: Optional[str] = typer.Option(None, "--capability", help="One capability of --artifact."),
+            k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Nearest capabilities to a text or an artifact's capability, and an artifact's nearest artifacts."""
+    engine = _engine(home)
+    result = _run(lambda: engine.similar(text, artifact, capability, k))
+    if as_json:
+        _print_json(result)
+        return
+    typer.echo(f"capabilities closest to {result.query!r}:")
+    for c in result.capabilities:
+        typer.echo(f"  {c.similarity:.3f}  {c.name} [{c.artifact_id}]  {c.title}")
+    if result.artifacts:
+        typer.echo("most similar artifacts:")
+        for a in result.artifacts:
+            typer.echo(f"  {a.score:.3f}  {a.name} [{a.artifact_id}]  capabilities {a.capability_similarity:.3f}, "
+                       f"{a.shared_queries} shared queries")
+
+
+@app.command()
+def export(fmt: str = typer.Option(..., "--format", help="graphml | gexf | json | csv"),
+           output: Path = typer.Option(..., "-o", "--output", help="File to write (csv: a folder)."),
+           min_weight: float = typer.Option(0.0, "--min-weight"),
+           ego: Optional[str] = typer.Option(None, "--ego", help="Artifact or past query at the centre."),
+           radius: int = typer.Option(1, "--radius"), home: Optional[Path] = HomeOption,
+           as_json: bool = JsonOption) -> None:
+    """Export the match graph for networkx, Gephi or a spreadsheet."""
+    engine = _engine(home)
+    summary = _run(lambda: engine.export(fmt, output, min_weight, ego, radius))
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"wrote {summary['nodes']} nodes and {summary['edges']} edges to {summary['path']}")
+
+
+@app.command()
 def ingest(events: Path = typer.Option(..., "--events", help="JSONL log of search/feedback events."),
            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Store a search/feedback log (validated whole; events already stored are skipped)."""

@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
         "refresh_seconds": 30,  # long-running server: how often new events reach the graph
         "pagerank_alpha": 0.85,
     },
+    "compare": {
+        "shared_min": 0.6,  # capability cosine at which an A and a B capability count as shared
+        "evidence": 10,  # past queries listed per side in the match-graph evidence
+    },
     "scores": {
         "weights": {
             "adoption": 0.3,

@@ -10,16 +10,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+import networkx as nx
 import numpy as np
 
 from .catalog import Artifact, load_catalog
 from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
-from .errors import NoIndex, ValidationFailed
+from .errors import NoIndex, NotFound, ValidationFailed
 from .events import EventIn, finish, read_log, validate_batch
 from .graph import MatchGraph, bipartite_pagerank, build_match_graph
 from .index import LoadedIndex, write_index
-from .models import SearchResponse
+from .compare import compare, queries_of
+from .events import normalize_query
+from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
+from .graph import anode, qnode
+from .models import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
+from .similar import nearest_capabilities, similar_artifacts
 from .names import resolve_artifact
 from .scores import compute_scores
 from .search import Filters, search
@@ -195,6 +201,94 @@ class Engine:
                                                   ts=now, capability_id=r.matched_capability,
                                                   score=r.score, rank=r.position)) for r in shown])
         return SearchResponse(query=query, results=results, recorded=bool(record and results))
+
+    def artifact(self, name: str, similar: int = 5, queries: int = 20) -> ArtifactDetail:
+        """One artifact: catalog record, scores with explanations, queries that matched it, similar ones."""
+        state = self.state
+        artifact = self.resolve(name)
+        matched = sorted(queries_of(state.graph, artifact.id).values(), key=lambda q: (-q.matches, q.query))
+        return ArtifactDetail(artifact=artifact.model_dump(mode="json"),
+                              scores=ScoreCard(**state.scores[artifact.id]), queries=matched[:queries],
+                              similar=similar_artifacts(state.index, state.graph, artifact, similar))
+
+    def compare(self, a: str, b: str) -> Comparison:
+        """The "A vs B" comparison; artifacts are named by id, name or an unambiguous fuzzy name."""
+        state = self.state
+        first, second = self.resolve(a), self.resolve(b)
+        if first.id == second.id:
+            raise ValidationFailed("compare", [f"b: '{b}' is the same artifact as a ({first.id})"])
+        return compare(state.index, state.graph, state.scores, first, second, self.config)
+
+    def similar(self, text: str | None = None, artifact: str | None = None,
+                capability: str | None = None, k: int = 10) -> SimilarResponse:
+        """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
+        most similar artifacts (by capabilities and by shared queries)."""
+        if not 1 <= k <= 100:
+            raise ValidationFailed("similar", [f"k: must be between 1 and 100, got {k}"])
+        state = self.state
+        if artifact:
+            target = self.resolve(artifact)
+            if capability:
+                if capability not in {c.id for c in target.capabilities}:
+                    raise NotFound(f"artifact '{target.id}' has no capability '{capability}'")
+                vector = state.index.capability_vector(target.id, capability)
+            else:
+                vector = state.index.vectors[state.index.cap_rows[target.id]].mean(axis=0)
+                vector = vector / (np.linalg.norm(vector) or 1.0)
+            return SimilarResponse(
+                query=f"{target.id}#{capability}" if capability else target.id,
+                capabilities=nearest_capabilities(state.index, vector, k, exclude=target.id),
+                artifacts=similar_artifacts(state.index, state.graph, target, k))
+        if not text or not text.strip():
+            raise ValidationFailed("similar", ["text: give a text or an artifact"])
+        vector = self.embedder(state.index.manifest["model"]).encode_query(text)
+        return SimilarResponse(query=text, capabilities=nearest_capabilities(state.index, vector, k),
+                               artifacts=[])
+
+    def graph_node(self, name: str) -> str:
+        """Graph node id for an artifact (id or name) or a past query (its text)."""
+        graph = self.state.graph
+        if name in graph.graph:
+            return name
+        try:
+            return anode(self.resolve(name).id)
+        except NotFound:
+            alias = graph.aliases.get(normalize_query(name))
+            if alias is None:
+                raise NotFound(f"no artifact or past query named '{name}'") from None
+            return qnode(alias)
+
+    def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0) -> nx.DiGraph:
+        """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
+        of at least `min_weight`."""
+        if radius < 0 or radius > 5:
+            raise ValidationFailed("export", [f"radius: must be between 0 and 5, got {radius}"])
+        if min_weight < 0:
+            raise ValidationFailed("export", [f"min_weight: must be >= 0, got {min_weight}"])
+        node = self.graph_node(ego) if ego else None
+        return filter_graph(self.state.graph.graph, min_weight, node, radius)
+
+    def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
+               radius: int = 1) -> dict[str, Any]:
+        """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
+        if fmt not in FORMATS:
+            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
+        graph = self.subgraph(ego, radius, min_weight)
+        write_graph(graph, fmt, path)
+        return {"path": str(path), "format": fmt, "nodes": graph.number_of_nodes(),
+                "edges": graph.number_of_edges()}
+
+    def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
+                     radius: int = 1) -> tuple[bytes, str, str]:
+        """The export as (content, media type, file name), for downloads."""
+        if fmt not in FORMATS:
+            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
+        return graph_bytes(self.subgraph(ego, radius, min_weight), fmt)
+
+    def graph_view(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
+                   limit: int = 300) -> dict[str, Any]:
+        """Nodes and edges (plain dicts) for the graph explorer."""
+        return to_view(self.subgraph(ego, radius, min_weight), limit)
 
     def evaluate(self, path: str | Path, k: int = 10) -> dict[str, Any]:
         """Figures for a labeled JSONL file; never records events. Includes the config it ran with."""

@@ -138,7 +138,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
                        task=artifact.task or "", times_matched=times_matched.get(artifact.id, 0))
         for cap in artifact.capabilities:
             graph.add_node(cnode(artifact.id, cap.id), type="capability", label=cap.title)
-            graph.add_edge(cnode(artifact.id, cap.id), anode(artifact.id), type="capability_of",
+            graph.add_edge(cnode(artifact.id, cap.id), anode(artifact.id), relation="capability_of",
                            matches=0, selects=0, weight=1.0)
     for query in queries:
         graph.add_node(qnode(query), type="query", label=texts.get(query, query))
@@ -147,7 +147,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     for (query, artifact_id), (total, n_select) in merged.items():
         # A select is also a match (what was selected was shown): matches counts both kinds.
         weight = (total - n_select) + select_weight * n_select
-        graph.add_edge(qnode(query), anode(artifact_id), type="matched", matches=total,
+        graph.add_edge(qnode(query), anode(artifact_id), relation="matched", matches=total,
                        selects=n_select, weight=float(weight))
         if artifact_id in index.position:  # events of artifacts removed from the catalog stay stored
             rows.append(qpos[query])
@@ -159,7 +159,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         edge = (qnode(aliases[query_norm]), cnode(artifact_id, capability_id))
         if graph.has_node(edge[1]):
             attrs = graph.edges[edge] if graph.has_edge(*edge) else {"matches": 0, "selects": 0}
-            graph.add_edge(*edge, type="matched_capability", matches=attrs["matches"] + total,
+            graph.add_edge(*edge, relation="matched_capability", matches=attrs["matches"] + total,
                            selects=0, weight=float(attrs["matches"] + total))
 
     weights = sparse.csr_matrix((data, (rows, cols)), shape=(len(queries), len(index.artifacts)),

@@ -59,7 +59,88 @@ class ScoreCard(BaseModel):
 
 
 class ArtifactDetail(BaseModel):
-    artifact: dict[str, Any]
+    artifact: dict[str, Any] = Field(description="the catalog record")
     scores: ScoreCard
     queries: list[PastQuery] = Field(description="past queries that matched this artifact, most first")
-    similar: list[dict[str, Any]] = []
+    similar: list["SimilarArtifact"] = []
+
+
+class CapabilityOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    unique: str | None = None
+    vs_alternatives: str | None = None
+    inputs: list[str] = []
+    outputs: list[str] = []
+    best_for: str | None = None
+
+
+class TableRow(BaseModel):
+    """One row of the "A vs B" table, e.g. {"feature": "Adoption", "a": "71", "b": "40", "leader": "a"}."""
+
+    feature: str
+    a: str
+    b: str
+    leader: str | None = Field(description="'a', 'b', 'tie' or null when the row is not a score")
+
+
+class AlignedPair(BaseModel):
+    a: str = Field(description="capability id on A's side")
+    a_title: str
+    b: str = Field(description="capability id on B's side")
+    b_title: str
+    similarity: float
+
+
+class Evidence(BaseModel):
+    both: list[PastQuery] = Field(description="past queries that matched both artifacts")
+    only_a: list[PastQuery]
+    only_b: list[PastQuery]
+
+
+class Side(BaseModel):
+    id: str
+    name: str
+    kind: str
+    pricing: str
+    task: str | None
+    url: str | None
+    scores: ScoreCard
+    capabilities: list[CapabilityOut]
+
+
+class Comparison(BaseModel):
+    a: Side
+    b: Side
+    table: list[TableRow]
+    verdict: str
+    shared: list[AlignedPair] = Field(description="pairs of close capabilities (shared ground)")
+    unique_a: list[CapabilityOut]
+    unique_b: list[CapabilityOut]
+    evidence: Evidence
+
+
+class SimilarCapability(BaseModel):
+    artifact_id: str
+    name: str
+    capability_id: str
+    title: str
+    similarity: float
+
+
+class SimilarArtifact(BaseModel):
+    artifact_id: str
+    name: str
+    score: float = Field(description="blend of capability similarity and shared-query overlap, 0-1")
+    capability_similarity: float
+    shared_queries: int
+
+
+class SimilarResponse(BaseModel):
+    query: str = Field(description="the text, or 'artifact[#capability]' that was looked up")
+    capabilities: list[SimilarCapability]
+    artifacts: list[SimilarArtifact] = Field(description="for an artifact: its most similar artifacts")
+
+
+ArtifactDetail.model_rebuild()

@@ -1,0 +1,125 @@
+""""A vs B": the seed table, capability alignment, match-graph evidence and a verdict from the scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .catalog import Artifact
+from .graph import MatchGraph, anode
+from .index import LoadedIndex
+from .models import (AlignedPair, CapabilityOut, Comparison, Evidence, PastQuery, ScoreCard, Side,
+                     TableRow)
+
+SCORE_ROWS = (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
+              ("Match Graph", "match_graph"))
+VERDICT_NAMES = {"adoption": "adoption", "quality": "quality", "ecosystem": "ecosystem",
+                 "match_graph": "match graph standing", "freshness": "freshness"}
+FREE_TIER = {"free", "freemium"}
+
+
+def _leader(a: float, b: float) -> str:
+    return "tie" if a == b else ("a" if a > b else "b")
+
+
+def _capabilities(artifact: Artifact) -> list[CapabilityOut]:
+    return [CapabilityOut(**c.model_dump()) for c in artifact.capabilities]
+
+
+def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, PastQuery]:
+    """Past queries (representative text) that matched the artifact, with their edge counts."""
+    node = anode(artifact_id)
+    if node not in mg.graph:
+        return {}
+    out = {}
+    for source, _, data in mg.graph.in_edges(node, data=True):
+        if data.get("relation") == "matched":
+            query = source[2:]
+            out[query] = PastQuery(query=query, similarity=1.0, matches=data["matches"],
+                                   selects=data["selects"])
+    return out
+
+
+def _most(queries: dict[str, PastQuery], limit: int) -> list[PastQuery]:
+    return sorted(queries.values(), key=lambda q: (-q.matches, q.query))[:limit]
+
+
+def align(index: LoadedIndex, a: Artifact, b: Artifact, threshold: float
+          ) -> tuple[list[AlignedPair], list[str], list[str]]:
+    """Greedy one-to-one pairing of A's and B's capabilities by cosine, best pairs first."""
+    rows_a, rows_b = index.cap_rows[a.id], index.cap_rows[b.id]
+    sims = index.vectors[rows_a] @ index.vectors[rows_b].T
+    pairs, used_a, used_b = [], set(), set()
+    for flat in np.argsort(-sims, axis=None):
+        i, j = divmod(int(flat), sims.shape[1])
+        if sims[i, j] < threshold:
+            break
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        ca, cb = a.capabilities[i], b.capabilities[j]
+        pairs.append(AlignedPair(a=ca.id, a_title=ca.title, b=cb.id, b_title=cb.title,
+                                 similarity=round(float(sims[i, j]), 3)))
+    unique_a = [c.id for i, c in enumerate(a.capabilities) if i not in used_a]
+    unique_b = [c.id for j, c in enumerate(b.capabilities) if j not in used_b]
+    return pairs, unique_a, unique_b
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def verdict(a: Artifact, b: Artifact, sa: dict, sb: dict) -> str:
+    """A sentence in the seed's shape; ties are called ties, "stronger" only on a higher score."""
+    if sa["rank"] == sb["rank"]:
+        text = f"{a.name} and {b.name} tie at {sa['rank']}/100."
+    else:
+        hi, lo, shi, slo = (a, b, sa, sb) if sa["rank"] > sb["rank"] else (b, a, sb, sa)
+        text = f"{hi.name} scores higher at {shi['rank']}/100 vs {lo.name} at {slo['rank']}/100."
+    a_leads = [VERDICT_NAMES[k] for k in VERDICT_NAMES if sa[k] > sb[k]]
+    b_leads = [VERDICT_NAMES[k] for k in VERDICT_NAMES if sb[k] > sa[k]]
+    if a_leads and b_leads:
+        text += f" {a.name} leads on {_join(a_leads)}, while {b.name} is stronger on {_join(b_leads)}."
+    elif a_leads or b_leads:
+        who, what = (a, a_leads) if a_leads else (b, b_leads)
+        text += f" {who.name} leads on {_join(what)}; the other sub-scores are tied."
+    else:
+        text += " Every sub-score is tied."
+    if (a.pricing in FREE_TIER) != (b.pricing in FREE_TIER):
+        free = a if a.pricing in FREE_TIER else b
+        text += f" {free.name} also has a free tier, making it more accessible."
+    return text
+
+
+def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Artifact, b: Artifact,
+            config: dict) -> Comparison:
+    sa, sb = scores[a.id], scores[b.id]
+    table = [TableRow(feature="Type", a=a.kind.capitalize(), b=b.kind.capitalize(), leader=None),
+             TableRow(feature="Rank", a=f"{sa['rank']}/100", b=f"{sb['rank']}/100",
+                      leader=_leader(sa["rank"], sb["rank"]))]
+    table += [TableRow(feature=label, a=str(sa[key]), b=str(sb[key]), leader=_leader(sa[key], sb[key]))
+              for label, key in SCORE_ROWS]
+    table += [TableRow(feature="Pricing", a=a.pricing.capitalize(), b=b.pricing.capitalize(), leader=None),
+              TableRow(feature="Capabilities", a=f"{len(a.capabilities)} decomposed",
+                       b=f"{len(b.capabilities)} decomposed", leader=None),
+              TableRow(feature="Times Matched", a=str(sa["times_matched"]), b=str(sb["times_matched"]),
+                       leader=_leader(sa["times_matched"], sb["times_matched"]))]
+    pairs, unique_a, unique_b = align(index, a, b, config["compare"]["shared_min"])
+    qa, qb = queries_of(mg, a.id), queries_of(mg, b.id)
+    limit = config["compare"]["evidence"]
+    evidence = Evidence(
+        both=_most({q: PastQuery(query=q, similarity=1.0, matches=qa[q].matches + qb[q].matches,
+                                 selects=qa[q].selects + qb[q].selects) for q in qa.keys() & qb.keys()},
+                   limit),
+        only_a=_most({q: v for q, v in qa.items() if q not in qb}, limit),
+        only_b=_most({q: v for q, v in qb.items() if q not in qa}, limit))
+    caps_a, caps_b = _capabilities(a), _capabilities(b)
+    return Comparison(
+        a=_side(a, sa, caps_a), b=_side(b, sb, caps_b), table=table, verdict=verdict(a, b, sa, sb),
+        shared=pairs, unique_a=[c for c in caps_a if c.id in unique_a],
+        unique_b=[c for c in caps_b if c.id in unique_b], evidence=evidence)
+
+
+def _side(artifact: Artifact, score: dict, capabilities: list[CapabilityOut]) -> Side:
+    return Side(id=artifact.id, name=artifact.name, kind=artifact.kind, pricing=artifact.pricing,
+                task=artifact.task, url=artifact.url, scores=ScoreCard(**score), capabilities=capabilities)
