@@ -29,6 +29,7 @@ events = Table(
     Column("rank", Integer),
     Index("ix_events_artifact", "artifact_id"),
     Index("ix_events_query_norm_artifact", "query_norm", "artifact_id"),
+    Index("ix_events_ts", "ts"),  # revision 0002: latest-event check, time ranges, monthly partitions
 )
 
 embeddings = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -12,6 +13,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import case, create_engine, delete, event, func, inspect, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -21,6 +23,8 @@ from ..events import Event
 from .schema import artifacts, embeddings, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+COPY_MIN_ROWS = 1000  # PostgreSQL batches at least this big go through COPY
+EVENT_COLUMNS = [c.name for c in events.columns]
 
 
 def _alembic_config(connection) -> AlembicConfig:
@@ -90,17 +94,49 @@ class SQLStore:
         return dialect.insert(table)
 
     def add_events(self, new_events: Iterable[Event], batch_size: int = 5000) -> int:
+        """Store events in one transaction (all or nothing); event_ids already stored are skipped.
+
+        Idempotency is the database's: INSERT ... ON CONFLICT (event_id) DO NOTHING, so any number
+        of processes may send the same events at once. Rows go in sorted by event_id, so two
+        concurrent batches lock the same keys in the same order (no deadlock). On PostgreSQL, large
+        batches are streamed with COPY into a temporary table and merged with one INSERT ... SELECT.
+        A list (not a one-shot iterator) is retried when PostgreSQL still reports a deadlock.
+        """
+        if isinstance(new_events, (list, tuple)):
+            for attempt in range(5):
+                try:
+                    return self._add_events(new_events, batch_size)
+                except OperationalError as exc:
+                    if attempt == 4 or not _retryable(exc):
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+        return self._add_events(new_events, batch_size)
+
+    def _add_events(self, new_events: Iterable[Event], batch_size: int) -> int:
         inserted = 0
-        batch: list[dict] = []
+        batch: list[Event] = []
+        copy_ready = False
 
         def flush(conn) -> int:
+            nonlocal copy_ready
+            batch.sort(key=lambda e: e.event_id)
+            if self.dialect == "postgresql" and len(batch) >= COPY_MIN_ROWS:
+                if not copy_ready:
+                    conn.exec_driver_sql(
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS events_in "
+                        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
+                    copy_ready = True
+                return _copy_events(conn, batch)
             stmt = self._insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-            result = conn.execute(stmt.returning(events.c.event_id), batch)
+            rows = [e.model_dump() for e in batch]
+            for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
+                row["ts"] = _utc(row["ts"])
+            result = conn.execute(stmt.returning(events.c.event_id), rows)
             return len(result.all())
 
         with self.engine.begin() as conn:  # one transaction: a batch is stored whole or not at all
             for item in new_events:
-                batch.append(item.model_dump())
+                batch.append(item)
                 if len(batch) >= batch_size:
                     inserted += flush(conn)
                     batch = []
@@ -115,7 +151,7 @@ class SQLStore:
     def events_signature(self) -> tuple[int, str]:
         with self.engine.connect() as conn:
             count, latest = conn.execute(select(func.count(), func.max(events.c.ts))).one()
-        return count, str(latest)
+        return count, str(_utc(latest))
 
     def times_matched(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -184,10 +220,37 @@ class SQLStore:
     def versions(self) -> list[dict]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(index_versions).order_by(index_versions.c.version.desc()))
-            return [dict(row._mapping) for row in rows]
+            return [{**row._mapping, "created_at": _utc(row.created_at)} for row in rows]
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive (they were stored as UTC): make both backends agree."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc) if value is not None else None
+
+
+def _copy_events(conn, batch: list[Event]) -> int:
+    """COPY a sorted batch into the temporary table events_in, then merge it into events."""
+    cursor = conn.connection.driver_connection.cursor()
+    columns = ", ".join(EVENT_COLUMNS)
+    with cursor.copy(f"COPY events_in ({columns}) FROM STDIN") as copy:
+        for e in batch:
+            copy.write_row(tuple(getattr(e, name) for name in EVENT_COLUMNS))
+    cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in "
+                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING")
+    inserted = cursor.rowcount
+    cursor.execute("TRUNCATE events_in")
+    cursor.close()
+    return inserted
+
+
+def _retryable(exc: OperationalError) -> bool:
+    """Deadlock or serialization failure reported by PostgreSQL: safe to run the batch again."""
+    return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
