@@ -215,6 +215,15 @@ def show_config(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -
             typer.echo(f"{key} = {json.dumps(value)}")
 
 
+@app.command("mcp")
+def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
+    """Serve the MCP tools (search, compare, similar, artifact, record_selection) over stdio for
+    desktop agents. record_selection needs MATCHGRAPH_TOKEN. stdout carries only MCP messages."""
+    from api.mcp import run_stdio
+
+    run_stdio(_engine(home))
+
+
 @db_app.command("upgrade")
 def db_upgrade(home: Optional[Path] = HomeOption) -> None:
     """Create or migrate the store schema to the latest revision."""

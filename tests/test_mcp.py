@@ -1,0 +1,298 @@
+"""MCP tools through the SDK's own client: in-process, over stdio (`matchgraph mcp`) and over
+streamable HTTP at /mcp of a live `matchgraph serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from api.mcp import (ArtifactOut, ComparisonOut, SearchOut, SimilarOut, create_mcp_server, one_line)
+from matchgraph import Engine
+from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+
+from conftest import ROOT, SD, TROCR
+
+TOOLS = {"search", "compare", "similar", "artifact", "record_selection"}
+TABLE_ROWS = ["Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing", "Capabilities",
+              "Times Matched"]
+HANDWRITING = "read the handwriting in old scanned letters"
+TOKEN = "s3cret-test-token"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def data(result) -> dict:
+    """The structured content of a successful tool result (and its text twin agrees)."""
+    assert not result.is_error, result.content[0].text
+    assert json.loads(result.content[0].text) == result.structured_content
+    return result.structured_content
+
+
+def error_text(result) -> str:
+    assert result.is_error, f"expected an MCP tool error, got {result.structured_content}"
+    text = " ".join(c.text for c in result.content)
+    assert "Traceback" not in text and 'File "' not in text
+    return text
+
+
+def selects_for(home: Path, artifact_id: str) -> int:
+    """Select events stored for an artifact, read back through a fresh Engine on the same home."""
+    engine = Engine(home)
+    try:
+        return engine.state.graph.selects.get(artifact_id, 0)
+    finally:
+        engine.close()
+
+
+async def exercise(session: ClientSession) -> None:
+    """The checks every transport must pass (read tools, errors, a refused selection)."""
+    listed = await session.list_tools()
+    tools = {t.name: t for t in listed.tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert len(tool.description) > 80, tool.name  # says what it does and when to use it
+        assert tool.output_schema and tool.output_schema.get("type") == "object"
+    assert "ctx" not in tools["record_selection"].input_schema["properties"]
+    assert set(tools["search"].input_schema["properties"]) >= {"query", "k", "kind", "pricing", "task", "detail"}
+
+    found = data(await session.call_tool("search", {"query": HANDWRITING, "k": 5, "record": False}))
+    ids = [r["artifact_id"] for r in found["results"]]
+    assert TROCR in ids[:3], ids
+    first = found["results"][0]
+    assert {"artifact_id", "name", "rank", "score", "matched_capability_title", "explanation"} <= set(first)
+    assert "signals" not in first and "\n" not in first["explanation"]
+
+    cmp = data(await session.call_tool("compare", {"a": TROCR, "b": SD}))
+    assert [row["feature"] for row in cmp["table"]] == TABLE_ROWS
+    assert all(row["a"] and row["b"] for row in cmp["table"])
+    assert "scores higher" in cmp["verdict"] or "tie" in cmp["verdict"].lower()
+    assert cmp["a"]["id"] == TROCR and cmp["b"]["id"] == SD
+
+    sim = data(await session.call_tool("similar", {"artifact": TROCR, "k": 3}))
+    assert sim["capabilities"] and all(c["artifact_id"] != TROCR for c in sim["capabilities"])
+    assert data(await session.call_tool("similar", {"text": "transcribe handwritten pages"}))["capabilities"]
+
+    art = data(await session.call_tool("artifact", {"id": TROCR}))
+    assert art["artifact"]["id"] == TROCR
+    assert art["scores"]["times_matched"] >= 1 and art["scores"]["explanations"]["adoption"]
+    assert all(set(c) == {"id", "title"} for c in art["artifact"]["capabilities"])
+
+    # bad parameters and unknown artifacts are MCP tool errors with a clear message
+    assert "k" in error_text(await session.call_tool("search", {"query": HANDWRITING, "k": 0}))
+    assert "kind" in error_text(await session.call_tool("search", {"query": "ocr", "kind": "spaceship"}))
+    assert "query" in error_text(await session.call_tool("search", {"query": "  "}))
+    missing = error_text(await session.call_tool("artifact", {"id": "no-such/artifact-xyz"}))
+    assert "no artifact named 'no-such/artifact-xyz'" in missing
+    assert "same artifact" in error_text(await session.call_tool("compare", {"a": TROCR, "b": TROCR}))
+    assert "text" in error_text(await session.call_tool("similar", {}))
+    assert error_text(await session.call_tool("compare", {"a": TROCR}))  # b missing
+
+    # a selection without the token is refused
+    refused = error_text(await session.call_tool("record_selection", {"query": HANDWRITING, "artifact": TROCR}))
+    assert "token" in refused
+
+
+# -- in-process (fast checks of the shapes) -----------------------------------------------------
+@asynccontextmanager
+async def in_process(engine: Engine):
+    from mcp import Client
+
+    async with Client(create_mcp_server(engine)) as client:
+        yield client
+
+
+def test_output_schemas_come_from_the_api_models():
+    for derived, model in ((SearchOut, SearchResponse), (ComparisonOut, Comparison),
+                           (ArtifactOut, ArtifactDetail), (SimilarOut, SimilarResponse)):
+        assert set(derived.model_fields) == set(model.model_fields)
+        for name, info in model.model_fields.items():
+            if info.description:
+                assert derived.model_fields[name].description.startswith(info.description)
+    # a full API document validates against the derived (compact-tolerant) model
+    results = SearchOut.model_json_schema()["$defs"]["SearchResult"]
+    assert "signals" in results["properties"] and "signals" not in results["required"]
+    assert "artifact_id" in results["required"]
+
+
+def test_one_line_reason():
+    assert one_line("Matched because X (cosine 0.5). dense +0.6, bm25 +0.1") == "Matched because X (cosine 0.5)."
+    assert one_line("short") == "short"
+
+
+def test_compact_and_full_detail(demo_engine):
+    async def go():
+        async with in_process(demo_engine) as client:
+            compact = data(await client.call_tool("compare", {"a": TROCR, "b": SD}))
+            full = data(await client.call_tool("compare", {"a": TROCR, "b": SD, "detail": True}))
+            assert Comparison.model_validate(full)  # the whole API document
+            assert full["table"] == compact["table"] and full["verdict"] == compact["verdict"]
+            assert "description" in full["a"]["capabilities"][0]
+            assert set(compact["a"]["capabilities"][0]) == {"id", "title"}
+            assert len(json.dumps(compact)) < len(json.dumps(full)) / 2
+
+            found = data(await client.call_tool("search", {"query": HANDWRITING, "record": False,
+                                                           "detail": True}))
+            assert SearchResponse.model_validate(found).results[0].signals
+            art = data(await client.call_tool("artifact", {"id": TROCR, "detail": True}))
+            assert ArtifactDetail.model_validate(art).artifact["capabilities"][0]["description"]
+            sim = data(await client.call_tool("similar", {"artifact": TROCR, "capability": "htr"}))
+            assert sim["query"] == f"{TROCR}#htr"
+            bad_cap = error_text(await client.call_tool("similar", {"artifact": TROCR, "capability": "nope"}))
+            assert "no capability 'nope'" in bad_cap
+
+    run(go())
+
+
+def test_record_selection_in_process(demo_home):
+    engine = Engine(demo_home, {"token": TOKEN})
+    before = selects_for(demo_home, TROCR)
+
+    async def go():
+        async with in_process(engine) as client:
+            wrong = error_text(await client.call_tool("record_selection",
+                                                      {"query": HANDWRITING, "artifact": TROCR, "token": "nope"}))
+            assert "does not match" in wrong
+            ok = data(await client.call_tool("record_selection",
+                                             {"query": "mcp unit query", "artifact": "trocr-base-handwritten",
+                                              "token": TOKEN}))
+            assert ok["artifact_id"] == TROCR and ok["new"] == 1
+
+    run(go())
+    engine.close()
+    assert selects_for(demo_home, TROCR) == before + 1
+
+
+# -- stdio: `matchgraph mcp --home H` -----------------------------------------------------------
+def stdio_params(home: Path, token: str | None = None) -> StdioServerParameters:
+    env = {"PYTHONUNBUFFERED": "1"}
+    for key in ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VIRTUAL_ENV"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    if token:
+        env["MATCHGRAPH_TOKEN"] = token
+    return StdioServerParameters(command=sys.executable, args=["-m", "matchgraph.cli", "mcp", "--home", str(home)],
+                                 env=env, cwd=str(ROOT))
+
+
+def test_stdio_tools(demo_home):
+    async def go():
+        async with stdio_client(stdio_params(demo_home)) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                await exercise(session)
+
+    run(go())
+
+
+def test_stdio_record_selection_with_token(demo_home):
+    before = selects_for(demo_home, TROCR)
+
+    async def go():
+        async with stdio_client(stdio_params(demo_home, TOKEN)) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                refused = error_text(await session.call_tool("record_selection",
+                                                             {"query": HANDWRITING, "artifact": TROCR}))
+                assert "token" in refused
+                ok = data(await session.call_tool("record_selection",
+                                                  {"query": HANDWRITING, "artifact": TROCR, "token": TOKEN}))
+                assert ok == {"query": HANDWRITING, "artifact_id": TROCR, "received": 1, "new": 1,
+                              "duplicates": 0}
+
+    run(go())
+    assert selects_for(demo_home, TROCR) == before + 1
+
+
+# -- streamable HTTP: /mcp of a live `matchgraph serve` -----------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(demo_home):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
+    env["MATCHGRAPH_TOKEN"] = TOKEN
+    log = open(demo_home.parent / "serve.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "matchgraph.cli", "serve", "--home", str(demo_home),
+                             "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"matchgraph serve exited with {proc.returncode}:\n{log.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"/readyz not ready after 120 s:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_streamable_http_at_mcp(live_server, demo_home):
+    url = f"{live_server}/mcp"
+    before = selects_for(demo_home, TROCR)
+
+    async def go():
+        async with streamable_http_client(url) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                await exercise(session)
+                wrong = error_text(await session.call_tool("record_selection",
+                                                           {"query": HANDWRITING, "artifact": TROCR, "token": "x"}))
+                assert "does not match" in wrong
+        # the write token as an HTTP Authorization: Bearer header
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with create_mcp_http_client(headers=headers) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    ok = data(await session.call_tool("record_selection",
+                                                      {"query": "http selection query", "artifact": TROCR}))
+                    assert ok["artifact_id"] == TROCR and ok["new"] == 1
+
+    run(go())
+    assert selects_for(demo_home, TROCR) == before + 1
+
+
+def test_http_rejects_foreign_host_header(live_server):
+    """DNS-rebinding protection on a loopback server: a foreign Host header is refused."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request = urllib.request.Request(f"{live_server}/mcp", data=body, method="POST",
+                                     headers={"Host": "evil.example:80", "Content-Type": "application/json",
+                                              "Accept": "application/json, text/event-stream"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code in (400, 403, 421)
