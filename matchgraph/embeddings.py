@@ -33,6 +33,9 @@ def load_model(name: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from disk, never from a hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keeps stderr to our own progress and errors
 
     return SentenceTransformer(resolve_model(name), device="cpu")
 

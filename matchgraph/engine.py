@@ -186,7 +186,7 @@ class Engine:
         """Rank artifacts for `query`; a recorded search stores its top results as match events."""
         if not query or not query.strip():
             raise ValidationFailed("search", ["q: query must not be empty"])
-        k = k or self.config["search"]["k"]
+        k = self.config["search"]["k"] if k is None else k
         if not 1 <= k <= 100:
             raise ValidationFailed("search", [f"k: must be between 1 and 100, got {k}"])
         state = self.state

@@ -1,4 +1,5 @@
-"""Naming an artifact: exact id, then a unique case-insensitive name, then an unambiguous fuzzy match."""
+"""Naming an artifact: exact id, then a unique case-insensitive id, name or id suffix, then an
+unambiguous fuzzy match; an ambiguous name is an error listing the candidates."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ def resolve_artifact(index: LoadedIndex, name: str) -> Artifact:
         return index.artifact(name)
     lowered = name.lower()
     by_id = [a for a in index.artifacts if a.id.lower() == lowered]
-    by_name = by_id or [a for a in index.artifacts if a.name.lower() == lowered]
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1:
-        raise Ambiguous(name, sorted(a.id for a in by_name))
+    # Then the name, then the id's last part ("stable-diffusion" for "stabilityai/stable-diffusion").
+    for exact in (by_id, [a for a in index.artifacts if a.name.lower() == lowered],
+                  [a for a in index.artifacts if a.id.rsplit("/", 1)[-1].lower() == lowered]):
+        if len(exact) == 1:
+            return exact[0]
+        if len(exact) > 1:
+            raise Ambiguous(name, sorted(a.id for a in exact))
     choices = {i: f"{a.name}" for i, a in enumerate(index.artifacts)}
     choices.update({len(index.artifacts) + i: a.id for i, a in enumerate(index.artifacts)})
     hits = process.extract(name, choices, scorer=fuzz.WRatio, limit=10)

@@ -116,7 +116,7 @@ def compute_scores(artifacts: list[Artifact], graph_rank: np.ndarray, times_matc
         raw["freshness"].append(value)
         why["freshness"].append(text)
         matched = times_matched.get(a.id, 0)
-        if graph_rank[i] > 0:
+        if matched and graph_rank[i] > 0:
             raw["match_graph"].append(math.log(graph_rank[i]))
             why["match_graph"].append(f"PageRank {graph_rank[i]:.5f} over the query-artifact graph; "
                                       f"matched {matched} time(s)")

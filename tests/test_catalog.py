@@ -1,0 +1,66 @@
+"""Catalog loading and validation: formats, every problem with file/line/field, duplicates."""
+
+import json
+
+import pytest
+
+from matchgraph.catalog import load_catalog
+from matchgraph.errors import ValidationFailed
+from tests.conftest import CATALOG
+
+
+def _artifact(i, **extra):
+    return {"id": f"org/model-{i}", "name": f"model-{i}", "kind": "model", "pricing": "free",
+            "capabilities": [{"id": "c1", "title": "Does a thing", "description": "It does it."}], **extra}
+
+
+def test_demo_catalog_loads_and_is_big_enough():
+    artifacts = load_catalog([CATALOG])
+    assert len(artifacts) >= 40
+    assert len({a.task for a in artifacts}) >= 10
+    assert all(3 <= len(a.capabilities) <= 10 for a in artifacts if a.kind == "model")
+    ids = {a.id: a for a in artifacts}
+    assert len(ids["microsoft/trocr-base-handwritten"].capabilities) == 9
+    assert len(ids["stabilityai/stable-diffusion"].capabilities) == 4
+    assert {"free", "freemium", "paid"} <= {a.pricing for a in artifacts}
+
+
+def test_json_yaml_and_jsonl_load(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps(_artifact(1)) + "\n\n")
+    (tmp_path / "b.json").write_text(json.dumps([_artifact(2)]))
+    (tmp_path / "c.yaml").write_text("- id: org/model-3\n  name: model-3\n  capabilities:\n"
+                                     "    - {id: c1, title: Reads text}\n")
+    assert sorted(a.id for a in load_catalog([tmp_path])) == ["org/model-1", "org/model-2", "org/model-3"]
+
+
+def test_every_bad_record_is_reported_with_file_line_and_field(tmp_path):
+    bad_kind = _artifact(2, kind="robot")
+    no_caps = _artifact(3)
+    no_caps["capabilities"] = []
+    lines = [json.dumps(_artifact(1)), json.dumps(bad_kind), "{not json", json.dumps(no_caps)]
+    path = tmp_path / "cat.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationFailed) as err:
+        load_catalog([path])
+    problems = err.value.problems
+    assert any(p.startswith(f"{path}:2: kind:") for p in problems)
+    assert any(p.startswith(f"{path}:3: not valid JSONL") for p in problems)
+    assert any(p.startswith(f"{path}:4: capabilities:") for p in problems)
+    assert len(problems) == 3
+
+
+def test_duplicate_ids_are_errors(tmp_path):
+    dup_cap = _artifact(2)
+    dup_cap["capabilities"] = dup_cap["capabilities"] * 2
+    path = tmp_path / "cat.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [_artifact(1), _artifact(1), dup_cap]))
+    with pytest.raises(ValidationFailed) as err:
+        load_catalog([path])
+    text = str(err.value)
+    assert "duplicate artifact id 'org/model-1'" in text and f"{path}:2: id:" in text
+    assert f"{path}:3: capabilities: duplicate capability id 'c1'" in text
+
+
+def test_missing_path_is_named(tmp_path):
+    with pytest.raises(ValidationFailed, match="no such file"):
+        load_catalog([tmp_path / "nope.jsonl"])

@@ -1,0 +1,104 @@
+"""The engine on the demo catalog with the real model: indexing, caching, publishing, search."""
+
+import json
+import shutil
+
+import pytest
+
+from matchgraph import Engine
+from matchgraph.errors import NoIndex, ValidationFailed
+from tests.conftest import CATALOG, SD, TROCR
+
+
+def top(engine, query, **kw):
+    return [r.artifact_id for r in engine.search(query, record=False, **kw).results]
+
+
+def test_seed_queries_rank_the_right_model_first(fresh_home):
+    engine = Engine(fresh_home)
+    assert top(engine, "read the handwriting in old scanned letters")[0] == TROCR
+    first = engine.state.index.artifact(top(engine, "turn a text prompt into a picture")[0])
+    assert first.task == "text-to-image"
+    assert top(engine, "stable difusion")[0] == SD
+
+
+def test_results_explain_themselves_and_filters_apply(fresh_home):
+    engine = Engine(fresh_home)
+    response = engine.search("transcribe a podcast to text", k=5, record=False)
+    best = response.results[0]
+    assert best.matched_capability and best.explanation.startswith("Matched because")
+    assert best.signals.dense > 0 and 0 <= best.rank <= 100
+    paid = engine.search("generate an image", pricing="paid", record=False).results
+    assert paid and all(r.pricing == "paid" for r in paid)
+    tools = engine.search("ocr", kind="tool", record=False).results
+    assert tools and all(r.kind == "tool" for r in tools)
+
+
+def test_recorded_search_stores_top_matches_and_no_record_stores_none(fresh_home):
+    engine = Engine(fresh_home)
+    engine.search("speech to text", record=False)
+    assert engine.store.event_count() == 0
+    response = engine.search("speech to text", k=10)
+    assert engine.store.event_count() == engine.config["search"]["record_top"] == 5
+    assert response.recorded
+
+
+def test_reindex_unchanged_embeds_nothing_and_one_change_embeds_its_capabilities(fresh_home, tmp_path):
+    engine = Engine(fresh_home)
+    assert engine.index([CATALOG])["embedded"] == 0
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    path = catalog / "vision.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["capabilities"][0]["description"] += " Now with a changed sentence."
+    lines[0] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    summary = engine.index([catalog])
+    assert summary["embedded"] == 1
+    assert summary["version"] == engine.state.index.version
+
+
+def test_bad_catalog_keeps_the_previous_index(fresh_home, tmp_path):
+    engine = Engine(fresh_home)
+    before = engine.state.index.version
+    bad = tmp_path / "bad.jsonl"
+    good = (CATALOG / "vision.jsonl").read_text().splitlines()
+    bad.write_text("\n".join(good[:3] + ['{"id": "x", "name": "x", "kind": "spaceship", "capabilities": []}']))
+    with pytest.raises(ValidationFailed) as err:
+        engine.index([bad])
+    assert f"{bad}:4: kind:" in str(err.value)
+    fresh = Engine(fresh_home)
+    assert fresh.state.index.version == before
+    assert top(fresh, "stable difusion")[0] == SD
+
+
+def test_failed_build_leaves_current_and_keeps_last_three_versions(fresh_home, monkeypatch):
+    engine = Engine(fresh_home)
+    for _ in range(3):
+        engine.index()
+    kept = sorted(p.name for p in (fresh_home / "index").iterdir() if p.name.startswith("v"))
+    assert len(kept) == 3
+    current = engine.versions.current()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("matchgraph.engine.write_index", boom)
+    with pytest.raises(RuntimeError):
+        engine.index()
+    assert engine.versions.current() == current
+    assert not list((fresh_home / "index").glob(".v*"))  # no staging folder left behind
+
+
+def test_engine_without_index_says_how_to_make_one(tmp_path, model):
+    with pytest.raises(NoIndex, match="matchgraph index"):
+        Engine(tmp_path / "empty").search("anything")
+
+
+def test_bad_parameters_are_named(fresh_home):
+    engine = Engine(fresh_home)
+    with pytest.raises(ValidationFailed, match="k: must be between"):
+        engine.search("ocr", k=0)
+    with pytest.raises(ValidationFailed, match="q: query must not be empty"):
+        engine.search("   ")

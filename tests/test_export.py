@@ -1,0 +1,44 @@
+"""Export round-trips in all four formats with the same counts and attributes."""
+
+import networkx as nx
+import pytest
+
+from matchgraph.errors import ValidationFailed
+from matchgraph.export import FORMATS, read_graph
+from matchgraph.graph import anode
+from tests.conftest import TROCR
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_round_trips(demo_engine, tmp_path, fmt):
+    path = tmp_path / f"graph.{fmt}"
+    summary = demo_engine.export(fmt, path)
+    back = read_graph(fmt, path)
+    original = demo_engine.state.graph.graph
+    assert (summary["nodes"], summary["edges"]) == (original.number_of_nodes(), original.number_of_edges())
+    assert (back.number_of_nodes(), back.number_of_edges()) == (summary["nodes"], summary["edges"])
+    node = anode(TROCR)
+    assert back.nodes[node]["type"] == "artifact"
+    assert str(back.nodes[node]["times_matched"]) == str(original.nodes[node]["times_matched"])
+    u, v, data = next((u, v, d) for u, v, d in original.edges(data=True) if d["relation"] == "matched")
+    edge = back.edges[u, v]
+    assert set(edge) - {"id"} == set(data)  # GEXF adds an edge id
+    assert float(edge["weight"]) == data["weight"] and int(edge["matches"]) == data["matches"]
+    assert edge["relation"] == "matched"
+    if fmt == "csv":
+        assert (path / "nodes.csv").exists() and (path / "edges.csv").exists()
+
+
+def test_ego_and_min_weight_filters(demo_engine, tmp_path):
+    full = demo_engine.subgraph()
+    ego = demo_engine.subgraph(ego=TROCR, radius=1)
+    assert anode(TROCR) in ego and ego.number_of_nodes() < full.number_of_nodes()
+    heavy = demo_engine.subgraph(min_weight=3)
+    assert all(d["weight"] >= 3 for _, _, d in heavy.edges(data=True) if d["relation"] != "capability_of")
+    with pytest.raises(ValidationFailed, match="format"):
+        demo_engine.export("pdf", tmp_path / "x.pdf")
+
+
+def test_graphml_is_readable_as_plain_networkx(demo_engine, tmp_path):
+    demo_engine.export("graphml", tmp_path / "g.graphml")
+    assert isinstance(nx.read_graphml(tmp_path / "g.graphml"), nx.DiGraph)

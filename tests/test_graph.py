@@ -1,0 +1,129 @@
+"""Ingest, the match graph, Times Matched, scores and the graph signal, on the demo log."""
+
+import json
+
+import pytest
+
+from matchgraph import Engine
+from matchgraph.errors import ValidationFailed
+from matchgraph.events import normalize_query
+from matchgraph.graph import anode, qnode
+from tests.conftest import DEMO_LOG, TROCR
+
+
+def _log_events():
+    return [json.loads(line) for line in DEMO_LOG.read_text().splitlines() if line.strip()]
+
+
+def test_times_matched_counts_distinct_events_and_reingest_changes_nothing(demo_home):
+    engine = Engine(demo_home)
+    expected = {}
+    for event in {e["event_id"]: e for e in _log_events()}.values():
+        expected[event["artifact_id"]] = expected.get(event["artifact_id"], 0) + 1
+    scores = engine.state.scores
+    assert {a: s["times_matched"] for a, s in scores.items() if s["times_matched"]} == expected
+    before = engine.stats()
+    assert engine.ingest(DEMO_LOG) == {"received": len(_log_events()), "new": 0,
+                                       "duplicates": len(_log_events())}
+    engine.refresh()
+    assert engine.stats() == before
+
+
+def test_events_without_id_get_a_deterministic_one(fresh_home):
+    engine = Engine(fresh_home)
+    batch = [{"query": "Read my handwriting!", "artifact_id": TROCR, "ts": "2026-10-01T00:00:00Z"}]
+    assert engine.add_events(batch)["new"] == 1
+    assert engine.add_events(batch)["new"] == 0
+
+
+def test_a_bad_line_rejects_the_whole_file(fresh_home, tmp_path):
+    engine = Engine(fresh_home)
+    lines = DEMO_LOG.read_text().splitlines()[:10]
+    lines[6] = json.dumps({"query": "x", "artifact_id": TROCR, "kind": "click"})
+    lines[8] = json.dumps({"query": "x", "artifact_id": "no/such-model"})
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValidationFailed) as err:
+        engine.ingest(path)
+    assert f"{path}:7: kind:" in str(err.value) and f"{path}:9: artifact_id: unknown" in str(err.value)
+    assert engine.store.event_count() == 0
+
+
+def test_graph_has_typed_nodes_and_counted_edges(demo_engine):
+    graph = demo_engine.state.graph.graph
+    types = {d["type"] for _, d in graph.nodes(data=True)}
+    assert types == {"query", "capability", "artifact"}
+    edge = graph.edges[qnode("read handwritten letters"), anode(TROCR)]
+    assert edge["matches"] >= 1 and edge["weight"] >= edge["matches"]
+
+
+def test_recorded_searches_tie_queries_to_the_matched_capability(fresh_home):
+    engine = Engine(fresh_home)
+    result = engine.search("turn speech into text").results[0]
+    graph = engine.state.graph.graph
+    edge = graph.edges[qnode("turn speech into text"), f"c:{result.artifact_id}#{result.matched_capability}"]
+    assert edge["relation"] == "matched_capability" and edge["matches"] == 1
+
+
+def test_near_duplicate_queries_merge_and_different_ones_do_not(model):
+    from matchgraph.embeddings import Embedder
+    from matchgraph.graph import merge_near_duplicates
+
+    queries = [normalize_query(q) for q in ["handwriting recognition", "handwritting recognition",
+                                            "Handwriting recognition!", "speech recognition"]]
+    vectors = Embedder("default").encode(queries)
+    groups = merge_near_duplicates(queries, vectors, ratio=92)
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_new_events_reach_the_graph_without_reembedding_the_catalog(fresh_home):
+    engine = Engine(fresh_home)
+    assert engine.state.scores[TROCR]["times_matched"] == 0
+    embedded_before = engine.store.versions()[0]["embedded"]
+    engine.add_events([{"query": "decipher grandmother's handwritten recipes", "artifact_id": TROCR,
+                        "kind": "select", "event_id": "t-1"}])
+    assert engine.state.scores[TROCR]["times_matched"] == 1  # refresh_seconds=0: next read sees it
+    assert engine.store.versions()[0]["embedded"] == embedded_before
+    assert engine.state.index.version == engine.store.versions()[0]["version"]
+
+
+def test_server_engine_waits_for_the_refresh_interval(fresh_home):
+    engine = Engine(fresh_home, refresh_seconds=3600)
+    assert engine.state.scores[TROCR]["times_matched"] == 0
+    engine.store.add_events([])  # nothing
+    Engine(fresh_home).add_events([{"query": "handwriting", "artifact_id": TROCR, "event_id": "t-2"}])
+    assert engine.state.scores[TROCR]["times_matched"] == 0  # still within the interval
+    engine.refresh()
+    assert engine.state.scores[TROCR]["times_matched"] == 1
+
+
+def test_scores_are_0_to_100_with_explanations_and_neutral_priors(demo_engine):
+    scores = demo_engine.state.scores
+    for entry in scores.values():
+        for name in ("adoption", "quality", "ecosystem", "match_graph", "freshness", "rank"):
+            assert 0 <= entry[name] <= 100
+            assert entry["explanations"][name]
+    unmatched = [e for e in scores.values() if e["times_matched"] == 0]
+    assert unmatched and all(e["match_graph"] == 50 and "neutral prior" in e["explanations"]["match_graph"]
+                             for e in unmatched)
+
+
+def test_search_explains_which_past_queries_a_result_came_from(demo_engine):
+    result = demo_engine.search("read handwritten letters", record=False).results[0]
+    assert result.artifact_id == TROCR
+    assert result.past_queries and result.signals.graph > 0
+    assert "Past queries" in result.explanation
+
+
+def test_eval_never_records_and_reports_groups(demo_home, tmp_path):
+    engine = Engine(demo_home)
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("\n".join(json.dumps(x) for x in [
+        {"query": "read the handwriting in old scanned letters", "artifact_id": TROCR, "history": "warm"},
+        {"query": "stable difusion", "artifact_ids": ["stabilityai/stable-diffusion"], "history": "cold"}]))
+    before = engine.store.event_count()
+    report = engine.evaluate(labeled)
+    assert engine.store.event_count() == before
+    assert set(report["overall"]) >= {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "latency_ms"}
+    assert set(report["groups"]) == {"warm", "cold"} and report["overall"]["recall@10"] == 1.0
+    assert "search" in report["config"]
