@@ -215,6 +215,23 @@ def show_config(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -
             typer.echo(f"{key} = {json.dumps(value)}")
 
 
+@app.command()
+def serve(host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (config server.host, default 127.0.0.1)."),
+          port: Optional[int] = typer.Option(None, "--port", help="Port (config server.port, default 8000)."),
+          home: Optional[Path] = HomeOption) -> None:
+    """Serve the JSON API, the pages and /metrics (uvicorn); picks up new index versions and events."""
+    import uvicorn
+
+    from api.app import create_app
+
+    engine = _engine(home)
+    host = host or engine.config["server"]["host"]
+    port = port or int(engine.config["server"]["port"])
+    application = _run(lambda: create_app(engine=engine, host=host))
+    stderr_console().print(f"matchgraph serving {engine.home} on http://{host}:{port}/", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)
+
+
 @app.command("mcp")
 def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
     """Serve the MCP tools (search, compare, similar, artifact, record_selection) over stdio for

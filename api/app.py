@@ -1,0 +1,325 @@
+"""The FastAPI app: one Engine, JSON API under /api, HTML pages, /healthz, /readyz, /metrics.
+
+Swaps are safe by construction: the engine keeps what a request reads (index, graph, scores) in
+one immutable State object and replaces it whole, so a request holding the old state finishes on
+it. A background thread keeps the state fresh (new index versions, new events) so that the
+rebuild usually happens off the request path; a request that arrives mid-rebuild waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from matchgraph.engine import Engine
+from matchgraph.errors import Ambiguous, MatchgraphError, NoIndex, NotFound, SchemaOutdated, ValidationFailed
+
+from .metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from .models import ErrorBody, EventsIn, Health, Ready
+from .web import templates_env
+
+log = logging.getLogger("matchgraph.api")
+HERE = Path(__file__).resolve().parent
+
+
+class Service:
+    """The engine plus what the server adds around it: warm-up, background refresh, a reindex lock."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.reindex_lock = threading.Lock()
+        self.load_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def current_state(self):
+        """The state being served, without triggering a build (None before the first load)."""
+        return getattr(self.engine, "_state", None)
+
+    @property
+    def interval(self) -> float:
+        refresh = self.engine.refresh_seconds or 0
+        return max(0.5, min(float(refresh), 5.0)) if refresh else 2.0
+
+    def touch(self) -> None:
+        """Load or refresh the state now if it is stale (a no-op when fresh)."""
+        try:
+            self.engine.state
+            self.load_error = None
+        except NoIndex as exc:
+            self.load_error = str(exc)
+        except Exception as exc:  # keep serving the previous state; report it on /readyz
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("refreshing the index failed; still serving the previous state")
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.touch()
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=loop, name="matchgraph-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class BodyLimitMiddleware:
+    """413 for request bodies over `max_bytes`, by Content-Length or by counting a streamed body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send) -> None:
+        payload = ErrorBody(error="too_large", status=413, parameter="body",
+                            message=f"request body too large: the limit is {self.max_bytes} bytes "
+                                    "(config server.max_body_bytes)").model_dump_json().encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def wants_json(request: Request) -> bool:
+    """A page's JSON twin: ?format=json, or an Accept header asking for JSON rather than HTML."""
+    if request.query_params.get("format") == "json":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/api") \
+        or wants_json(request)
+
+
+def _parameter(problems: list[str]) -> str | None:
+    """'k: must be between 1 and 100' -> 'k'; 'events[3]: artifact_id: ...' -> 'events[3]'."""
+    for problem in problems:
+        head, sep, _ = problem.partition(":")
+        if sep and head and " " not in head.strip():
+            return head.strip()
+    return None
+
+
+def error_body(exc: Exception, status: int | None = None) -> ErrorBody:
+    parameter = getattr(exc, "parameter", None)
+    if isinstance(exc, Ambiguous):
+        return ErrorBody(error="ambiguous", status=409, message=str(exc), parameter=parameter,
+                         candidates=exc.candidates)
+    if isinstance(exc, NotFound):
+        return ErrorBody(error="not_found", status=404, message=str(exc), parameter=parameter)
+    if isinstance(exc, ValidationFailed):
+        parameter = parameter or _parameter(exc.problems)
+        message = "; ".join(exc.problems) if exc.problems else str(exc)
+        return ErrorBody(error="invalid", status=422, message=message, parameter=parameter,
+                         problems=exc.problems)
+    if isinstance(exc, NoIndex):
+        return ErrorBody(error="no_index", status=503, message=str(exc))
+    if isinstance(exc, SchemaOutdated):
+        return ErrorBody(error="schema_outdated", status=503, message=str(exc))
+    return ErrorBody(error="error", status=status or 400, message=str(exc), parameter=parameter)
+
+
+def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
+               overrides: dict | None = None, refresh_seconds: float | None = None,
+               background: bool = True, mcp: bool = True, host: str | None = None) -> FastAPI:
+    """The app over `engine`, or over a new Engine on `home` (refresh interval from config
+    graph.refresh_seconds unless `refresh_seconds` is given). `background=False` skips the
+    warm-up/refresh thread (tests that want full control); `mcp` mounts the MCP streamable-HTTP
+    endpoint at /mcp; `host` is the address served (loopback enables MCP's DNS-rebinding guard)."""
+    engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
+    service = Service(engine)
+    metrics = Metrics(lambda: service)
+    mcp_http = None
+    if mcp:
+        from .mcp import create_mcp_http
+
+        mcp_http = create_mcp_http(engine, host=host)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if background:
+            service.start()
+        try:
+            if mcp_http is not None:
+                async with mcp_http.lifespan():
+                    yield
+            else:
+                yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="matchgraph",
+        version="0.1.0",
+        description="Graph-backed search and match engine for AI models and tools. Read endpoints "
+                    "are public; POST endpoints need `Authorization: Bearer <MATCHGRAPH_TOKEN>` and "
+                    "are off when no token is configured. Errors are JSON: "
+                    "`{error, status, message, parameter, problems, candidates}`.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.engine = engine
+    app.state.metrics = metrics
+    app.state.templates = Jinja2Templates(env=templates_env())
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(engine.config["server"]["max_body_bytes"]))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def render_error(request: Request, body: ErrorBody) -> Response:
+        if _is_api(request):
+            headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
+            return JSONResponse(body.model_dump(), status_code=body.status, headers=headers)
+        return app.state.templates.TemplateResponse(
+            request, "error.html", {"error": body, "title": f"{body.status}"}, status_code=body.status)
+
+    @app.exception_handler(MatchgraphError)
+    async def matchgraph_error(request: Request, exc: MatchgraphError):
+        return render_error(request, error_body(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError):
+        problems, names = [], []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "header")]
+            if loc and loc[0] == "body" and len(loc) > 1:
+                loc = loc[1:]
+            name = loc[0] if loc else "body"
+            for part in loc[1:]:
+                name += f"[{part}]" if part.isdigit() else f".{part}"
+            names.append(name)
+            problems.append(f"{name}: {err.get('msg', 'invalid')}")
+        body = ErrorBody(error="invalid", status=422, message="; ".join(problems),
+                         parameter=names[0] if names else None, problems=problems)
+        return render_error(request, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        code = getattr(exc, "code", None)
+        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                 409: "conflict", 413: "too_large", 503: "unavailable"}
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such page or endpoint: {request.url.path}"
+        return render_error(request, ErrorBody(error=code or codes.get(exc.status_code, "error"),
+                                               status=exc.status_code, message=detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return render_error(request, ErrorBody(error="internal", status=500,
+                                               message=f"internal error: {type(exc).__name__}"))
+
+    # -- operations ---------------------------------------------------------------------------
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="The process is up")
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Ready, tags=["operations"],
+             responses={503: {"model": ErrorBody, "description": "no index loaded yet"}},
+             summary="An index is loaded; reports its version")
+    def readyz():
+        state = service.current_state()
+        if state is None:
+            if not background:
+                service.touch()
+                state = service.current_state()
+            if state is None:
+                message = service.load_error or "loading the index"
+                return JSONResponse(ErrorBody(error="not_ready", status=503, message=message).model_dump(),
+                                    status_code=503)
+        return Ready(status="ready", index_version=state.index.version,
+                     model=state.index.manifest.get("model"), artifacts=len(state.index.artifacts),
+                     capabilities=len(state.index.rows), queries=len(state.graph.queries),
+                     refresh_error=service.load_error)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    from .pages import router as pages_router
+    from .routes import router as api_router
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    if mcp_http is not None:
+        app.router.routes.append(mcp_http.route)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        """POST /api/events parses its body by hand (the token is checked first); its schema is
+        added to the components here so that /openapi.json still describes every field."""
+        if app.openapi_schema is None:
+            schema = generate_openapi()
+            events = EventsIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(events.pop("$defs", {}))
+            components["EventsIn"] = events
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+

@@ -1,0 +1,146 @@
+"""Server-rendered pages; each has a JSON twin (?format=json or Accept: application/json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from matchgraph.errors import NotFound, ValidationFailed
+
+from .app import wants_json
+from .models import jsonable
+from .routes import compare as compare_artifacts
+from .routes import engine, graph_view, param
+from .web import idpath, qs
+
+router = APIRouter(include_in_schema=False)
+
+KINDS = ["model", "tool", "api", "dataset", "app"]
+PRICINGS = ["free", "freemium", "paid", "unknown"]
+EXAMPLES = ["read handwritten letters", "make a picture from a sentence", "transcribe a podcast episode",
+            "translate a word document keeping formatting", "answer questions about a pdf"]
+SCORE_KEYS = [("rank", "Rank"), ("adoption", "Adoption"), ("quality", "Quality"),
+              ("ecosystem", "Ecosystem"), ("match_graph", "Match Graph"), ("freshness", "Freshness")]
+
+
+def render(request: Request, template: str, data: Any, **context) -> Response:
+    if wants_json(request):
+        return JSONResponse(jsonable(data))
+    state = request.app.state.service.current_state()
+    context.setdefault("version", state.index.version if state else None)
+    context["json_url"] = str(request.url.include_query_params(format="json"))
+    context["score_keys"] = SCORE_KEYS
+    return request.app.state.templates.TemplateResponse(request, template, context)
+
+
+def _choice(name: str, value: Optional[str], allowed: list[str]) -> Optional[str]:
+    value = (value or "").strip() or None
+    if value is not None and value not in allowed:
+        raise ValidationFailed("request", [f"{name}: must be one of {', '.join(allowed)}, got '{value}'"])
+    return value
+
+
+@router.get("/")
+def search_page(request: Request, q: Optional[str] = Query(None), k: int = Query(10, ge=1, le=100),
+                kind: Optional[str] = None, pricing: Optional[str] = None, task: Optional[str] = None):
+    eng = engine(request)
+    state = eng.state
+    kind = _choice("kind", kind, KINDS)
+    pricing = _choice("pricing", pricing, PRICINGS)
+    task = (task or "").strip() or None
+    response = None
+    if q and q.strip():
+        response = eng.search(q.strip(), k, kind, pricing, task, record=True)
+    data = response or {"query": "", "results": [], "recorded": False}
+    tasks = sorted({a.task for a in state.index.artifacts if a.task})
+    popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
+    names = {a.id: a for a in state.index.artifacts}
+    return render(request, "search.html", data, nav="search", title="Search the match graph",
+                  q=(q or "").strip(), k=k, kind=kind, pricing=pricing, task=task, response=response,
+                  kinds=KINDS, pricings=PRICINGS, tasks=tasks, examples=EXAMPLES,
+                  popular=[(names[aid], s) for aid, s in popular if aid in names],
+                  stats={"artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
+                         "queries": len(state.graph.queries)})
+
+
+@router.get("/a/{id:path}")
+def artifact_page(request: Request, id: str):
+    eng = engine(request)
+    with param("id"):
+        detail = eng.artifact(id)
+    canonical = detail.artifact["id"]
+    if canonical != id and not wants_json(request):
+        query = request.url.query
+        return RedirectResponse(f"/a/{idpath(canonical)}" + (f"?{query}" if query else ""), status_code=307)
+    caps = detail.artifact.get("capabilities", [])
+    return render(request, "artifact.html", detail, nav="artifact", title=detail.artifact["name"],
+                  d=detail, a=detail.artifact, shown=caps[:4], folded=caps[4:])
+
+
+@router.get("/compare")
+def compare_form(request: Request, a: str = Query(..., min_length=1), b: str = Query(..., min_length=1)):
+    """The compare form posts a and b here; it redirects to /compare/{a}/vs/{b}."""
+    suffix = "?format=json" if wants_json(request) else ""
+    return RedirectResponse(f"/compare/{idpath(a.strip())}/vs/{idpath(b.strip())}{suffix}", status_code=303)
+
+
+def split_pair(eng, path: str) -> tuple[str, str]:
+    """'a/b/vs/c/d' -> ('a/b', 'c/d'); when '/vs/' occurs more than once, the split where both
+    sides are artifact ids wins."""
+    parts = path.split("/vs/")
+    if len(parts) < 2 or not parts[0] or not parts[-1]:
+        raise ValidationFailed("request", ["path: expected /compare/{a}/vs/{b}, e.g. "
+                                           "/compare/microsoft/trocr-base-handwritten/vs/stabilityai/stable-diffusion"])
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    index = eng.state.index
+    for cut in range(1, len(parts)):
+        a, b = "/vs/".join(parts[:cut]), "/vs/".join(parts[cut:])
+        if a in index.position and b in index.position:
+            return a, b
+    return parts[0], "/vs/".join(parts[1:])
+
+
+@router.get("/compare/{pair:path}")
+def compare_page(request: Request, pair: str):
+    eng = engine(request)
+    a, b = split_pair(eng, pair)
+    comparison = compare_artifacts(request, a, b)
+    if (comparison.a.id, comparison.b.id) != (a, b) and not wants_json(request):
+        return RedirectResponse(f"/compare/{idpath(comparison.a.id)}/vs/{idpath(comparison.b.id)}",
+                                status_code=307)
+    sa, sb = comparison.a.scores, comparison.b.scores
+    chart = [(label, getattr(sa, key), getattr(sb, key)) for key, label in SCORE_KEYS]
+    return render(request, "compare.html", comparison, nav="compare",
+                  title=f"{comparison.a.name} vs {comparison.b.name}", c=comparison, chart=chart,
+                  caps_a={c.id: c for c in comparison.a.capabilities},
+                  caps_b={c.id: c for c in comparison.b.capabilities})
+
+
+@router.get("/graph")
+def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Optional[str] = None,
+               q: Optional[str] = None, radius: int = Query(1, ge=0, le=5),
+               min_weight: float = Query(0.0, ge=0), limit: int = Query(150, ge=1, le=2000)):
+    eng = engine(request)
+    center = next((v.strip() for v in (ego, artifact, q) if v and v.strip()), None)
+    try:
+        view = graph_view(request, center, radius, min_weight, limit)
+    except NotFound:
+        if wants_json(request) or not center:
+            raise
+        # an unknown query: show where a search for it lands instead of an error
+        view, center = None, center
+    data = view or {"ego": None, "radius": radius, "min_weight": min_weight, "nodes": [], "edges": []}
+    payload = json.dumps(jsonable(data), ensure_ascii=False).replace("<", "\\u003c")
+    export_params = {"ego": center, "radius": radius if center else None,
+                     "min_weight": min_weight or None}
+    label = None
+    if view and view.ego:
+        node = next((n for n in view.nodes if n.id == view.ego), None)
+        label = node.label if node else view.ego
+    return render(request, "graph.html", data, nav="graph", title="Match graph explorer", view=view,
+                  center=center, center_label=label, radius=radius, min_weight=min_weight, limit=limit,
+                  payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"])

@@ -1,0 +1,256 @@
+"""JSON API under /api: a thin layer over matchgraph.Engine, with the engine's pydantic shapes."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from contextlib import contextmanager
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from matchgraph.errors import MatchgraphError
+from matchgraph.export import FORMATS
+from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+
+from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
+
+Kind = Literal["model", "tool", "api", "dataset", "app"]
+Pricing = Literal["free", "freemium", "paid", "unknown"]
+Format = Literal["graphml", "gexf", "json", "csv"]
+assert set(Format.__args__) == set(FORMATS)
+
+ERRORS = {404: {"model": ErrorBody, "description": "no artifact answers to that name"},
+          409: {"model": ErrorBody, "description": "the name is ambiguous; `candidates` lists the ids"},
+          422: {"model": ErrorBody, "description": "a parameter is invalid; `parameter` names it"},
+          503: {"model": ErrorBody, "description": "no index has been published yet"}}
+WRITE_ERRORS = {401: {"model": ErrorBody, "description": "no bearer token sent"},
+                403: {"model": ErrorBody, "description": "wrong token"},
+                413: {"model": ErrorBody, "description": "body larger than server.max_body_bytes"},
+                422: {"model": ErrorBody, "description": "invalid body; `problems` lists every place"},
+                503: {"model": ErrorBody, "description": "write endpoints are off: no token configured"}}
+
+router = APIRouter(prefix="/api")
+bearer = HTTPBearer(auto_error=False, description="the write token (MATCHGRAPH_TOKEN)")
+
+
+class WriteError(HTTPException):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(status, message)
+        self.code = code
+
+
+def engine(request: Request):
+    return request.app.state.engine
+
+
+@contextmanager
+def param(name: str):
+    """Attach the request parameter at fault to engine errors raised inside."""
+    try:
+        yield
+    except MatchgraphError as exc:
+        if getattr(exc, "parameter", None) is None:
+            exc.parameter = name
+        raise
+
+
+def require_token(request: Request,
+                  credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+    """Bearer token from config `token` / MATCHGRAPH_TOKEN, compared in constant time; never logged."""
+    token = str(request.app.state.engine.config.get("token") or "")
+    if not token:
+        raise WriteError(503, "writes_disabled", "write endpoints are off: no token is configured "
+                         "(set MATCHGRAPH_TOKEN or `token` in matchgraph.toml to enable them)")
+    if credentials is None or not credentials.credentials:
+        raise WriteError(401, "unauthorized", "this endpoint needs a token: send "
+                         "`Authorization: Bearer <token>`")
+    if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise WriteError(403, "forbidden", "the token is not valid for this server")
+
+
+# -- reading ----------------------------------------------------------------------------------
+@router.get("/search", response_model=SearchResponse, responses=ERRORS, tags=["search"],
+            summary="Rank artifacts whose capabilities fit a query")
+def api_search(request: Request,
+               q: str = Query(..., min_length=1, description="what you need, in your own words"),
+               k: int = Query(10, ge=1, le=100, description="number of results"),
+               kind: Optional[Kind] = Query(None, description="only this kind"),
+               pricing: Optional[Pricing] = Query(None, description="only this pricing"),
+               task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
+               record: bool = Query(True, description="store the top results as match events")
+               ) -> SearchResponse:
+    return engine(request).search(q, k, kind, pricing, task or None, record=record)
+
+
+@router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,
+            tags=["artifacts"], summary="Artifacts and capabilities most similar to an artifact")
+def api_artifact_similar(request: Request,
+                         id: str = Path(..., description="artifact id (may contain '/'), or its name"),
+                         k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
+    with param("id"):
+        return engine(request).similar(artifact=id, k=k)
+
+
+@router.get("/artifacts/{id:path}", response_model=ArtifactDetail, responses=ERRORS,
+            tags=["artifacts"], summary="One artifact: record, scores with explanations, queries, similar")
+def api_artifact(request: Request,
+                 id: str = Path(..., description="artifact id (may contain '/'), or its name")
+                 ) -> ArtifactDetail:
+    with param("id"):
+        return engine(request).artifact(id)
+
+
+@router.get("/capabilities/similar", response_model=SimilarResponse, responses=ERRORS,
+            tags=["artifacts"], summary="Capabilities nearest to a text, or to an artifact's capability")
+def api_capabilities_similar(request: Request,
+                             text: Optional[str] = Query(None, description="free text"),
+                             artifact: Optional[str] = Query(None, description="artifact id or name"),
+                             capability: Optional[str] = Query(None, description="capability id of that artifact"),
+                             k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
+    if not (text and text.strip()) and not artifact:
+        raise _invalid("text", "give `text`, or `artifact` (optionally with `capability`)")
+    if capability and not artifact:
+        raise _invalid("artifact", "`capability` needs `artifact`")
+    eng = engine(request)
+    if artifact:
+        with param("artifact"):
+            artifact = eng.resolve(artifact).id
+    with param("capability" if capability else "text"):
+        return eng.similar(text=text, artifact=artifact, capability=capability, k=k)
+
+
+@router.get("/compare", response_model=Comparison, responses=ERRORS, tags=["artifacts"],
+            summary='"A vs B": the table, verdict, capability alignment and match-graph evidence')
+def api_compare(request: Request, a: str = Query(..., min_length=1, description="artifact id or name"),
+                b: str = Query(..., min_length=1, description="artifact id or name")) -> Comparison:
+    return compare(request, a, b)
+
+
+def compare(request: Request, a: str, b: str) -> Comparison:
+    eng = engine(request)
+    with param("a"):
+        first = eng.resolve(a)
+    with param("b"):
+        second = eng.resolve(b)
+        return eng.compare(first.id, second.id)
+
+
+@router.get("/graph", response_model=GraphView, responses=ERRORS, tags=["graph"],
+            summary="Nodes and edges around an artifact or past query, for drawing")
+def api_graph(request: Request,
+              ego: Optional[str] = Query(None, description="artifact id/name or past query text; "
+                                         "empty: the heaviest part of the whole graph"),
+              radius: int = Query(1, ge=0, le=5), min_weight: float = Query(0.0, ge=0),
+              limit: int = Query(200, ge=1, le=2000, description="at most this many nodes")) -> GraphView:
+    return graph_view(request, ego, radius, min_weight, limit)
+
+
+def graph_view(request: Request, ego: str | None, radius: int, min_weight: float, limit: int) -> GraphView:
+    eng = engine(request)
+    node = None
+    if ego and ego.strip():
+        with param("ego"):
+            node = eng.graph_node(ego.strip())
+    view = eng.graph_view(node, radius, min_weight, limit + 1)
+    truncated = len(view["nodes"]) > limit
+    if truncated:
+        view = eng.graph_view(node, radius, min_weight, limit)
+    return GraphView(ego=node, radius=radius, min_weight=min_weight, nodes=view["nodes"],
+                     edges=view["edges"], truncated=truncated)
+
+
+@router.get("/graph/export", tags=["graph"], responses={**ERRORS, 200: {
+    "description": "the export as a download (csv: a zip of nodes.csv and edges.csv)",
+    "content": {"application/graphml+xml": {}, "application/gexf+xml": {}, "application/json": {},
+                "application/zip": {}}}},
+    summary="Download the match graph (GraphML, GEXF, node-link JSON or CSV)")
+def api_graph_export(request: Request,
+                     format: Format = Query("graphml", description="graphml, gexf, json or csv"),
+                     min_weight: float = Query(0.0, ge=0, description="drop query edges lighter than this"),
+                     ego: Optional[str] = Query(None, description="artifact id/name or past query: "
+                                                "export only its neighbourhood"),
+                     radius: int = Query(1, ge=0, le=5, description="hops around `ego`")) -> Response:
+    eng = engine(request)
+    node = None
+    if ego and ego.strip():
+        with param("ego"):
+            node = eng.graph_node(ego.strip())
+    content, media, filename = eng.graph_export(format, min_weight, node, radius)
+    return Response(content, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/stats", response_model=Stats, tags=["operations"], summary="Index, store and graph sizes")
+def api_stats(request: Request) -> Stats:
+    data = dict(engine(request).stats())
+    data.pop("home", None)  # a server need not reveal its folders
+    return Stats(**data)
+
+
+# -- writing ----------------------------------------------------------------------------------
+@router.post("/events", response_model=EventsResult, tags=["write"],
+             dependencies=[Depends(require_token)], responses=WRITE_ERRORS,
+             summary="Store a batch of search/feedback events (needs the token)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"$ref": "#/components/schemas/EventsIn"}}}}})
+async def api_events(request: Request) -> EventsResult:
+    """Validated whole: one bad event rejects the batch (422 listing every problem). Sending the
+    same `event_id` twice stores it once. New events reach the graph within graph.refresh_seconds."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _invalid("body", f"not valid JSON: {exc}") from None
+    try:
+        body = EventsIn.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            name = loc[0] if loc else "body"
+            for part in loc[1:]:
+                name += f"[{part}]" if part.isdigit() else f".{part}"
+            problems.append(f"{name}: {err['msg']}")
+        raise _invalid_many(problems) from None
+    items = [e.model_dump(mode="json", exclude_none=True) for e in body.events]
+    result = await run_in_threadpool(engine(request).add_events, items)
+    return EventsResult(**result)
+
+
+@router.post("/admin/reindex", response_model=IndexSummary, tags=["write"],
+             dependencies=[Depends(require_token)],
+             responses={**WRITE_ERRORS, 409: {"model": ErrorBody, "description": "a reindex is running"}},
+             summary="Re-read the configured catalog and publish a new index version (needs the token)")
+def api_reindex(request: Request) -> IndexSummary:
+    """Embeds only new or changed capabilities; the new version is served as soon as it is
+    published, without failing requests in flight. A bad catalog is rejected (422) and the
+    current index stays."""
+    service = request.app.state.service
+    if not service.reindex_lock.acquire(blocking=False):
+        raise WriteError(409, "conflict", "a reindex is already running")
+    try:
+        summary = engine(request).index()
+        service.touch()  # build the new state now, not on the next request
+        return IndexSummary(**summary)
+    finally:
+        service.reindex_lock.release()
+
+
+def _invalid(name: str, why: str):
+    from matchgraph.errors import ValidationFailed
+
+    exc = ValidationFailed("request", [f"{name}: {why}"])
+    exc.parameter = name
+    return exc
+
+
+def _invalid_many(problems: list[str]):
+    from matchgraph.errors import ValidationFailed
+
+    return ValidationFailed("request", problems)
+

@@ -1,0 +1,47 @@
+"""Jinja2 environment for the pages: autoescaped templates and a few filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).resolve().parent
+
+
+def idpath(value: str) -> str:
+    """An artifact id as a URL path: '/' stays (routes take ids as paths), the rest is quoted."""
+    return quote(str(value), safe="/")
+
+
+def qs(params: dict) -> str:
+    """A query string from the params that are set."""
+    return urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+
+
+def node_id(node: str) -> str:
+    """'a:microsoft/trocr' -> 'microsoft/trocr'; 'q:read letters' -> 'read letters'."""
+    return node.split(":", 1)[1] if ":" in node[:2] else node
+
+
+def number(value) -> str:
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def pct(value, lo: float = 0.0) -> float:
+    """A 0-100 score as a bar width, never below `lo` so a zero still shows a sliver."""
+    try:
+        return max(lo, min(100.0, float(value)))
+    except (TypeError, ValueError):
+        return lo
+
+
+def templates_env() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(["html", "xml"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct)
+    return env
