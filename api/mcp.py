@@ -16,9 +16,9 @@ Engine errors (unknown or ambiguous artifact, bad parameter, no index) become MC
 import hmac
 import json
 import logging
+import sys
 import types as pytypes
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any, AsyncIterator, Callable, Literal, Optional, Union, get_args, get_origin
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -235,8 +235,11 @@ def check_token(engine: Engine, given: str | None) -> None:
 # -- the server ---------------------------------------------------------------------------------
 def create_mcp_server(engine: Engine) -> MCPServer:
     """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
     server = MCPServer("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
                        log_level="WARNING")
+    root.handlers[:], root.level = saved  # the SDK calls logging.basicConfig: keep the host's logging
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @server.tool(
@@ -336,19 +339,30 @@ def create_mcp_server(engine: Engine) -> MCPServer:
 
 
 # -- transports ---------------------------------------------------------------------------------
-@dataclass
 class MCPHttp:
-    """The streamable-HTTP endpoint of an MCP server, to add to an ASGI app at `path`.
+    """The streamable-HTTP endpoint of the MCP server, to add to an ASGI app at `path` (/mcp).
 
-    `route` is a Starlette route (add it to the app's routes); `lifespan()` runs the SDK's session
-    manager and must be entered in the app's lifespan."""
+    `route` is a Starlette route for the app's routes; `lifespan()` runs the SDK's session manager
+    and must be entered in the app's lifespan (each entry starts a fresh manager, so an app whose
+    lifespan runs several times, as in tests, keeps working)."""
 
-    server: MCPServer
-    manager: StreamableHTTPSessionManager
-    path: str = MCP_PATH
+    def __init__(self, server: MCPServer, path: str, security: TransportSecuritySettings, host: str):
+        self.server = server
+        self.path = path
+        self._security = security
+        self._host = host
+        self.manager: StreamableHTTPSessionManager | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.manager.handle_request(scope, receive, send)
+        manager = self.manager
+        if manager is None:
+            body = b'{"error": "unavailable", "status": 503, "message": "the MCP endpoint is not running"}'
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await manager.handle_request(scope, receive, send)
 
     @property
     def route(self) -> Route:
@@ -356,31 +370,38 @@ class MCPHttp:
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        async with self.manager.run():
-            yield
+        # Stateless JSON responses: any API replica can answer any request, no sticky sessions.
+        # (streamable_http_app builds the SDK's session manager; its Starlette wrapper is unused.)
+        self.server.streamable_http_app(streamable_http_path=self.path, json_response=True,
+                                        stateless_http=True, transport_security=self._security,
+                                        host=self._host)
+        manager = self.server.session_manager
+        async with manager.run():
+            self.manager = manager
+            try:
+                yield
+            finally:
+                self.manager = None
 
 
 def create_mcp_http(engine: Engine, path: str = MCP_PATH, host: str | None = None) -> MCPHttp:
-    """Streamable HTTP for `engine`'s MCP server (stateless JSON responses, so any API replica can
-    answer any request). When the server listens on a loopback address (config server.host by
-    default), DNS-rebinding protection admits only localhost Host/Origin headers."""
-    server = create_mcp_server(engine)
+    """Streamable HTTP for `engine`'s MCP server. When the server listens on a loopback address
+    (`host`, default config server.host), DNS-rebinding protection admits only localhost
+    Host/Origin headers; a server bound to another address accepts the names it is reached by."""
     host = host or str(engine.config.get("server", {}).get("host") or "127.0.0.1")
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"],
         allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     ) if host in LOOPBACK else TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    # Builds the SDK's session manager (its own Starlette wrapper is not used: we add one route).
-    server.streamable_http_app(streamable_http_path=path, json_response=True, stateless_http=True,
-                               transport_security=security, host=host)
-    return MCPHttp(server=server, manager=server.session_manager, path=path)
+    return MCPHttp(create_mcp_server(engine), path, security, host)
 
 
 def run_stdio(engine: Engine) -> None:
-    """Serve `engine` over stdio until the client closes stdin (stdout carries only JSON-RPC)."""
+    """Serve `engine` over stdio until the client closes stdin (stdout carries only JSON-RPC;
+    logs go to stderr)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:  # load the index and the model before the first call rather than during it
-        engine.state
         engine.embedder(engine.state.index.manifest["model"]).encode_query("warm up")
     except MatchgraphError as exc:  # serve anyway: every tool call reports the problem
         log.warning("%s", exc)
