@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -16,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ValidationFailed
 
 CATALOG_SUFFIXES = {".jsonl", ".json", ".yaml", ".yml"}
+
+
+_ID_SEPARATORS = re.compile(r"[_\-/.]+")
+_ID_BOUNDARIES = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+
+
+def split_identifier(text: str) -> str:
+    """Model ids glue words together: split on - _ / . and on case and letter/digit changes."""
+    return _ID_BOUNDARIES.sub(" ", _ID_SEPARATORS.sub(" ", text))
 
 
 class Capability(BaseModel):
@@ -61,9 +71,13 @@ class Artifact(BaseModel):
         return value
 
     def lexical_text(self) -> str:
-        """Name, id, task, tags, description and capability texts: what BM25 indexes."""
-        parts = [self.name, self.id.replace("/", " "), self.task or "", " ".join(self.tags),
-                 self.description] + [c.text() for c in self.capabilities]
+        """Name, id, task, tags, description and capability texts: what BM25 indexes.
+
+        The id is added once more split into its parts ("ConvTasNet_Libri2Mix_sepclean_16k" ->
+        "Conv Tas Net Libri 2 Mix sepclean 16 k") so that a request's words reach them.
+        """
+        parts = [self.name, self.id.replace("/", " "), split_identifier(self.id), self.task or "",
+                 " ".join(self.tags), self.description] + [c.text() for c in self.capabilities]
         return " ".join(p for p in parts if p)
 
     def content_hash(self) -> str:

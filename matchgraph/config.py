@@ -25,19 +25,26 @@ DEFAULTS: dict[str, Any] = {
     # Write token for POST endpoints; empty means write endpoints are off.
     "token": "",
     "search": {
+        # Weights below were chosen on queries-train.jsonl of ../shared/data/gorilla-hf (never on
+        # dev): cold ones by MRR@10 with no events, graph ones by leave-one-out on the same log
+        # (bench/tune.py). The landscape is flat around them: +-0.1 moves MRR@10 by < 0.01.
         "k": 10,
         "record_top": 5,  # results recorded as match events per recorded search
         "candidates": 100,  # dense + lexical candidates gathered before fusion
-        "w_dense": 1.0,  # weight of the best capability cosine
-        "w_dense_mean": 0.25,  # weight of the mean of the artifact's top-3 capability cosines
-        "w_bm25": 0.35,  # weight of the max-normalized BM25 score
-        "w_name": 0.35,  # weight of the fuzzy name/id match
-        "name_min": 80,  # rapidfuzz partial score below which a name match counts 0
-        "w_graph": 0.6,  # weight of the match-graph signal (gated, see graph_gate)
-        "graph_neighbours": 20,  # past queries looked up per search
-        "graph_min_sim": 0.55,  # past queries less similar than this are ignored
-        "graph_gate": 0.7,  # similarity at which the graph signal reaches full weight
-        "graph_restart": 0.5,  # restart probability of the random walk over the graph
+        "w_dense": 1.0,  # weight of the best capability cosine (the reference scale)
+        "w_dense_mean": 0.0,  # mean of the top-3 capability cosines: no gain on train, off
+        "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
+        "w_name": 0.2,  # fuzzy name/id match: a request that names a model, typos, versions
+        "name_min": 80,  # rapidfuzz score below which a name match counts 0 (70-90: same on train)
+        "w_graph": 0.1,  # match-graph signal, times `relevance` (see graph_window); 0 turns it off
+        "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
+        "graph_min_sim": 0.3,  # past queries less similar than this (cosine) are ignored
+        "graph_power": 3,  # seed weight = (cosine - graph_min_sim) ** power: closest ones dominate
+        "graph_window": 1.0,  # history lifts an artifact only within this much of the best cold
+        #                       score (full weight at the top, 0 at the window's edge): it reorders
+        #                       relevant artifacts, it cannot pull an unrelated popular one up
+        "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk
+        "graph_restart": 0.5,  # restart probability of the walk (damps each extra hop)
         "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
     },
     "graph": {

@@ -1,11 +1,14 @@
 """Hybrid search: dense capability retrieval fused with BM25, fuzzy names and the match graph.
 
 Score of an artifact for a query (weights in config `search.*`):
-    w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
-  + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-  + w_graph * gate * graph walk score / max + w_prior * rank / 100
-`gate` rises from 0 to 1 as the closest past query goes from graph_min_sim to graph_gate in
-cosine: the history counts only when someone asked something like this before.
+    cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
+         + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
+    score = cold + w_graph * relevance * graph walk score / max + w_prior * rank / 100
+`relevance` = clip(1 - (best cold score - this cold score) / graph_window, 0, 1): the history
+reorders artifacts that the catalog already finds relevant, it cannot lift an unrelated one. Past
+queries are as close to new requests for never-seen models as to requests for known ones, so a
+gate on query similarity alone cannot tell when history applies; the artifact's own relevance
+can (see bench/tune.py and BENCHMARKS.md "Match quality").
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def rescore(index: LoadedIndex, query_vector: np.ndarray, positions, best, mean3
 def graph_walk(mg: MatchGraph, query: str, query_vector: np.ndarray, conf: dict
                ) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
     """Artifact scores (n_artifacts,) from a short random walk started at the past queries nearest
-    to this one; also the best similarity (for the gate) and the (query row, similarity) seeds."""
+    to this one; also the best similarity and the (query row, similarity) seeds."""
     n_artifacts = mg.weights.shape[1]
     if mg.empty:
         return np.zeros(n_artifacts), 0.0, []
@@ -76,17 +79,23 @@ def graph_walk(mg: MatchGraph, query: str, query_vector: np.ndarray, conf: dict
         return np.zeros(n_artifacts), 0.0, []
     p = np.zeros(len(mg.queries))
     for row, sim in seeds.items():
-        p[row] = (sim - conf["graph_min_sim"] + 1e-3) ** 2
+        # A steep power: the closest past queries dominate, a crowd of loose ones does not.
+        p[row] = (sim - conf["graph_min_sim"] + 1e-3) ** conf["graph_power"]
     p /= p.sum()
-    forward, backward = mg.transitions
-    restart = conf["graph_restart"]
-    scores = p @ forward
-    step = scores
-    for _ in range(2):  # two more hops: artifact -> similar queries -> artifact
-        step = (1 - restart) * ((step @ backward) @ forward)
-        scores = scores + step
     seed_list = sorted(seeds.items(), key=lambda kv: -kv[1])
-    return np.asarray(scores).ravel(), max(seeds.values()), seed_list
+    return walk(p, mg.transitions, conf["graph_hops"], conf["graph_restart"]), max(seeds.values()), seed_list
+
+
+def walk(p: np.ndarray, transitions, hops: int, restart: float) -> np.ndarray:
+    """Random walk with restart from the query distribution `p`: query -> artifact, then `hops`
+    more round trips artifact -> queries that led to it -> artifact, each damped by (1 - restart)."""
+    forward, backward = transitions
+    scores = np.asarray(p @ forward).ravel()
+    step = scores
+    for _ in range(hops):
+        step = (1 - restart) * np.asarray((step @ backward) @ forward).ravel()
+        scores = scores + step
+    return scores
 
 
 def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
@@ -98,15 +107,13 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
     name = np.clip((index.names.scores(query) - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
     if mg is not None:
-        walk, best_sim, seeds = graph_walk(mg, query, query_vector, conf)
+        walked, _, seeds = graph_walk(mg, query, query_vector, conf)
     else:
-        walk, best_sim, seeds = np.zeros(len(index.artifacts)), 0.0, []
-    walk = walk / walk.max() if walk.max() > 0 else walk
-    span = max(conf["graph_gate"] - conf["graph_min_sim"], 1e-6)
-    gate = float(np.clip((best_sim - conf["graph_min_sim"]) / span, 0, 1))
+        walked, seeds = np.zeros(len(index.artifacts)), []
+    history = walked / walked.max() if walked.max() > 0 else walked
 
     # Artifacts brought forward by a non-dense signal get their exact dense score too.
-    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (walk > 0)))[0]
+    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0)))[0]
     rescore(index, query_vector, missing, best, mean3, best_row)
 
     prior = np.array([ranks.get(a.id, 50) / 100 for a in index.artifacts], dtype=np.float32)
@@ -114,14 +121,23 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         "dense": conf["w_dense"] * best + conf["w_dense_mean"] * mean3,
         "bm25": conf["w_bm25"] * bm25,
         "name": conf["w_name"] * name,
-        "graph": conf["w_graph"] * gate * walk,
-        "prior": conf["w_prior"] * prior,
     }
+    cold = sum(parts.values())
+    parts["graph"] = conf["w_graph"] * relevance(cold, best_row >= 0, conf["graph_window"]) * history
+    parts["prior"] = conf["w_prior"] * prior
     total = sum(parts.values())
     total = np.where(filters.mask(index) & (best_row >= 0), total, -np.inf)
     order = [int(i) for i in np.argsort(-total, kind="stable")[:k] if np.isfinite(total[i])]
     return [_result(index, mg, pos, position, float(total[pos]), parts, best, best_row, seeds,
                     ranks) for position, pos in enumerate(order, start=1)]
+
+
+def relevance(cold: np.ndarray, scored: np.ndarray, window: float) -> np.ndarray:
+    """1 for the best cold-scored artifact, falling linearly to 0 at `window` below it."""
+    if not scored.any():
+        return np.zeros_like(cold)
+    top = cold[scored].max()
+    return np.clip(1 - (top - cold) / max(window, 1e-6), 0, 1) * scored
 
 
 def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks) -> SearchResult:
