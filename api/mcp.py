@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, create_model
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from api.models import EventsResult
 from matchgraph.catalog import Artifact
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError
@@ -172,14 +173,11 @@ ArtifactOut = output_model(ArtifactDetail, ARTIFACT_KEEP, COMPACT_NOTE)
 SimilarOut = output_model(SimilarResponse, SIMILAR_KEEP, COMPACT_NOTE)
 
 
-class SelectionRecorded(BaseModel):
-    """What record_selection stored (the counts are those of POST /api/events)."""
+class SelectionRecorded(EventsResult):
+    """What record_selection stored: POST /api/events' counts plus the resolved artifact."""
 
     query: str
     artifact_id: str = Field(description="the artifact the name resolved to")
-    received: int
-    new: int = Field(description="1 when the event was stored, 0 when it was a duplicate")
-    duplicates: int
 
 
 def _result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep) -> CallToolResult:
