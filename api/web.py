@@ -40,8 +40,18 @@ def pct(value, lo: float = 0.0) -> float:
         return lo
 
 
+def why(explanation: str) -> str:
+    """The reason sentence of a search result's explanation, without the signal breakdown."""
+    head = explanation.split(" dense ", 1)[0].strip()
+    return head if head.endswith(".") else head + "."
+
+
+SIGNAL_NAMES = {"dense": "meaning", "bm25": "words", "name": "name", "graph": "match graph", "prior": "rank"}
+
+
 def templates_env() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html", "xml"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct)
+    env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct, why=why)
+    env.globals["signal_names"] = SIGNAL_NAMES
     return env

@@ -28,18 +28,40 @@
                     classes: e.relation || "" });
   });
 
+  // Labels: always for artifacts and the centre; for the strongest queries when the view is busy;
+  // the rest appear on hover and around a clicked node, so the drawing stays readable.
+  var strength = {};
+  data.edges.forEach(function (e) {
+    if (e.relation === "capability_of") { return; }
+    strength[e.source] = (strength[e.source] || 0) + (e.weight || 0);
+    strength[e.target] = (strength[e.target] || 0) + (e.weight || 0);
+  });
+  var busy = data.nodes.length > 24;
+  var queries = data.nodes.filter(function (n) { return n.type === "query"; })
+    .sort(function (x, y) { return (strength[y.id] || 0) - (strength[x.id] || 0); });
+  var labelled = {};
+  queries.slice(0, busy ? 10 : queries.length).forEach(function (n) { labelled[n.id] = true; });
+  elements.forEach(function (el) {
+    if (el.group !== "nodes") { return; }
+    var d = el.data;
+    if (d.type === "artifact" || d.id === data.ego || labelled[d.id] || (!busy && d.type === "capability")) {
+      el.classes += " labelled";
+    }
+  });
+
   var cy = cytoscape({
     container: box,
     elements: elements,
     wheelSensitivity: 0.25,
     style: [
-      { selector: "node", style: { "label": "data(short)", "font-size": 10, "color": "#39404f", "text-valign": "bottom",
+      { selector: "node", style: { "label": "", "font-size": 10, "color": "#39404f", "text-valign": "bottom",
           "text-margin-y": 4, "text-wrap": "wrap", "text-max-width": 140, "width": 18, "height": 18,
           "text-background-color": "#ffffff", "text-background-opacity": 0.75, "text-background-padding": 1 } },
       { selector: "node.artifact", style: { "background-color": "#4f46e5", "width": 30, "height": 30, "font-size": 12, "font-weight": 600, "color": "#1b2231" } },
       { selector: "node.capability", style: { "background-color": "#0e9f8e", "shape": "round-rectangle", "width": 16, "height": 16 } },
       { selector: "node.query", style: { "background-color": "#d97706", "shape": "diamond", "width": 20, "height": 20 } },
       { selector: "node.ego", style: { "border-width": 5, "border-color": "#c7c3ff", "width": 40, "height": 40 } },
+      { selector: "node.labelled, node.hover, node.near", style: { "label": "data(short)" } },
       { selector: "node:selected", style: { "border-width": 4, "border-color": "#1b2231" } },
       { selector: "edge", style: { "width": "data(w)", "line-color": "#c9cede", "curve-style": "bezier", "opacity": 0.85,
           "target-arrow-shape": "triangle", "target-arrow-color": "#c9cede", "arrow-scale": 0.7 } },
@@ -47,8 +69,9 @@
       { selector: "edge.matched_capability", style: { "line-color": "#f3c98b", "target-arrow-color": "#f3c98b" } },
       { selector: ".faded", style: { "opacity": 0.15 } }
     ],
-    layout: { name: "cose", animate: false, nodeRepulsion: function () { return 9000; }, idealEdgeLength: function () { return 70; },
-              padding: 30, randomize: true, componentSpacing: 60 }
+    layout: { name: "cose", animate: false, nodeRepulsion: function () { return 14000; },
+              idealEdgeLength: function () { return busy ? 80 : 110; }, nodeOverlap: 12,
+              padding: 30, randomize: false, componentSpacing: 80, gravity: 0.6 }
   });
   window.cy = cy;
   box.setAttribute("data-nodes", String(cy.nodes().length));
@@ -80,10 +103,13 @@
   }
   cy.on("tap", "node", function (evt) {
     var node = evt.target;
-    cy.elements().addClass("faded");
+    cy.elements().addClass("faded").removeClass("near");
     node.closedNeighborhood().removeClass("faded");
+    node.closedNeighborhood().nodes().addClass("near");
     show(node);
   });
-  cy.on("tap", function (evt) { if (evt.target === cy) { cy.elements().removeClass("faded"); } });
+  cy.on("tap", function (evt) { if (evt.target === cy) { cy.elements().removeClass("faded near"); } });
+  cy.on("mouseover", "node", function (evt) { evt.target.addClass("hover"); box.style.cursor = "pointer"; });
+  cy.on("mouseout", "node", function (evt) { evt.target.removeClass("hover"); box.style.cursor = ""; });
   cy.on("dbltap", "node", function (evt) { window.location = "/graph?ego=" + encodeURIComponent(evt.target.id()); });
 })();
