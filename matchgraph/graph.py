@@ -114,7 +114,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     raw_queries = sorted({q for q, _ in counts})
     texts = store.query_texts()
     vectors = (embedder.encode(raw_queries, progress=progress) if raw_queries
-               else np.zeros((0, embedder.dim), np.float32))
+               else np.zeros((0, index.vectors.shape[1]), np.float32))
     rep = merge_near_duplicates(raw_queries, vectors, gconf["merge_ratio"]) if raw_queries else []
     aliases = {q: raw_queries[rep[i]] for i, q in enumerate(raw_queries)}
     queries = sorted(set(aliases.values()))

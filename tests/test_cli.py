@@ -1,0 +1,84 @@
+"""End to end through the `matchgraph` command line: in-process (Typer's runner, sharing the
+loaded model) for most steps, and once through the installed console script."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from matchgraph.cli import app
+from tests.conftest import CATALOG, DEMO_LOG, SD, TROCR
+
+BIN = Path(sys.executable).parent / "matchgraph"
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(home, *args, ok=True):
+    result = CliRunner().invoke(app, [*args, "--home", str(home)])
+    out = Result(result.exit_code, result.stdout, result.stderr)
+    if ok:
+        assert out.returncode == 0, (out.stderr, result.exception)
+    return out
+
+
+def test_installed_console_script_prints_one_json_document(indexed_home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
+    proc = subprocess.run([str(BIN), "search", "stable difusion", "--json", "--no-record", "--home",
+                           str(indexed_home)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["artifact_id"] == SD
+
+
+def test_cli_end_to_end(tmp_path):
+    home = tmp_path / "home"
+    first = run(home, "index", "--catalog", str(CATALOG))
+    assert "embedded" in first.stdout
+    assert "embedded 0 texts" in run(home, "index").stdout  # unchanged catalog: all from cache
+
+    search = run(home, "search", "read the handwriting in old scanned letters", "--json", "--no-record")
+    doc = json.loads(search.stdout)  # exactly one JSON document on stdout
+    assert doc["results"][0]["artifact_id"] == TROCR
+    assert {"artifact_id", "name", "rank", "score", "matched_capability", "explanation"} <= set(doc["results"][0])
+    typo = json.loads(run(home, "search", "stable difusion", "--json", "--no-record").stdout)
+    assert typo["results"][0]["artifact_id"] == SD
+
+    assert "360 new" in run(home, "ingest", "--events", str(DEMO_LOG)).stdout
+    assert "0 new" in run(home, "ingest", "--events", str(DEMO_LOG)).stdout
+
+    compare = run(home, "compare", TROCR, "stable-diffusion")
+    for row in ("Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing",
+                "Capabilities", "Times Matched", "Verdict"):
+        assert row in compare.stdout
+    as_json = json.loads(run(home, "compare", TROCR, "stable-diffusion", "--json").stdout)
+    assert len(as_json["table"]) == 9 and as_json["verdict"]
+
+    stats = json.loads(run(home, "stats", "--json").stdout)
+    assert stats["events"] == 360 and stats["artifacts"] >= 40
+
+    out = tmp_path / "graph.gexf"
+    assert "nodes" in run(home, "export", "--format", "gexf", "-o", str(out)).stdout and out.exists()
+
+    config = json.loads(run(home, "config", "--json").stdout)
+    assert config["search"]["record_top"] == 5
+
+
+def test_cli_errors_name_the_place_and_change_nothing(tmp_path, indexed_home):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(indexed_home, home)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "name": "a", "capabilities": [{"id": "c", "title": "t"}]}\n{"id": 5}\n')
+    proc = run(home, "index", "--catalog", str(bad), ok=False)
+    assert proc.returncode == 2 and f"{bad}:2: id" in proc.stderr.replace("\n", "")
+    still = json.loads(run(home, "search", "stable difusion", "--json", "--no-record").stdout)
+    assert still["results"][0]["artifact_id"] == SD
+    ambiguous = run(home, "compare", "trocr", SD, ok=False)
+    assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr
