@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, delete, event, func, inspect, select
+from sqlalchemy import case, create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -23,6 +23,7 @@ from ..events import Event
 from .schema import artifacts, embeddings, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATION_LOCK = 7_301_994_001  # pg_advisory_xact_lock key held while migrating
 COPY_MIN_ROWS = 1000  # PostgreSQL batches at least this big go through COPY
 EVENT_COLUMNS = [c.name for c in events.columns]
 
@@ -80,7 +81,12 @@ class SQLStore:
                                  f"{head}; run `matchgraph db upgrade`")
 
     def upgrade(self) -> str:
+        """Migrate to head in one transaction. On PostgreSQL an advisory lock serializes processes
+        that start together on an empty database (4 API processes, the indexer): the first
+        creates the schema, the others then find it at head and do nothing."""
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             command.upgrade(_alembic_config(conn), "head")
         return head_revision()
 
