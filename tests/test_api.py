@@ -349,7 +349,9 @@ def test_search_page_and_twin(client):
 def test_artifact_page_and_twin(client):
     r = client.get(f"/a/{TROCR}")
     assert r.status_code == 200
-    for text in ("Times Matched", "more capabilities", "<details", "Queries that matched it", "Similar artifacts",
+    folded = len(client.app.state.engine.resolve(TROCR).capabilities) - 4
+    assert folded > 0 and f"+{folded} more capabilities" in r.text
+    for text in ("Times Matched", "<details", "Queries that matched it", "Similar artifacts",
                  "Adoption", "downloads"):
         assert text in r.text, text
     twin = client.get(f"/a/{TROCR}", headers={"Accept": "application/json"})

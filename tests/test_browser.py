@@ -116,7 +116,7 @@ def test_search_compare_graph(page, server):
     assert page.locator("h1").inner_text() == "trocr-base-handwritten"
     assert "Times Matched" in page.locator("#scores").inner_text()
     folded = page.locator("details.more summary")
-    assert folded.count() == 1 and "more capabilities" in folded.inner_text()
+    assert folded.count() == 1 and folded.inner_text().startswith("+") and "more capabilities" in folded.inner_text()
     shot(page, "03-artifact")
 
     # 3. the comparison with Stable Diffusion: the seed table and the verdict
