@@ -123,9 +123,17 @@ def compare_page(request: Request, pair: str):
 @router.get("/graph")
 def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Optional[str] = None,
                q: Optional[str] = None, radius: int = Query(1, ge=0, le=5),
-               min_weight: float = Query(0.0, ge=0), limit: int = Query(150, ge=1, le=2000)):
+               min_weight: float = Query(0.0, ge=0), limit: int = Query(150, ge=1, le=2000),
+               all: bool = Query(False, description="the whole graph instead of one neighbourhood")):
     eng = engine(request)
     center = next((v.strip() for v in (ego, artifact, q) if v and v.strip()), None)
+    default = False
+    if center is None and not all:
+        # nothing asked for: start around the most matched artifact rather than a wall of dots
+        scores = eng.state.scores
+        best = max(scores, key=lambda aid: (scores[aid]["times_matched"], aid), default=None)
+        if best is not None and scores[best]["times_matched"] > 0:
+            center, default = best, True
     try:
         view = graph_view(request, center, radius, min_weight, limit)
     except NotFound:
@@ -142,5 +150,5 @@ def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Opt
         node = next((n for n in view.nodes if n.id == view.ego), None)
         label = node.label if node else view.ego
     return render(request, "graph.html", data, nav="graph", title="Match graph explorer", view=view,
-                  center=center, center_label=label, radius=radius, min_weight=min_weight, limit=limit,
+                  center=center, center_label=label, radius=radius, default=default, whole=all, min_weight=min_weight, limit=limit,
                   payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"])

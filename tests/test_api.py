@@ -388,7 +388,10 @@ def test_graph_page_and_twin(client):
         assert f"/api/graph/export?format={fmt}&amp;ego=" in r.text
     twin = client.get("/graph", params={"ego": TROCR, "format": "json"}).json()
     assert twin["ego"] == f"a:{TROCR}" and twin["nodes"]
-    assert client.get("/graph").status_code == 200
+    start = client.get("/graph")
+    assert start.status_code == 200 and "most matched artifact" in start.text
+    whole = client.get("/graph", params={"all": "1", "format": "json"}).json()
+    assert whole["ego"] is None and len(whole["nodes"]) > len(twin["nodes"])
     unknown = client.get("/graph", params={"ego": "zzz qqq nothing"})
     assert unknown.status_code == 200 and "Search for it" in unknown.text
     assert client.get("/static/vendor/cytoscape.min.js").status_code == 200
