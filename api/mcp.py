@@ -19,24 +19,23 @@ import logging
 import sys
 import types as pytypes
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, AsyncIterator, Callable, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union, get_args, get_origin
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.models import EventsResult
 from matchgraph.catalog import Artifact
 from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError
-from matchgraph.models import (ArtifactDetail, AlignedPair, CapabilityOut, Comparison, Evidence, PastQuery,
-                               ScoreCard, SearchResponse, SearchResult, Side, SimilarArtifact,
-                               SimilarCapability, SimilarResponse, TableRow)
+from matchgraph.errors import MatchgraphError, NotFound, ValidationFailed
+from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, ScoreCard, SearchResponse,
+                               SearchResult, Side, SimilarResponse)
 
 log = logging.getLogger("matchgraph.mcp")
 
@@ -198,6 +197,11 @@ def _call(fn: Callable[[], Any]) -> Any:
     """Run an engine call; its user errors become MCP tool errors with the engine's message."""
     try:
         return fn()
+    except ValidationFailed as exc:  # "q: ..." names the HTTP parameter; the tool argument is `query`
+        problems = ["query: " + p[3:] if p.startswith("q: ") else p for p in exc.problems]
+        raise ToolError("bad argument: " + "; ".join(problems)) from None
+    except NotFound as exc:
+        raise ToolError(f"{exc} (use the search tool to find artifact ids)") from None
     except MatchgraphError as exc:
         raise ToolError(str(exc)) from None
 
@@ -231,11 +235,36 @@ def check_token(engine: Engine, given: str | None) -> None:
 
 
 # -- the server ---------------------------------------------------------------------------------
+class _Server(MCPServer):
+    """MCPServer whose argument errors read "search: bad argument: k: Input should be ..."
+    (one line per argument) instead of pydantic's multi-line report."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ValidationError):
+                prefix = f"Error executing tool {name}: "
+                message = str(exc)
+                if message.startswith(prefix):
+                    raise ToolError(f"{name}: {message[len(prefix):]}") from cause
+                raise
+            problems = []
+            for err in cause.errors():
+                where = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+                got = f" (got {err['input']!r})" if err.get("type") != "missing" and "input" in err else ""
+                problems.append(f"{where}: {err.get('msg', 'invalid')}{got}")
+            raise ToolError(f"{name}: bad argument: " + "; ".join(problems)) from cause
+
+
 def create_mcp_server(engine: Engine) -> MCPServer:
     """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    server = MCPServer("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
+    server = _Server("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
                        log_level="WARNING")
     root.handlers[:], root.level = saved  # the SDK calls logging.basicConfig: keep the host's logging
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,14 +94,18 @@ async def exercise(session: ClientSession) -> None:
     assert all(set(c) == {"id", "title"} for c in art["artifact"]["capabilities"])
 
     # bad parameters and unknown artifacts are MCP tool errors with a clear message
-    assert "k" in error_text(await session.call_tool("search", {"query": HANDWRITING, "k": 0}))
-    assert "kind" in error_text(await session.call_tool("search", {"query": "ocr", "kind": "spaceship"}))
-    assert "query" in error_text(await session.call_tool("search", {"query": "  "}))
+    assert error_text(await session.call_tool("search", {"query": HANDWRITING, "k": 0})).startswith(
+        "search: bad argument: k: ")
+    assert "kind: Input should be 'model'" in error_text(
+        await session.call_tool("search", {"query": "ocr", "kind": "spaceship"}))
+    assert "query: query must not be empty" in error_text(await session.call_tool("search", {"query": "  "}))
     missing = error_text(await session.call_tool("artifact", {"id": "no-such/artifact-xyz"}))
-    assert "no artifact named 'no-such/artifact-xyz'" in missing
+    assert missing.startswith("artifact: no artifact named 'no-such/artifact-xyz'")
     assert "same artifact" in error_text(await session.call_tool("compare", {"a": TROCR, "b": TROCR}))
-    assert "text" in error_text(await session.call_tool("similar", {}))
-    assert error_text(await session.call_tool("compare", {"a": TROCR}))  # b missing
+    assert "text: give a text or an artifact" in error_text(await session.call_tool("similar", {}))
+    assert error_text(await session.call_tool("compare", {"a": TROCR})) == "compare: bad argument: b: Field required"
+    ambiguous = error_text(await session.call_tool("compare", {"a": "trocr", "b": SD}))
+    assert "ambiguous" in ambiguous and TROCR in ambiguous
 
     # a selection without the token is refused
     refused = error_text(await session.call_tool("record_selection", {"query": HANDWRITING, "artifact": TROCR}))
