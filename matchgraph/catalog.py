@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ValidationFailed
+from .validation import problems_of, read_jsonl
 
 CATALOG_SUFFIXES = {".jsonl", ".json", ".yaml", ".yml"}
 
@@ -86,16 +87,10 @@ class Artifact(BaseModel):
 
 def _records(path: Path) -> Iterable[tuple[str, Any]]:
     """Yield (place, raw record) for one file; place is 'file:line' (or 'file[item]')."""
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"{path}:{number}", exc
+        yield from read_jsonl(path)
         return
+    text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -141,9 +136,7 @@ def load_catalog(paths: Iterable[str | Path]) -> list[Artifact]:
             try:
                 artifact = Artifact.model_validate(raw)
             except ValidationError as exc:
-                for err in exc.errors():
-                    field = ".".join(str(p) for p in err["loc"]) or "(record)"
-                    problems.append(f"{place}: {field}: {err['msg']}")
+                problems.extend(problems_of(place, exc))
                 continue
             if artifact.id in seen:
                 problems.append(f"{place}: id: duplicate artifact id '{artifact.id}' (first at {seen[artifact.id]})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ValidationFailed
+from .validation import problems_of, read_jsonl
 
 
 class LabeledQuery(BaseModel):
@@ -38,17 +38,14 @@ def read_labeled(path: str | Path) -> list[LabeledQuery]:
     if not path.exists():
         raise ValidationFailed("queries", [f"{path}: no such file"])
     items, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for place, raw in read_jsonl(path):
+        if isinstance(raw, Exception):
+            problems.append(f"{place}: not valid JSON: {raw}")
             continue
         try:
-            items.append(LabeledQuery.model_validate(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: not valid JSON: {exc}")
+            items.append(LabeledQuery.model_validate(raw))
         except ValidationError as exc:
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"]) or "(record)"
-                problems.append(f"{path}:{number}: {field}: {err['msg']}")
+            problems.extend(problems_of(place, exc))
     if problems:
         raise ValidationFailed("labeled queries are invalid", problems)
     return items

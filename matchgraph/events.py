@@ -13,6 +13,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ValidationFailed
+from .validation import problems_of, read_jsonl
 
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
@@ -90,9 +91,7 @@ def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] |
         try:
             event = finish(EventIn.model_validate(raw), now)
         except ValidationError as exc:
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"]) or "(event)"
-                problems.append(f"{place}: {field}: {err['msg']}")
+            problems.extend(problems_of(place, exc, "(event)"))
             continue
         if known_artifacts is not None and event.artifact_id not in known_artifacts:
             problems.append(f"{place}: artifact_id: unknown artifact '{event.artifact_id}'")
@@ -108,11 +107,4 @@ def read_log(path: str | Path) -> Iterable[tuple[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise ValidationFailed("events", [f"{path}: no such file"])
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield f"{path}:{number}", exc
+    return read_jsonl(path)
