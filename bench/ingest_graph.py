@@ -224,8 +224,10 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
+    import signal
     import tempfile
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the schema and files on kill
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# {' '.join(sys.argv)}", flush=True)
