@@ -223,8 +223,12 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         if _is_api(request):
             headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
             return JSONResponse(body.model_dump(), status_code=body.status, headers=headers)
-        return app.state.templates.TemplateResponse(
-            request, "error.html", {"error": body, "title": f"{body.status}"}, status_code=body.status)
+        path = request.url.path
+        suggest = path[3:].replace("-", " ").replace("/", " ").strip() \
+            if body.status == 404 and path.startswith("/a/") else None
+        context = {"error": body, "title": f"{body.status}", "suggest": suggest,
+                   "json_url": str(request.url.include_query_params(format="json"))}
+        return app.state.templates.TemplateResponse(request, "error.html", context, status_code=body.status)
 
     @app.exception_handler(MatchgraphError)
     async def matchgraph_error(request: Request, exc: MatchgraphError):

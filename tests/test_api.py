@@ -146,6 +146,15 @@ def test_artifact_by_id_with_slash_and_by_name(client):
     assert "no/such-thing" in body["message"]
 
 
+def test_ambiguous_name_lists_candidates(client):
+    body = error_of(client.get("/api/artifacts/trocr"), 409, "id")
+    assert body["error"] == "ambiguous" and TROCR in body["candidates"] and len(body["candidates"]) > 1
+    page = client.get("/a/trocr")
+    assert page.status_code == 409 and f'href="/a/{TROCR}"' in page.text
+    body = error_of(client.get("/api/compare", params={"a": "trocr", "b": SD}), 409, "a")
+    assert TROCR in body["candidates"]
+
+
 def test_similar_endpoints(client):
     r = client.get(f"/api/artifacts/{TROCR}/similar", params={"k": 3})
     assert r.status_code == 200
@@ -360,7 +369,7 @@ def test_artifact_page_and_twin(client):
     assert moved.status_code == 307 and moved.headers["location"] == f"/a/{TROCR}"
     missing = client.get("/a/nothing-like-this")
     assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
-    assert "Not found" in missing.text
+    assert "Not found" in missing.text and "Search for" in missing.text
 
 
 def test_compare_page_and_twin(client):
