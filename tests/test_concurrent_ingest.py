@@ -52,7 +52,7 @@ def free_ports(n: int) -> list[int]:
 def servers(fresh_home, pg_url):
     """4 API processes on the demo index (shared home folder) and one PostgreSQL schema."""
     env = {**os.environ, "MATCHGRAPH_HOME": str(fresh_home), "MATCHGRAPH_DATABASE_URL": pg_url,
-           "MATCHGRAPH_TOKEN": TOKEN, "MATCHGRAPH_GRAPH__REFRESH_SECONDS": "1",
+           "MATCHGRAPH_TOKEN": TOKEN, "MATCHGRAPH_GRAPH__REFRESH_SECONDS": "3",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     # as in docker-compose: the schema is migrated once (the indexer job), then the APIs start
     done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "matchgraph"), "db", "upgrade"],
@@ -182,7 +182,7 @@ def test_four_api_processes_store_every_event_exactly_once(servers, pg_url):
     finally:
         store.close()
 
-    # every process sees all of them (graph refresh interval 1 s)
+    # every process sees all of them (graph refresh interval 3 s)
     deadline = time.monotonic() + 60
     for url in servers:
         while True:
