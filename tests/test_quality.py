@@ -1,0 +1,55 @@
+"""Match quality guards: a skewed search log must not make one artifact win unrelated queries."""
+
+from __future__ import annotations
+
+from matchgraph import Engine
+
+POPULAR = "github/copilot"
+INTENT = "suggest the next lines of code in my editor"
+UNRELATED = ["transcribe a podcast recording on a laptop without a GPU",
+             "read the text of a scanned invoice",
+             "translate documents on my own server"]
+
+
+def _skewed_log(n: int = 300) -> list[dict]:
+    """One artifact selected `n` times for one intent (a few wordings of it)."""
+    wordings = [INTENT, "code completion in my IDE", "autocomplete python functions"]
+    return [{"query": wordings[i % len(wordings)], "artifact_id": POPULAR, "kind": "select",
+             "event_id": f"skew-{i}"} for i in range(n)]
+
+
+def _ids(engine: Engine, query: str, k: int = 5) -> list[str]:
+    return [r.artifact_id for r in engine.search(query, k=k, record=False).results]
+
+
+def test_skewed_log_does_not_float_to_unrelated_queries(fresh_home, model):
+    engine = Engine(fresh_home)
+    before = {q: _ids(engine, q) for q in UNRELATED}
+    assert engine.add_events(_skewed_log())["new"] == 300
+    engine.refresh()
+    for query in UNRELATED:
+        after = _ids(engine, query)
+        assert after[0] == before[query][0], (query, before[query], after)
+        assert POPULAR not in after[:3], (query, after)
+    engine.close()
+
+
+def test_history_still_helps_its_own_intent(fresh_home, model):
+    engine = Engine(fresh_home)
+    engine.add_events(_skewed_log())
+    engine.refresh()
+    top = engine.search(INTENT, k=3, record=False).results[0]
+    assert top.artifact_id == POPULAR
+    assert top.signals.graph > 0 and top.past_queries  # the explanation names the past queries
+    engine.close()
+
+
+def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
+    """`search.w_graph = 0` (and no prior) turns history off: the same ranking as with no events."""
+    off = {"search": {"w_graph": 0.0, "w_prior": 0.0}}
+    engine = Engine(fresh_home, overrides=off)
+    before = _ids(engine, INTENT, 10)
+    engine.add_events(_skewed_log(30))
+    engine.refresh()
+    assert _ids(engine, INTENT, 10) == before
+    engine.close()
