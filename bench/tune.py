@@ -1,0 +1,112 @@
+"""Choose the `search.*` fusion weights on the TRAIN log (never on dev); prints the best settings.
+
+    python bench/tune.py [--catalog C] [--train T]
+
+Cold weights (w_bm25, w_name, w_dense_mean, name_min): MRR@10 of the train requests with no events.
+Graph weights (w_graph, graph_min_sim, graph_power, graph_window, graph_neighbours): leave-one-out
+on train, each request searched against the log minus its own event, scored as warm R@5 (requests
+whose model has other train requests) while cold R@5 (models with no other request) may fall at
+most 0.01. Signals are computed once as (queries x artifacts) arrays; the fusion is search.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from matchgraph.catalog import load_catalog
+from matchgraph.embeddings import Embedder
+from matchgraph.evaluate import metrics
+from matchgraph.lexical import BM25Index, NameMatcher
+from matchgraph.search import relevance
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
+
+
+def figures(scores: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> dict:
+    ranked = [list(r) for r in np.argsort(-scores, axis=1)[:, :10]]
+    out = {"all": metrics(ranked, [{g} for g in gold], [])}
+    for name in ("warm", "cold"):
+        sel = np.nonzero(groups == name)[0]
+        out[name] = metrics([ranked[i] for i in sel], [{gold[i]} for i in sel], [])
+    return out
+
+
+def signals(catalog: str, train: list[dict]):
+    artifacts = load_catalog([catalog])
+    pos = {a.id: i for i, a in enumerate(artifacts)}
+    embedder = Embedder("default")
+    caps = embedder.encode([c.text() for a in artifacts for c in a.capabilities])
+    owner = np.array([pos[a.id] for a in artifacts for _ in a.capabilities])
+    queries = embedder.encode([q["query"] for q in train])
+    sims = queries @ caps.T
+    best = np.full((len(train), len(artifacts)), -1.0)
+    np.maximum.at(best.T, owner, sims.T)
+    mean3 = np.stack([[np.sort(sims[i, owner == a])[::-1][:3].mean() for a in range(len(artifacts))]
+                      for i in range(len(train))])
+    bm25 = BM25Index([a.lexical_text() for a in artifacts])
+    names = NameMatcher([a.name for a in artifacts], [a.id for a in artifacts])
+    b = np.stack([bm25.scores(q["query"]) for q in train])
+    b = b / np.maximum(b.max(axis=1, keepdims=True), 1e-9)
+    n = np.stack([names.scores(q["query"]) for q in train])
+    gold = np.array([pos[q["artifact_id"]] for q in train])
+    return best, mean3, b, n, queries, gold
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
+    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"))
+    args = parser.parse_args(argv)
+    train = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
+    best, mean3, bm25, name, qv, gold = signals(args.catalog, train)
+    counts = np.bincount(gold, minlength=best.shape[1])
+    groups = np.where(counts[gold] >= 2, "warm", "cold")  # under leave-one-out
+
+    def cold(wm, wb, wn, nmin):
+        return best + wm * mean3 + wb * bm25 + wn * np.clip((name - nmin) / (100 - nmin), 0, 1)
+
+    grid = itertools.product((0.0, 0.25), (0.2, 0.3, 0.35, 0.45, 0.6), (0.1, 0.2, 0.35, 0.5), (70, 80, 90))
+    ranked = sorted(((figures(cold(*p), gold, groups)["all"]["mrr@10"], p) for p in grid), reverse=True)
+    print("cold (w_dense_mean, w_bm25, w_name, name_min) by train MRR@10:", ranked[:5])
+    base = cold(*ranked[0][1])
+    floor = figures(base, gold, groups)["cold"]["recall@5"] - 0.01
+
+    past = qv @ qv.T
+    np.fill_diagonal(past, -1)  # leave-one-out: a request never sees its own event
+    results = []
+    for nb, min_sim, power in itertools.product((10, 20, 40), (0.3, 0.45, 0.6), (1, 2, 3)):
+        history = vote(past, gold, best.shape[1], nb, min_sim, power)
+        for w, window in itertools.product((0.1, 0.2, 0.3, 0.5, 0.8), (0.1, 0.2, 0.3, 0.5, 1.0)):
+            scored = base + w * relevance_rows(base, window) * history
+            m = figures(scored, gold, groups)
+            if m["cold"]["recall@5"] >= floor:
+                results.append((m["warm"]["recall@5"], m["all"]["mrr@10"], (nb, min_sim, power, w, window)))
+    results.sort(reverse=True)
+    print("graph (graph_neighbours, graph_min_sim, graph_power, w_graph, graph_window) by LOO warm R@5"
+          " with cold R@5 >= %.3f:" % floor)
+    for row in results[:8]:
+        print("  ", row)
+
+
+def vote(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
+         power: float) -> np.ndarray:
+    """search.graph_walk with graph_hops=0, for every row of `past` at once (max-normalized)."""
+    out = np.zeros((len(past), n_artifacts))
+    for i, row in enumerate(past):
+        idx = np.argsort(-row)[:nb]
+        idx = idx[row[idx] >= min_sim]
+        np.add.at(out[i], gold[idx], (row[idx] - min_sim + 1e-3) ** power)
+    return out / np.maximum(out.max(axis=1, keepdims=True), 1e-12)
+
+
+def relevance_rows(cold: np.ndarray, window: float) -> np.ndarray:
+    return np.stack([relevance(row, np.ones(len(row), bool), window) for row in cold])
+
+
+if __name__ == "__main__":
+    main()
