@@ -35,7 +35,7 @@ def _engine(home: Optional[Path], overrides: dict | None = None) -> Engine:
 
 
 def _fail(exc: Exception) -> None:
-    stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=2)
 
 

@@ -17,7 +17,7 @@ from .catalog import Artifact, load_catalog
 from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import NoIndex, NotFound, ValidationFailed
-from .events import EventIn, finish, read_log, validate_batch
+from .events import EventIn, check_events, finish, iter_events, read_log, validate_batch
 from .graph import MatchGraph, bipartite_pagerank, build_match_graph
 from .index import LoadedIndex, write_index
 from .compare import compare, queries_of
@@ -62,6 +62,7 @@ class Engine:
         self.refresh_seconds = (self.config["graph"]["refresh_seconds"] if refresh_seconds is None
                                 else refresh_seconds)
         self._state: State | None = None
+        self._checked_at = time.monotonic()
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
 
@@ -74,21 +75,35 @@ class Engine:
 
     @property
     def state(self) -> State:
-        """The loaded index, graph and scores, refreshed when a new version or new events appear."""
+        """The loaded index, graph and scores, refreshed when a new version or new events appear.
+
+        Only the first load blocks. A stale state is rebuilt by whichever caller gets the lock
+        first; everyone else keeps reading the previous state meanwhile (a rebuild over a million
+        events takes seconds, and requests must not queue behind it).
+        """
         state = self._state
-        if state is None or self._stale(state):
+        if state is None:
             with self._lock:
-                if self._state is None or self._stale(self._state):
-                    self._state = self._build_state(self._state)
-            state = self._state
+                if self._state is None:
+                    self._state = self._build_state(None)
+                return self._state
+        if self._stale(state) and self._lock.acquire(blocking=False):
+            try:
+                if self._state is state:
+                    self._state = self._build_state(state)
+                state = self._state
+            finally:
+                self._lock.release()
         return state
 
     def _stale(self, state: State) -> bool:
         current = self.versions.current()
         if current and current[0] != state.index.version:
             return True
-        if self.refresh_seconds and time.monotonic() - state.built_at < self.refresh_seconds:
+        now = time.monotonic()
+        if self.refresh_seconds and now - self._checked_at < self.refresh_seconds:
             return False
+        self._checked_at = now  # servers look at the event table at most once an interval
         return self.store.events_signature() != state.graph.signature
 
     def _build_state(self, previous: State | None, progress: bool = False) -> State:
@@ -143,37 +158,37 @@ class Engine:
             raise
         self.store.replace_artifacts(artifacts)
         self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
-        self._state = None
+        # No reset of self._state: readers keep the old one until the version check swaps it.
         return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
                 "embedded": embedded, "cached": len(texts) - embedded, "model": model}
 
     # -- events ---------------------------------------------------------------------------------
     def ingest(self, path: str | Path, progress: bool = False) -> dict[str, int]:
-        """Store the events of a JSONL log; the file is validated whole first (nothing stored on error)."""
-        events = validate_batch(read_log(path), self._known_ids())
-        return self._store_events(events, progress)
+        """Store the events of a JSONL log, all or nothing.
+
+        The file is read twice: once to validate every line (any problem rejects the file and
+        nothing is stored), then streamed into one store transaction, so a log of millions of
+        lines never sits in memory.
+        """
+        known = self._known_ids()
+        total = check_events(read_log(path), known)
+        if not progress or total <= 10_000:
+            new = self.store.add_events(iter_events(read_log(path)))
+        else:
+            from .progress import progress_bar
+
+            with progress_bar(f"storing {total} events", total) as advance:
+                new = self.store.add_events(_advancing(iter_events(read_log(path)), advance))
+        return {"received": total, "new": new, "duplicates": total - new}
 
     def add_events(self, items: list[dict]) -> dict[str, int]:
         """Store a batch of events (POST /api/events); rejected whole when any item is bad."""
         events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids())
-        return self._store_events(events, False)
+        new = self.store.add_events(events)
+        return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
     def _known_ids(self) -> set[str]:
         return {a.id for a in self.state.index.artifacts}
-
-    def _store_events(self, events, progress: bool) -> dict[str, int]:
-        if progress and len(events) > 10_000:
-            from .progress import progress_bar
-
-            new = 0
-            with progress_bar(f"storing {len(events)} events", len(events)) as advance:
-                for start in range(0, len(events), 10_000):
-                    chunk = events[start:start + 10_000]
-                    new += self.store.add_events(chunk)
-                    advance(len(chunk))
-        else:
-            new = self.store.add_events(events)
-        return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
     # -- reading --------------------------------------------------------------------------------
     def resolve(self, name: str) -> Artifact:
@@ -323,3 +338,11 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _advancing(items, advance, every: int = 10_000):
+    """Pass items through, advancing a progress bar every `every` items."""
+    for count, item in enumerate(items, start=1):
+        if count % every == 0:
+            advance(every)
+        yield item

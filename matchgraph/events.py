@@ -8,7 +8,7 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,13 +76,9 @@ def finish(raw: EventIn, now: datetime | None = None) -> Event:
                  ts=ts or now or datetime.now(timezone.utc), score=raw.score, rank=raw.rank)
 
 
-def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None) -> list[Event]:
-    """Validate (place, raw) pairs; raise ValidationFailed naming every bad place, or return all events.
-
-    `known_artifacts`, when given, rejects events for artifact ids that are not in the catalog.
-    """
-    events: list[Event] = []
-    problems: list[str] = []
+def _validated(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None,
+               problems: list[str]) -> Iterator[Event]:
+    """Yield the valid events of (place, raw) pairs; append a 'place: field: why' line per bad one."""
     now = datetime.now(timezone.utc)
     for place, raw in items:
         if isinstance(raw, Exception):
@@ -96,10 +92,36 @@ def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] |
         if known_artifacts is not None and event.artifact_id not in known_artifacts:
             problems.append(f"{place}: artifact_id: unknown artifact '{event.artifact_id}'")
             continue
-        events.append(event)
+        yield event
+
+
+def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None) -> list[Event]:
+    """Validate (place, raw) pairs; raise ValidationFailed naming every bad place, or return all events.
+
+    `known_artifacts`, when given, rejects events for artifact ids that are not in the catalog.
+    """
+    problems: list[str] = []
+    events = list(_validated(items, known_artifacts, problems))
     if problems:
         raise ValidationFailed("events rejected, nothing was stored", problems)
     return events
+
+
+def check_events(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None) -> int:
+    """Like validate_batch without keeping the events: returns how many there are."""
+    problems: list[str] = []
+    count = sum(1 for _ in _validated(items, known_artifacts, problems))
+    if problems:
+        raise ValidationFailed("events rejected, nothing was stored", problems)
+    return count
+
+
+def iter_events(items: Iterable[tuple[str, Any]]) -> Iterator[Event]:
+    """Events of already checked items, one at a time."""
+    problems: list[str] = []
+    yield from _validated(items, None, problems)
+    if problems:  # the input changed since it was checked: abort the transaction
+        raise ValidationFailed("events changed while being stored, nothing was stored", problems)
 
 
 def read_log(path: str | Path) -> Iterable[tuple[str, Any]]:
