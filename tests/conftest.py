@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -112,3 +119,70 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("pg_url")
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without MATCHGRAPH_* settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_servers(commands: list[list[str]], urls: list[str], env: dict[str, str], log_dir: Path,
+                    timeout: float = 240) -> Iterator[list[str]]:
+    """Start real server processes, wait until each answers /readyz with 200, yield their URLs,
+    and stop them afterwards. A process that dies or never gets ready fails the test with its log."""
+    logs = [open(log_dir / f"server-{i}.log", "w+") for i in range(len(commands))]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+             for cmd, log in zip(commands, logs)]
+
+    def tail(i: int) -> str:
+        logs[i].seek(0)
+        return logs[i].read()[-3000:]
+
+    try:
+        deadline = time.monotonic() + timeout
+        pending = set(range(len(procs)))
+        while pending:
+            for i in sorted(pending):
+                if procs[i].poll() is not None:
+                    pytest.fail(f"server {urls[i]} exited with {procs[i].returncode}:\n{tail(i)}")
+                try:
+                    if httpx.get(f"{urls[i]}/readyz", timeout=2).status_code == 200:
+                        pending.discard(i)
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                pytest.fail(f"servers not ready after {timeout:.0f} s: {[urls[i] for i in pending]}\n"
+                            f"{tail(min(pending))}")
+            time.sleep(0.3)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+
+
+def serve_command(home: Path, port: int) -> list[str]:
+    """`matchgraph serve` through the installed console script."""
+    return [str(Path(sys.executable).parent / "matchgraph"), "serve", "--home", str(home),
+            "--host", "127.0.0.1", "--port", str(port)]

@@ -5,17 +5,12 @@ Screenshots of every page land in test-artifacts/screenshots/ (printed; gitignor
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import ROOT, SD, TROCR
+from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 
 pytestmark = pytest.mark.browser
 
@@ -25,48 +20,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_home_ro):
     """`matchgraph serve` on a copy of the demo home, on a free port; yields its base URL."""
-    import shutil
-
     home = tmp_path_factory.mktemp("served")
     shutil.copytree(demo_home_ro, home, dirs_exist_ok=True)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
-    env["MATCHGRAPH_TOKEN"] = "browser-test-token"
-    log = (tmp_path_factory.mktemp("logs") / "serve.log").open("w")
-    exe = Path(sys.executable).parent / "matchgraph"
-    proc = subprocess.Popen([str(exe), "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"matchgraph serve exited with {proc.returncode}; log: {log.name}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"matchgraph serve was not ready within 180 s; log: {log.name}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    port = free_ports(1)[0]
+    with running_servers([serve_command(home, port)], [f"http://127.0.0.1:{port}"],
+                         clean_env(MATCHGRAPH_TOKEN="browser-test-token"),
+                         tmp_path_factory.mktemp("logs")) as urls:
+        yield urls[0]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from matchgraph.catalog import load_catalog
 from matchgraph.errors import ValidationFailed
-from tests.conftest import CATALOG
+from conftest import CATALOG
 
 
 def _artifact(i, **extra):

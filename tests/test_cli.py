@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from matchgraph.cli import app
-from tests.conftest import CATALOG, DEMO_LOG, SD, TROCR
+from conftest import CATALOG, DEMO_LOG, SD, TROCR
 
 BIN = Path(sys.executable).parent / "matchgraph"
 

@@ -4,7 +4,7 @@ import pytest
 
 from matchgraph.compare import verdict
 from matchgraph.errors import Ambiguous, NotFound
-from tests.conftest import SD, TROCR
+from conftest import SD, TROCR
 
 SEED_ROWS = ["Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing",
              "Capabilities", "Times Matched"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from matchgraph.events import EventIn, finish
 from matchgraph.store import create_store
 from matchgraph.store.schema import events as events_table
 
-from conftest import CATALOG, ROOT
+from conftest import CATALOG, free_ports, running_servers
 
 TOKEN = "concurrency-test-token"
 PROCESSES = 4
@@ -36,16 +35,6 @@ HASHED = 200  # events without one: their id is a hash of the content, sent by s
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 pytestmark = pytest.mark.postgres
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture
@@ -59,41 +48,11 @@ def servers(fresh_home, pg_url):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     ports = free_ports(PROCESSES)
-    logs = [open(fresh_home.parent / f"api-{port}.log", "w+") for port in ports]
-    procs = [subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-             for port, log in zip(ports, logs)]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        deadline = time.monotonic() + 240
-        pending = set(urls)
-        while pending:
-            for url, proc, log in zip(urls, procs, logs):
-                if proc.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"API process on {url} exited {proc.returncode}:\n{log.read()[-3000:]}")
-                if url in pending:
-                    try:
-                        if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                            pending.discard(url)
-                    except httpx.HTTPError:
-                        pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"API processes not ready after 240 s: {sorted(pending)}")
-            time.sleep(0.5)
+    commands = [[sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+                 "--port", str(port), "--log-level", "warning"] for port in ports]
+    with running_servers(commands, [f"http://127.0.0.1:{port}" for port in ports], env,
+                         fresh_home.parent) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for log in logs:
-            log.close()
 
 
 def make_events(artifact_ids: list[str]) -> tuple[list[dict], list[dict]]:

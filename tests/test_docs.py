@@ -3,7 +3,7 @@
 import re
 
 from matchgraph.config import DEFAULTS, flatten
-from tests.conftest import ROOT
+from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -7,7 +7,7 @@ import pytest
 
 from matchgraph import Engine
 from matchgraph.errors import NoIndex, ValidationFailed
-from tests.conftest import CATALOG, SD, TROCR
+from conftest import CATALOG, SD, TROCR
 
 
 def top(engine, query, **kw):

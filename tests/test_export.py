@@ -6,7 +6,7 @@ import pytest
 from matchgraph.errors import ValidationFailed
 from matchgraph.export import FORMATS, read_graph
 from matchgraph.graph import anode
-from tests.conftest import TROCR
+from conftest import TROCR
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -8,7 +8,7 @@ from matchgraph import Engine
 from matchgraph.errors import ValidationFailed
 from matchgraph.events import normalize_query
 from matchgraph.graph import anode, qnode
-from tests.conftest import DEMO_LOG, TROCR
+from conftest import DEMO_LOG, TROCR
 
 
 def _log_events():

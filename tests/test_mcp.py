@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import asynccontextmanager
@@ -24,7 +21,7 @@ from api.mcp import (ArtifactOut, ComparisonOut, SearchOut, SimilarOut, create_m
 from matchgraph import Engine
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
-from conftest import ROOT, SD, TROCR
+from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 
 TOOLS = {"search", "compare", "similar", "artifact", "record_selection"}
 TABLE_ROWS = ["Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing", "Capabilities",
@@ -224,46 +221,12 @@ def test_stdio_record_selection_with_token(demo_home):
 
 
 # -- streamable HTTP: /mcp of a live `matchgraph serve` -----------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(demo_home):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
-    env["MATCHGRAPH_TOKEN"] = TOKEN
-    log = open(demo_home.parent / "serve.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "matchgraph.cli", "serve", "--home", str(demo_home),
-                             "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"matchgraph serve exited with {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"/readyz not ready after 120 s:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    port = free_ports(1)[0]
+    with running_servers([serve_command(demo_home, port)], [f"http://127.0.0.1:{port}"],
+                         clean_env(MATCHGRAPH_TOKEN=TOKEN), demo_home.parent) as urls:
+        yield urls[0]
 
 
 def test_streamable_http_at_mcp(live_server, demo_home):
