@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -144,20 +145,19 @@ class Engine:
         texts = [c.text() for a in artifacts for c in a.capabilities]
         vectors = embedder.encode(texts, progress=progress)
         embedded = embedder.last_embedded
-        version, staging = self.versions.staging()
-        manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
-                    "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
-                    "created_at": datetime.now(timezone.utc).isoformat()}
-        try:
-            write_index(staging, artifacts, vectors, manifest)
-            self.versions.publish(version, staging, keep=self.config["keep_versions"])
-        except BaseException:
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        self.store.replace_artifacts(artifacts)
-        self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
+        with self.versions.publishing():
+            version, staging = self.versions.staging()
+            manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
+                        "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
+                        "created_at": datetime.now(timezone.utc).isoformat()}
+            try:
+                write_index(staging, artifacts, vectors, manifest)
+                self.versions.publish(version, staging, keep=self.config["keep_versions"])
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            self.store.replace_artifacts(artifacts)
+            self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
         # No reset of self._state: readers keep the old one until the version check swaps it.
         return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
                 "embedded": embedded, "cached": len(texts) - embedded, "model": model}

@@ -7,11 +7,14 @@ half-written folder. A failed build leaves CURRENT untouched.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 _VERSION = re.compile(r"^v(\d{5,})$")
 
@@ -19,6 +22,18 @@ _VERSION = re.compile(r"^v(\d{5,})$")
 class IndexVersions:
     def __init__(self, home: Path):
         self.root = home / "index"
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Hold the home's publish lock: two builds (e.g. reindex on two replicas sharing a
+        volume) take version numbers one after the other instead of racing for the same one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _existing(self) -> list[int]:
         if not self.root.exists():

@@ -102,3 +102,13 @@ def test_bad_parameters_are_named(fresh_home):
         engine.search("ocr", k=0)
     with pytest.raises(ValidationFailed, match="q: query must not be empty"):
         engine.search("   ")
+
+
+def test_concurrent_builds_publish_distinct_versions(fresh_home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    engines = [Engine(fresh_home) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        versions = sorted(f.result()["version"] for f in [pool.submit(e.index) for e in engines])
+    assert versions == [versions[0], versions[0] + 1, versions[0] + 2]
+    assert Engine(fresh_home).state.index.version == versions[-1]
