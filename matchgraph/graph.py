@@ -146,13 +146,14 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     rows, cols, data = [], [], []
     for (query, artifact_id), (total, n_select) in merged.items():
         # A select is also a match (what was selected was shown): matches counts both kinds.
+        if artifact_id not in index.position:  # removed from the catalog: its events stay stored
+            continue
         weight = (total - n_select) + select_weight * n_select
         graph.add_edge(qnode(query), anode(artifact_id), relation="matched", matches=total,
                        selects=n_select, weight=float(weight))
-        if artifact_id in index.position:  # events of artifacts removed from the catalog stay stored
-            rows.append(qpos[query])
-            cols.append(index.position[artifact_id])
-            data.append(weight)
+        rows.append(qpos[query])
+        cols.append(index.position[artifact_id])
+        data.append(weight)
     for query_norm, artifact_id, capability_id, total in store.capability_counts():
         if aliases.get(query_norm) is None or artifact_id not in index.position:
             continue

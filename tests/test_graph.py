@@ -127,3 +127,24 @@ def test_eval_never_records_and_reports_groups(demo_home, tmp_path):
     assert set(report["overall"]) >= {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "latency_ms"}
     assert set(report["groups"]) == {"warm", "cold"} and report["overall"]["recall@10"] == 1.0
     assert "search" in report["config"]
+
+
+def test_artifacts_removed_from_the_catalog_leave_the_graph_but_keep_their_events(demo_home, tmp_path):
+    import shutil
+
+    from conftest import CATALOG
+
+    engine = Engine(demo_home)
+    events_before = engine.store.event_count()
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    for path in catalog.glob("*.jsonl"):
+        kept = [line for line in path.read_text().splitlines() if f'"id": "{TROCR}"' not in line]
+        path.write_text("\n".join(kept) + "\n")
+    engine.index([catalog])
+    graph = engine.state.graph.graph
+    assert anode(TROCR) not in graph
+    assert all("type" in data for _, data in graph.nodes(data=True))
+    assert engine.store.event_count() == events_before
+    engine.index([CATALOG])  # back in the catalog: its history is back too
+    assert engine.state.scores[TROCR]["times_matched"] > 0
