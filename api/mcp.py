@@ -13,7 +13,6 @@ Engine errors (unknown or ambiguous artifact, bad parameter, no index) become MC
 (`isError: true`) carrying the engine's message; nothing else leaks, never a stack trace.
 """
 
-import hmac
 import json
 import logging
 import sys
@@ -33,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from api.models import EventsResult
 from matchgraph.catalog import Artifact
 from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError, NotFound, ValidationFailed
+from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, ScoreCard, SearchResponse,
                                SearchResult, Side, SimilarResponse)
 
@@ -222,16 +221,13 @@ def _bearer(ctx: Context | None) -> str | None:
 
 
 def check_token(engine: Engine, given: str | None) -> None:
-    """Writes need the configured token (config `token` / MATCHGRAPH_TOKEN); off when none is set."""
-    configured = str(engine.config.get("token") or "")
-    if not configured:
-        raise ToolError("record_selection is disabled: the server has no write token configured "
-                        "(set MATCHGRAPH_TOKEN where the server runs)")
-    if not given:
-        raise ToolError("record_selection needs the write token: pass it as the `token` argument, or "
-                        "over HTTP as the header 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(given.encode(), configured.encode()):
-        raise ToolError("record_selection refused: the token does not match")
+    """The engine's token rule, as MCP tool errors that say how to send the token."""
+    try:
+        engine.authorize(given)
+    except Unauthorized as exc:
+        hint = {"missing": ": pass it as the `token` argument, or over HTTP as the header "
+                           "'Authorization: Bearer <token>'"}.get(exc.reason, "")
+        raise ToolError(f"refused: {exc}{hint}") from None
 
 
 # -- the server ---------------------------------------------------------------------------------

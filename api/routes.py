@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from contextlib import contextmanager
 from typing import Literal, Optional
@@ -13,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from matchgraph.errors import MatchgraphError
+from matchgraph.errors import MatchgraphError, Unauthorized
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
@@ -59,18 +58,19 @@ def param(name: str):
         raise
 
 
+WRITE_STATUS = {"disabled": (503, "writes_disabled"), "missing": (401, "unauthorized"),
+                "wrong": (403, "forbidden")}
+
+
 def require_token(request: Request,
                   credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
-    """Bearer token from config `token` / MATCHGRAPH_TOKEN, compared in constant time; never logged."""
-    token = str(request.app.state.engine.config.get("token") or "")
-    if not token:
-        raise WriteError(503, "writes_disabled", "write endpoints are off: no token is configured "
-                         "(set MATCHGRAPH_TOKEN or `token` in matchgraph.toml to enable them)")
-    if credentials is None or not credentials.credentials:
-        raise WriteError(401, "unauthorized", "this endpoint needs a token: send "
-                         "`Authorization: Bearer <token>`")
-    if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-        raise WriteError(403, "forbidden", "the token is not valid for this server")
+    """The engine's token rule; a missing token is sent as `Authorization: Bearer <token>`."""
+    try:
+        request.app.state.engine.authorize(credentials.credentials if credentials else None)
+    except Unauthorized as exc:
+        status, code = WRITE_STATUS[exc.reason]
+        hint = ": send `Authorization: Bearer <token>`" if exc.reason == "missing" else ""
+        raise WriteError(status, code, f"{exc}{hint}") from None
 
 
 # -- reading ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import shutil
 import threading
@@ -17,7 +18,7 @@ import numpy as np
 from .catalog import Artifact, load_catalog
 from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
-from .errors import NoIndex, NotFound, ValidationFailed
+from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
 from .events import EventIn, check_events, finish, iter_events, read_log, validate_batch
 from .graph import MatchGraph, bipartite_pagerank, build_match_graph
 from .index import LoadedIndex, write_index
@@ -316,6 +317,20 @@ class Engine:
             return [r.artifact_id for r in self.search(query, k=max(k, 10), record=False).results]
 
         return {"config": self.config_public(), **evaluate(queries, rank, k)}
+
+    def authorize(self, given: str | None) -> None:
+        """Check a write token against config `token` (MATCHGRAPH_TOKEN) in constant time.
+
+        Raises Unauthorized: writes are off when no token is configured, never open.
+        """
+        configured = str(self.config.get("token") or "")
+        if not configured:
+            raise Unauthorized("disabled", "writes are off: no token is configured (set MATCHGRAPH_TOKEN "
+                                           "or `token` in matchgraph.toml where the server runs)")
+        if not given:
+            raise Unauthorized("missing", "this needs the write token")
+        if not hmac.compare_digest(given.encode(), configured.encode()):
+            raise Unauthorized("wrong", "the token is not valid for this server")
 
     def config_public(self) -> dict[str, Any]:
         """The effective config with the token masked."""

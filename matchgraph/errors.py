@@ -33,3 +33,12 @@ class NoIndex(MatchgraphError):
 
 class SchemaOutdated(MatchgraphError):
     """The store was created by an older version; `matchgraph db upgrade` migrates it."""
+
+
+class Unauthorized(MatchgraphError):
+    """A write without the right token. `reason`: "disabled" (no token configured: writes are
+    off), "missing" (none sent) or "wrong"."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)

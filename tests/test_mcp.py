@@ -168,7 +168,7 @@ def test_record_selection_in_process(demo_home):
         async with in_process(engine) as client:
             wrong = error_text(await client.call_tool("record_selection",
                                                       {"query": HANDWRITING, "artifact": TROCR, "token": "nope"}))
-            assert "does not match" in wrong
+            assert "token is not valid" in wrong
             ok = data(await client.call_tool("record_selection",
                                              {"query": "mcp unit query", "artifact": "trocr-base-handwritten",
                                               "token": TOKEN}))
@@ -240,7 +240,7 @@ def test_streamable_http_at_mcp(live_server, demo_home):
                 await exercise(session)
                 wrong = error_text(await session.call_tool("record_selection",
                                                            {"query": HANDWRITING, "artifact": TROCR, "token": "x"}))
-                assert "does not match" in wrong
+                assert "token is not valid" in wrong
         # the write token as an HTTP Authorization: Bearer header
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with create_mcp_http_client(headers=headers) as http:
