@@ -36,11 +36,13 @@ DEFAULTS: dict[str, Any] = {
         "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
         "w_name": 0.2,  # fuzzy name/id match: a request that names a model, typos, versions
         "name_min": 80,  # rapidfuzz score below which a name match counts 0 (70-90: same on train)
-        "w_graph": 0.3,  # match-graph signal, times `relevance` (see graph_window); 0 turns it off
+        "w_graph": 0.1,  # artifact-level match-graph signal, times `relevance` (see graph_window)
+        "w_task": 0.3,  # task level of the walk: share of the walk's mass on the artifact's task
+        #                 (every artifact of a task asked about gains, also never-asked ones)
         "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
-        "graph_min_sim": 0.3,  # past queries less similar than this (cosine) are ignored
+        "graph_min_sim": 0.4,  # past queries less similar than this (cosine) are ignored
         "graph_power": 3,  # seed weight = (cosine - graph_min_sim) ** power: closest ones dominate
-        "graph_window": 0.2,  # history lifts an artifact only within this much of the best cold
+        "graph_window": 0.5,  # history lifts an artifact only within this much of the best cold
         #                       score (full weight at the top, 0 at the window's edge): it reorders
         #                       relevant artifacts, it cannot pull an unrelated popular one up
         "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk

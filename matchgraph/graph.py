@@ -80,6 +80,9 @@ class MatchGraph:
     selects: dict[str, int]
     aliases: dict[str, str] = field(default_factory=dict)  # normalized query -> representative
     signature: tuple = ()
+    # Task level of the walk: artifact position -> task number (-1: no task); tasks[number] = name.
+    task_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tasks: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -165,10 +168,19 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
 
     weights = sparse.csr_matrix((data, (rows, cols)), shape=(len(queries), len(index.artifacts)),
                                 dtype=np.float32)
+    tasks, task_of = task_index(index)
     return MatchGraph(graph=graph, queries=queries,
                       query_ann=create_ann(query_vectors) if queries else None, weights=weights,
                       times_matched=times_matched, selects=selects, aliases=aliases,
-                      signature=signature)
+                      signature=signature, task_of=task_of, tasks=tasks)
+
+
+def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:
+    """Task names (lower-cased, sorted) and each artifact's task number (-1 when it has none)."""
+    names = [(a.task or "").strip().lower() for a in index.artifacts]
+    tasks = sorted({n for n in names if n})
+    number = {t: i for i, t in enumerate(tasks)}
+    return tasks, np.array([number.get(n, -1) for n in names], dtype=np.int64)
 
 
 def bipartite_pagerank(mg: MatchGraph, alpha: float = 0.85) -> np.ndarray:

@@ -3,12 +3,17 @@
 Score of an artifact for a query (weights in config `search.*`):
     cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-    score = cold + w_graph * relevance * graph walk score / max + w_prior * rank / 100
-`relevance` = clip(1 - (best cold score - this cold score) / graph_window, 0, 1): the history
-reorders artifacts that the catalog already finds relevant, it cannot lift an unrelated one. Past
-queries are as close to new requests for never-seen models as to requests for known ones, so a
-gate on query similarity alone cannot tell when history applies; the artifact's own relevance
-can (see bench/tune.py and BENCHMARKS.md "Match quality").
+    score = cold + w_graph * relevance * walk score / max + w_task * task share + w_prior * rank / 100
+The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
+graph_power) and reaches the artifacts they led to. `task share` walks one step further, to the
+task: the share of the walk's mass that landed on artifacts of this artifact's task, given to every
+artifact of that task, also to those nobody asked for yet (a request for a never-seen model still
+names a task that others asked about). `relevance` = clip(1 - (best cold score - this cold score) /
+graph_window, 0, 1): the artifact-level history reorders artifacts that the catalog already finds
+relevant, it cannot lift an unrelated one. Past queries are as close to new requests for
+never-seen models as to requests for known ones, so a gate on query similarity alone cannot tell
+when history applies; the artifact's own relevance can (see bench/tune.py and BENCHMARKS.md
+"Match quality"). With no events both history terms are 0: the ranking is the cold one.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ def rescore(index: LoadedIndex, query_vector: np.ndarray, positions, best, mean3
 def graph_walk(mg: MatchGraph, query: str, query_vector: np.ndarray, conf: dict
                ) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
     """Artifact scores (n_artifacts,) from a short random walk started at the past queries nearest
-    to this one; also the best similarity and the (query row, similarity) seeds."""
+    to this one (they sum to 1 with graph_hops = 0); also the best similarity and the
+    (query row, similarity) seeds."""
     n_artifacts = mg.weights.shape[1]
     if mg.empty:
         return np.zeros(n_artifacts), 0.0, []
@@ -98,6 +104,17 @@ def walk(p: np.ndarray, transitions, hops: int, restart: float) -> np.ndarray:
     return scores
 
 
+def task_share(mg: MatchGraph, walked: np.ndarray) -> np.ndarray:
+    """The walk's last step, artifact -> task -> artifact: each artifact gets the share of the
+    walk's mass that landed on its task (0 for artifacts without a task)."""
+    if len(mg.task_of) != len(walked) or not mg.tasks or walked.sum() <= 0:
+        return np.zeros_like(walked)
+    has_task = mg.task_of >= 0
+    mass = np.bincount(mg.task_of[has_task], weights=walked[has_task], minlength=len(mg.tasks))
+    mass = mass / walked.sum()
+    return np.where(has_task, mass[np.maximum(mg.task_of, 0)], 0.0)
+
+
 def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
            k: int, filters: Filters, config: dict, ranks: dict[str, int]) -> list[SearchResult]:
     """Rank the catalog for `query`; `ranks` is artifact id -> composite rank (0-100)."""
@@ -111,9 +128,10 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     else:
         walked, seeds = np.zeros(len(index.artifacts)), []
     history = walked / walked.max() if walked.max() > 0 else walked
+    tasks = task_share(mg, walked) if mg is not None else np.zeros(len(index.artifacts))
 
     # Artifacts brought forward by a non-dense signal get their exact dense score too.
-    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0)))[0]
+    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0) | (tasks > 0)))[0]
     rescore(index, query_vector, missing, best, mean3, best_row)
 
     prior = np.array([ranks.get(a.id, 50) / 100 for a in index.artifacts], dtype=np.float32)
@@ -123,7 +141,8 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         "name": conf["w_name"] * name,
     }
     cold = sum(parts.values())
-    parts["graph"] = conf["w_graph"] * relevance(cold, best_row >= 0, conf["graph_window"]) * history
+    parts["graph"] = (conf["w_graph"] * relevance(cold, best_row >= 0, conf["graph_window"]) * history
+                      + conf["w_task"] * tasks)
     parts["prior"] = conf["w_prior"] * prior
     total = sum(parts.values())
     total = np.where(filters.mask(index) & (best_row >= 0), total, -np.inf)
@@ -158,7 +177,9 @@ def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks
                        f"(cosine {best[pos]:.2f})",
               "bm25": "its name, tags or capability text share the query's words",
               "name": "the query names it",
-              "graph": f"people asking similar things chose it ({len(past)} past queries)"}[strongest]
+              "graph": (f"people asking similar things chose it ({len(past)} past queries)" if past
+                        else f"people asking similar things chose {artifact.task or 'its task'} models")
+              }[strongest]
     explanation = f"Matched because {reason}. " + ", ".join(
         f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
     if past:

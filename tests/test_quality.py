@@ -45,8 +45,9 @@ def test_history_still_helps_its_own_intent(fresh_home, model):
 
 
 def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
-    """`search.w_graph = 0` (and no prior) turns history off: the same ranking as with no events."""
-    off = {"search": {"w_graph": 0.0, "w_prior": 0.0}}
+    """`search.w_graph = 0` and `w_task = 0` (and no prior) turn history off: the same ranking as
+    with no events."""
+    off = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_prior": 0.0}}
     engine = Engine(fresh_home, overrides=off)
     before = _ids(engine, INTENT, 10)
     engine.add_events(_skewed_log(30))
