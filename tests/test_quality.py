@@ -54,3 +54,17 @@ def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
     engine.refresh()
     assert _ids(engine, INTENT, 10) == before
     engine.close()
+
+
+def test_task_level_of_the_walk_reaches_never_asked_models(fresh_home, model):
+    """History for one code model lifts the other code models of that task (never asked for), not
+    the models of other tasks: the walk's task level (`search.w_task`)."""
+    engine = Engine(fresh_home, overrides={"search": {"w_graph": 0.0, "w_prior": 0.0}})
+    engine.add_events(_skewed_log(30))
+    engine.refresh()
+    results = {r.artifact_id: r for r in engine.search("write code for me", k=100, record=False).results}
+    for sibling in ("bigcode/starcoder2-15b", "Qwen/Qwen2.5-Coder-7B-Instruct"):
+        assert results[sibling].signals.graph > 0, sibling  # same task, no events of its own
+    others = [r for r in results.values() if r.task != "code-generation"]
+    assert others and all(r.signals.graph == 0 for r in others)
+    engine.close()
