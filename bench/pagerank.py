@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
-from matchgraph.graph import MatchGraph, bipartite_pagerank
+from matchgraph.graph import bipartite_pagerank
 
 
 def main() -> None:
@@ -29,10 +29,8 @@ def main() -> None:
     cols = np.minimum(rng.zipf(1.1, args.edges) - 1, args.artifacts - 1)
     weights = sparse.csr_matrix((rng.integers(1, 5, args.edges).astype(np.float32), (rows, cols)),
                                 shape=(args.queries, args.artifacts))
-    mg = MatchGraph(graph=nx.DiGraph(), queries=[str(i) for i in range(args.queries)], query_ann=None,
-                    weights=weights, times_matched={}, selects={})
     start = time.perf_counter()
-    ours = bipartite_pagerank(mg)
+    ours = bipartite_pagerank(weights)
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
     graph = nx.from_scipy_sparse_array(sparse.bmat([[None, weights], [weights.T, None]], format="csr"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .catalog import Artifact
-from .graph import MatchGraph, anode
+from .graph import MatchGraph
 from .index import LoadedIndex
 from .models import (AlignedPair, CapabilityOut, Comparison, Evidence, PastQuery, ScoreCard, Side,
                      TableRow)
@@ -27,16 +27,8 @@ def _capabilities(artifact: Artifact) -> list[CapabilityOut]:
 
 def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, PastQuery]:
     """Past queries (representative text) that matched the artifact, with their edge counts."""
-    node = anode(artifact_id)
-    if node not in mg.graph:
-        return {}
-    out = {}
-    for source, _, data in mg.graph.in_edges(node, data=True):
-        if data.get("relation") == "matched":
-            query = source[2:]
-            out[query] = PastQuery(query=query, similarity=1.0, matches=data["matches"],
-                                   selects=data["selects"])
-    return out
+    return {query: PastQuery(query=query, similarity=1.0, matches=matches, selects=n_select)
+            for query, matches, n_select in mg.queries_by_artifact.get(artifact_id, [])}
 
 
 def _most(queries: dict[str, PastQuery], limit: int) -> list[PastQuery]:

@@ -118,7 +118,7 @@ class Engine:
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress)
         scores = compute_scores(index.artifacts,
-                                bipartite_pagerank(graph, self.config["graph"]["pagerank_alpha"]),
+                                bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)
         return State(index=index, graph=graph, scores=scores, built_at=time.monotonic())
 

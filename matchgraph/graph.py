@@ -70,14 +70,23 @@ def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
 
 @dataclass
 class MatchGraph:
-    """The graph plus the arrays search uses; `queries[i]` is row i of `weights` and `query_ann`."""
+    """Aggregated match evidence; `queries[i]` is row i of `weights` and `query_ann`.
 
-    graph: nx.DiGraph
+    Search, compare and scores read the arrays and dicts; the NetworkX graph (for export, the
+    explorer and stats) is built from them on first use, so a refresh that only serves searches
+    never pays for it.
+    """
+
+    index: LoadedIndex
     queries: list[str]  # representative normalized query texts
     query_ann: ANN | None
     weights: sparse.csr_matrix  # (n_queries, n_artifacts in index order)
+    edges: dict[tuple[str, str], tuple[int, int]]  # (query, artifact id) -> (matches, selects)
+    capability_edges: dict[tuple[str, str, str], int]  # (query, artifact id, capability id) -> matches
+    labels: dict[str, str]  # query -> one original text of it
     times_matched: dict[str, int]
     selects: dict[str, int]
+    select_weight: float = 3.0
     aliases: dict[str, str] = field(default_factory=dict)  # normalized query -> representative
     signature: tuple = ()
     # Task level of the walk: artifact position -> task number (-1: no task); tasks[number] = name.
@@ -96,6 +105,44 @@ class MatchGraph:
     def transitions(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """(query -> artifact, artifact -> query) row-stochastic transition matrices of the walk."""
         return _row_normalize(self.weights), _row_normalize(self.weights.T.tocsr())
+
+    @cached_property
+    def queries_by_artifact(self) -> dict[str, list[tuple[str, int, int]]]:
+        """artifact id -> [(query, matches, selects)] of the queries that matched it."""
+        out: dict[str, list[tuple[str, int, int]]] = {}
+        for (query, artifact_id), (matches, n_select) in self.edges.items():
+            out.setdefault(artifact_id, []).append((query, matches, n_select))
+        return out
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """query -> artifact ("matched"), query -> capability ("matched_capability") and
+        capability -> artifact ("capability_of") edges with matches, selects and weight."""
+        graph = nx.DiGraph()
+        for artifact in self.index.artifacts:
+            graph.add_node(anode(artifact.id), type="artifact", label=artifact.name, kind=artifact.kind,
+                           task=artifact.task or "", times_matched=self.times_matched.get(artifact.id, 0))
+            for cap in artifact.capabilities:
+                graph.add_node(cnode(artifact.id, cap.id), type="capability", label=cap.title)
+                graph.add_edge(cnode(artifact.id, cap.id), anode(artifact.id), relation="capability_of",
+                               matches=0, selects=0, weight=1.0)
+        for query in self.queries:
+            graph.add_node(qnode(query), type="query", label=self.labels.get(query, query))
+        graph.add_edges_from(
+            (qnode(query), anode(artifact_id),
+             {"relation": "matched", "matches": matches, "selects": n_select,
+              "weight": float(edge_weight(matches, n_select, self.select_weight))})
+            for (query, artifact_id), (matches, n_select) in self.edges.items())
+        graph.add_edges_from(
+            (qnode(query), cnode(artifact_id, capability_id),
+             {"relation": "matched_capability", "matches": matches, "selects": 0, "weight": float(matches)})
+            for (query, artifact_id, capability_id), matches in self.capability_edges.items())
+        return graph
+
+
+def edge_weight(matches: int, selects: int, select_weight: float) -> float:
+    """A select is also a match (what was selected was shown); it weighs `select_weight` matches."""
+    return (matches - selects) + select_weight * selects
 
 
 def _row_normalize(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -135,43 +182,30 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         times_matched[artifact_id] = times_matched.get(artifact_id, 0) + total
         selects[artifact_id] = selects.get(artifact_id, 0) + n_select
 
-    graph = nx.DiGraph()
-    for artifact in index.artifacts:
-        graph.add_node(anode(artifact.id), type="artifact", label=artifact.name, kind=artifact.kind,
-                       task=artifact.task or "", times_matched=times_matched.get(artifact.id, 0))
-        for cap in artifact.capabilities:
-            graph.add_node(cnode(artifact.id, cap.id), type="capability", label=cap.title)
-            graph.add_edge(cnode(artifact.id, cap.id), anode(artifact.id), relation="capability_of",
-                           matches=0, selects=0, weight=1.0)
-    for query in queries:
-        graph.add_node(qnode(query), type="query", label=texts.get(query, query))
-
+    edges: dict[tuple[str, str], tuple[int, int]] = {}
     rows, cols, data = [], [], []
     for (query, artifact_id), (total, n_select) in merged.items():
-        # A select is also a match (what was selected was shown): matches counts both kinds.
         if artifact_id not in index.position:  # removed from the catalog: its events stay stored
             continue
-        weight = (total - n_select) + select_weight * n_select
-        graph.add_edge(qnode(query), anode(artifact_id), relation="matched", matches=total,
-                       selects=n_select, weight=float(weight))
+        edges[(query, artifact_id)] = (total, n_select)
         rows.append(qpos[query])
         cols.append(index.position[artifact_id])
-        data.append(weight)
+        data.append(edge_weight(total, n_select, select_weight))
+    capability_edges: dict[tuple[str, str, str], int] = {}
+    known_capabilities = {(a, c) for a, c in index.rows}
     for query_norm, artifact_id, capability_id, total in store.capability_counts():
-        if aliases.get(query_norm) is None or artifact_id not in index.position:
-            continue
-        edge = (qnode(aliases[query_norm]), cnode(artifact_id, capability_id))
-        if graph.has_node(edge[1]):
-            attrs = graph.edges[edge] if graph.has_edge(*edge) else {"matches": 0, "selects": 0}
-            graph.add_edge(*edge, relation="matched_capability", matches=attrs["matches"] + total,
-                           selects=0, weight=float(attrs["matches"] + total))
+        if query_norm in aliases and (artifact_id, capability_id) in known_capabilities:
+            key = (aliases[query_norm], artifact_id, capability_id)
+            capability_edges[key] = capability_edges.get(key, 0) + total
 
     weights = sparse.csr_matrix((data, (rows, cols)), shape=(len(queries), len(index.artifacts)),
                                 dtype=np.float32)
     tasks, task_of = task_index(index)
-    return MatchGraph(graph=graph, queries=queries,
+    return MatchGraph(index=index, queries=queries,
                       query_ann=create_ann(query_vectors) if queries else None, weights=weights,
-                      times_matched=times_matched, selects=selects, aliases=aliases,
+                      edges=edges, capability_edges=capability_edges,
+                      labels={q: texts.get(q, q) for q in queries}, times_matched=times_matched,
+                      selects=selects, select_weight=select_weight, aliases=aliases,
                       signature=signature, task_of=task_of, tasks=tasks)
 
 
@@ -183,19 +217,20 @@ def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:
     return tasks, np.array([number.get(n, -1) for n in names], dtype=np.int64)
 
 
-def bipartite_pagerank(mg: MatchGraph, alpha: float = 0.85, tol: float = 1e-10,
+def bipartite_pagerank(weights: sparse.csr_matrix, alpha: float = 0.85, tol: float = 1e-10,
                        max_iter: int = 200) -> np.ndarray:
-    """Weighted PageRank over the undirected query-artifact graph; returns (n_artifacts,) scores.
+    """Weighted PageRank over the undirected query-artifact graph given by `weights`
+    (n_queries, n_artifacts); returns (n_artifacts,) scores.
 
     Power iteration on the sparse matrix itself (what networkx.pagerank computes, without
     building a second graph object: at a million edges that copy costs more than the iteration).
     Nodes without edges spread their mass uniformly, as in networkx. Artifacts without any edge
     get the teleport share here; scores.py turns "never matched" into the documented prior.
     """
-    n_q, n_a = mg.weights.shape
-    if mg.weights.nnz == 0:
+    n_q, n_a = weights.shape
+    if weights.nnz == 0:
         return np.zeros(n_a)
-    w = mg.weights.astype(np.float64)
+    w = weights.astype(np.float64)
     adjacency = sparse.bmat([[None, w], [w.T, None]], format="csr")
     n = adjacency.shape[0]
     degree = np.asarray(adjacency.sum(axis=1)).ravel()

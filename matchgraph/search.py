@@ -169,9 +169,9 @@ def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks
         column = mg.weights[:, pos].toarray().ravel()
         for row, sim in seeds:
             if column[row] > 0:
-                edge = mg.graph.edges[f"q:{mg.queries[row]}", f"a:{artifact.id}"]
+                matches, n_select = mg.edges[mg.queries[row], artifact.id]
                 past.append(PastQuery(query=mg.queries[row], similarity=round(sim, 3),
-                                      matches=edge["matches"], selects=edge["selects"]))
+                                      matches=matches, selects=n_select))
     strongest = max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n))
     reason = {"dense": f"its capability '{capability.title}' is close in meaning "
                        f"(cosine {best[pos]:.2f})",
