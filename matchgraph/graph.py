@@ -192,7 +192,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         cols.append(index.position[artifact_id])
         data.append(edge_weight(total, n_select, select_weight))
     capability_edges: dict[tuple[str, str, str], int] = {}
-    known_capabilities = {(a, c) for a, c in index.rows}
+    known_capabilities = {(a.id, c.id) for a in index.artifacts for c in a.capabilities}
     for query_norm, artifact_id, capability_id, total in store.capability_counts():
         if query_norm in aliases and (artifact_id, capability_id) in known_capabilities:
             key = (aliases[query_norm], artifact_id, capability_id)
