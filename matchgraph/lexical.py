@@ -41,19 +41,23 @@ class NameMatcher:
         # The id's last part ("trocr-base-handwritten") is how people write a model name.
         self.ids = [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
         self.min_partial_len = min_partial_len
+        self._name_lengths = np.array([len(n) for n in self.names])
+        self._id_lengths = np.array([len(i) for i in self.ids])
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, cutoff: float = 0) -> np.ndarray:
+        """Scores below `cutoff` come back as 0; rapidfuzz stops early on those, which halves
+        the cost on long requests."""
         q = normalize_query(query)
         if not q or not self.names:
             return np.zeros(len(self.names), dtype=np.float32)
-        whole = np.maximum(process.cdist([q], self.names, scorer=fuzz.ratio)[0],
-                           process.cdist([q], self.ids, scorer=fuzz.ratio)[0])
-        inside = np.maximum(self._inside(q, self.names), self._inside(q, self.ids))
+        whole = np.maximum(process.cdist([q], self.names, scorer=fuzz.ratio, score_cutoff=cutoff)[0],
+                           process.cdist([q], self.ids, scorer=fuzz.ratio, score_cutoff=cutoff)[0])
+        inside = np.maximum(self._inside(q, self.names, self._name_lengths, cutoff),
+                            self._inside(q, self.ids, self._id_lengths, cutoff))
         return np.maximum(whole, inside).astype(np.float32)
 
-    def _inside(self, q: str, choices: list[str]) -> np.ndarray:
+    def _inside(self, q: str, choices: list[str], lengths: np.ndarray, cutoff: float) -> np.ndarray:
         # partial_ratio finds a name inside a longer request; short names would match anything.
-        scores = process.cdist([q], choices, scorer=fuzz.partial_ratio)[0]
-        lengths = np.array([len(c) for c in choices])
+        scores = process.cdist([q], choices, scorer=fuzz.partial_ratio, score_cutoff=cutoff)[0]
         scores[(lengths < self.min_partial_len) | (lengths > len(q))] = 0
         return scores

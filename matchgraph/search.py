@@ -122,7 +122,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     best, mean3, best_row = dense_scores(index, query_vector, conf["candidates"])
     bm25 = index.bm25.scores(query)
     bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-    name = np.clip((index.names.scores(query) - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
+    name = np.clip((index.names.scores(query, conf["name_min"]) - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
     if mg is not None:
         walked, _, seeds = graph_walk(mg, query, query_vector, conf)
     else:
