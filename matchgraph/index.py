@@ -41,6 +41,9 @@ class LoadedIndex:
     names: NameMatcher
     position: dict[str, int] = field(default_factory=dict)  # artifact id -> position
     cap_rows: dict[str, list[int]] = field(default_factory=dict)  # artifact id -> capability rows
+    # An artifact's capability rows are contiguous: cap_start[pos] .. cap_start[pos] + cap_count[pos].
+    cap_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    cap_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def load(cls, version: int, folder: Path) -> "LoadedIndex":
@@ -55,6 +58,8 @@ class LoadedIndex:
         index.position = {a.id: i for i, a in enumerate(artifacts)}
         for row, (artifact_id, _) in enumerate(rows):
             index.cap_rows.setdefault(artifact_id, []).append(row)
+        index.cap_count = np.array([len(a.capabilities) for a in artifacts], dtype=np.int64)
+        index.cap_start = np.cumsum(index.cap_count) - index.cap_count
         return index
 
     def artifact(self, artifact_id: str) -> Artifact:

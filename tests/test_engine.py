@@ -112,3 +112,21 @@ def test_concurrent_builds_publish_distinct_versions(fresh_home):
         versions = sorted(f.result()["version"] for f in [pool.submit(e.index) for e in engines])
     assert versions == [versions[0], versions[0] + 1, versions[0] + 2]
     assert Engine(fresh_home).state.index.version == versions[-1]
+
+
+def test_vectorized_capability_scores_match_a_plain_loop(demo_engine):
+    import numpy as np
+
+    from matchgraph.search import rescore
+
+    index = demo_engine.state.index
+    query = demo_engine.embedder().encode_query("turn speech into written text")
+    n = len(index.artifacts)
+    best, mean3, best_row = np.zeros(n, np.float32), np.zeros(n, np.float32), np.full(n, -1)
+    rescore(index, query, range(n), best, mean3, best_row)
+    for pos, artifact in enumerate(index.artifacts):
+        rows = index.cap_rows[artifact.id]
+        sims = np.sort(index.vectors[rows] @ query)[::-1]
+        assert np.isclose(best[pos], sims[0]) and np.isclose(mean3[pos], sims[:3].mean())
+        assert index.rows[best_row[pos]][0] == artifact.id
+        assert np.isclose(index.vectors[best_row[pos]] @ query, sims[0])
