@@ -227,16 +227,19 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    def render_error(request: Request, body: ErrorBody) -> Response:
+    def render_error(request: Request, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
+        headers = dict(headers or {})
+        if body.status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
         if _is_api(request):
-            headers = {"WWW-Authenticate": "Bearer"} if body.status == 401 else None
-            return JSONResponse(body.model_dump(), status_code=body.status, headers=headers)
+            return JSONResponse(body.model_dump(), status_code=body.status, headers=headers or None)
         path = request.url.path
         suggest = path[3:].replace("-", " ").replace("/", " ").strip() \
             if body.status == 404 and path.startswith("/a/") else None
         context = {"error": body, "title": f"{body.status}", "suggest": suggest,
                    "json_url": str(request.url.include_query_params(format="json"))}
-        return app.state.templates.TemplateResponse(request, "error.html", context, status_code=body.status)
+        return app.state.templates.TemplateResponse(request, "error.html", context, status_code=body.status,
+                                                    headers=headers or None)
 
     @app.exception_handler(MatchgraphError)
     async def matchgraph_error(request: Request, exc: MatchgraphError):
@@ -263,11 +266,16 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         code = getattr(exc, "code", None)
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                 409: "conflict", 413: "too_large", 503: "unavailable"}
+                 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 503: "unavailable"}
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such page or endpoint: {request.url.path}"
+        if exc.status_code == 405 and detail == "Method Not Allowed":
+            allowed = (getattr(exc, "headers", None) or {}).get("Allow")
+            detail = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}" if allowed else "")
+        # keep the headers the exception carries (405: Allow, as RFC 9110 requires)
         return render_error(request, ErrorBody(error=code or codes.get(exc.status_code, "error"),
-                                               status=exc.status_code, message=detail))
+                                               status=exc.status_code, message=detail),
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

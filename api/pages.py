@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, ValidationFailed
 from .app import wants_json
 from .models import jsonable
 from .routes import compare as compare_artifacts
-from .routes import engine, graph_view, param
+from .routes import MAX_QUERY, engine, graph_view, param, search_text
 from .web import idpath, qs
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +44,8 @@ def _choice(name: str, value: Optional[str], allowed: list[str]) -> Optional[str
 
 
 @router.get("/")
-def search_page(request: Request, q: Optional[str] = Query(None), k: int = Query(10, ge=1, le=100),
+def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_QUERY),
+                k: int = Query(10, ge=1, le=100),
                 kind: Optional[str] = None, pricing: Optional[str] = None, task: Optional[str] = None):
     eng = engine(request)
     state = eng.state
@@ -53,7 +54,7 @@ def search_page(request: Request, q: Optional[str] = Query(None), k: int = Query
     task = (task or "").strip() or None
     response = None
     if q and q.strip():
-        response = eng.search(q.strip(), k, kind, pricing, task, record=True)
+        response = eng.search(search_text(q.strip()), k, kind, pricing, task, record=True)
     data = response or {"query": "", "results": [], "recorded": False}
     tasks = sorted({a.task for a in state.index.artifacts if a.task})
     popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
@@ -123,7 +124,8 @@ def compare_page(request: Request, pair: str):
 @router.get("/graph")
 def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Optional[str] = None,
                q: Optional[str] = None, radius: int = Query(1, ge=0, le=5),
-               min_weight: float = Query(0.0, ge=0), limit: int = Query(150, ge=1, le=2000),
+               min_weight: float = Query(0.0, ge=0, allow_inf_nan=False),
+               limit: int = Query(150, ge=1, le=2000),
                all: bool = Query(False, description="the whole graph instead of one neighbourhood")):
     eng = engine(request)
     center = next((v.strip() for v in (ego, artifact, q) if v and v.strip()), None)

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from matchgraph.errors import MatchgraphError, Unauthorized
+from matchgraph.events import EventIn as EngineEventIn
+from matchgraph.events import normalize_query
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
@@ -30,8 +32,22 @@ ERRORS = {404: {"model": ErrorBody, "description": "no artifact answers to that 
 WRITE_ERRORS = {401: {"model": ErrorBody, "description": "no bearer token sent"},
                 403: {"model": ErrorBody, "description": "wrong token"},
                 413: {"model": ErrorBody, "description": "body larger than server.max_body_bytes"},
+                415: {"model": ErrorBody, "description": "the body is not sent as application/json"},
                 422: {"model": ErrorBody, "description": "invalid body; `problems` lists every place"},
                 503: {"model": ErrorBody, "description": "write endpoints are off: no token configured"}}
+
+
+def _max_length(model, field: str, default: int) -> int:
+    for rule in model.model_fields[field].metadata:
+        if getattr(rule, "max_length", None):
+            return rule.max_length
+    return default
+
+
+# a recorded search stores its query as events: the same limit as an event's query
+MAX_QUERY = _max_length(EngineEventIn, "query", 2000)
+MAX_TEXT = 10_000  # free text to embed (the model reads only its first few hundred tokens anyway)
+EXAMPLE_A, EXAMPLE_B = "microsoft/trocr-base-handwritten", "stabilityai/stable-diffusion"
 
 router = APIRouter(prefix="/api")
 bearer = HTTPBearer(auto_error=False, description="the write token (MATCHGRAPH_TOKEN)")
@@ -77,14 +93,32 @@ def require_token(request: Request,
 @router.get("/search", response_model=SearchResponse, responses=ERRORS, tags=["search"],
             summary="Rank artifacts whose capabilities fit a query")
 def api_search(request: Request,
-               q: str = Query(..., min_length=1, description="what you need, in your own words"),
+               q: str = Query(..., min_length=1, max_length=MAX_QUERY,
+                              description="what you need, in your own words (letters or digits, "
+                                          f"at most {MAX_QUERY} characters)",
+                              examples=["read handwritten letters"]),
                k: int = Query(10, ge=1, le=100, description="number of results"),
                kind: Optional[Kind] = Query(None, description="only this kind"),
                pricing: Optional[Pricing] = Query(None, description="only this pricing"),
                task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
                record: bool = Query(True, description="store the top results as match events")
                ) -> SearchResponse:
-    return engine(request).search(q, k, kind, pricing, task or None, record=record)
+    q = search_text(q)
+    return engine(request).search(q, k, kind, pricing, (task or "").strip() or None, record=record)
+
+
+def search_text(q: str) -> str:
+    """A search query the engine can search and record: at most MAX_QUERY characters, at least one
+    letter or digit (a recorded search stores it as an event, which must have words), no NUL."""
+    if not q or not q.strip():
+        raise _invalid("q", "query must not be empty")
+    if len(q) > MAX_QUERY:
+        raise _invalid("q", f"at most {MAX_QUERY} characters, got {len(q)}")
+    if "\x00" in q:
+        raise _invalid("q", "must not contain NUL characters")
+    if not normalize_query(q):
+        raise _invalid("q", "needs at least one letter or digit")
+    return q
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,
@@ -92,8 +126,9 @@ def api_search(request: Request,
 def api_artifact_similar(request: Request,
                          id: str = Path(..., description="artifact id (may contain '/'), or its name"),
                          k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
+    eng = engine(request)
     with param("id"):
-        return engine(request).similar(artifact=id, k=k)
+        return eng.similar(artifact=eng.resolve(id).id, k=k)
 
 
 @router.get("/artifacts/{id:path}", response_model=ArtifactDetail, responses=ERRORS,
@@ -108,14 +143,17 @@ def api_artifact(request: Request,
 @router.get("/capabilities/similar", response_model=SimilarResponse, responses=ERRORS,
             tags=["artifacts"], summary="Capabilities nearest to a text, or to an artifact's capability")
 def api_capabilities_similar(request: Request,
-                             text: Optional[str] = Query(None, description="free text"),
-                             artifact: Optional[str] = Query(None, description="artifact id or name"),
+                             text: Optional[str] = Query(None, max_length=MAX_TEXT, description="free text"),
+                             artifact: Optional[str] = Query(None, description="artifact id or name",
+                                                             examples=[EXAMPLE_A]),
                              capability: Optional[str] = Query(None, description="capability id of that artifact"),
                              k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
     if not (text and text.strip()) and not artifact:
         raise _invalid("text", "give `text`, or `artifact` (optionally with `capability`)")
     if capability and not artifact:
         raise _invalid("artifact", "`capability` needs `artifact`")
+    if artifact is not None and not artifact.strip():
+        raise _invalid("artifact", "must not be blank")
     eng = engine(request)
     if artifact:
         with param("artifact"):
@@ -126,13 +164,18 @@ def api_capabilities_similar(request: Request,
 
 @router.get("/compare", response_model=Comparison, responses=ERRORS, tags=["artifacts"],
             summary='"A vs B": the table, verdict, capability alignment and match-graph evidence')
-def api_compare(request: Request, a: str = Query(..., min_length=1, description="artifact id or name"),
-                b: str = Query(..., min_length=1, description="artifact id or name")) -> Comparison:
+def api_compare(request: Request,
+                a: str = Query(..., min_length=1, description="artifact id or name", examples=[EXAMPLE_A]),
+                b: str = Query(..., min_length=1, description="artifact id or name", examples=[EXAMPLE_B])
+                ) -> Comparison:
     return compare(request, a, b)
 
 
 def compare(request: Request, a: str, b: str) -> Comparison:
     eng = engine(request)
+    for name, value in (("a", a), ("b", b)):
+        if not value.strip():
+            raise _invalid(name, "must not be blank")
     with param("a"):
         first = eng.resolve(a)
     with param("b"):
@@ -145,7 +188,7 @@ def compare(request: Request, a: str, b: str) -> Comparison:
 def api_graph(request: Request,
               ego: Optional[str] = Query(None, description="artifact id/name or past query text; "
                                          "empty: the heaviest part of the whole graph"),
-              radius: int = Query(1, ge=0, le=5), min_weight: float = Query(0.0, ge=0),
+              radius: int = Query(1, ge=0, le=5), min_weight: float = Query(0.0, ge=0, allow_inf_nan=False),
               limit: int = Query(200, ge=1, le=2000, description="at most this many nodes")) -> GraphView:
     return graph_view(request, ego, radius, min_weight, limit)
 
@@ -171,7 +214,8 @@ def graph_view(request: Request, ego: str | None, radius: int, min_weight: float
     summary="Download the match graph (GraphML, GEXF, node-link JSON or CSV)")
 def api_graph_export(request: Request,
                      format: Format = Query("graphml", description="graphml, gexf, json or csv"),
-                     min_weight: float = Query(0.0, ge=0, description="drop query edges lighter than this"),
+                     min_weight: float = Query(0.0, ge=0, allow_inf_nan=False,
+                                              description="drop query edges lighter than this"),
                      ego: Optional[str] = Query(None, description="artifact id/name or past query: "
                                                 "export only its neighbourhood"),
                      radius: int = Query(1, ge=0, le=5, description="hops around `ego`")) -> Response:
@@ -201,11 +245,17 @@ def api_stats(request: Request) -> Stats:
 async def api_events(request: Request) -> EventsResult:
     """Validated whole: one bad event rejects the batch (422 listing every problem). Sending the
     same `event_id` twice stores it once. New events reach the graph within graph.refresh_seconds."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise WriteError(415, "unsupported_media_type",
+                         f"send the body as JSON with `Content-Type: application/json`, not '{media}'")
     raw = await request.body()
     try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(raw or b"null", parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise _invalid("body", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("body", "not valid JSON: nested too deeply") from None
     try:
         body = EventsIn.model_validate(data)
     except ValidationError as exc:
@@ -239,6 +289,10 @@ def api_reindex(request: Request) -> IndexSummary:
         return IndexSummary(**summary)
     finally:
         service.reindex_lock.release()
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _invalid(name: str, why: str):
