@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from matchgraph.events import EventIn as EngineEventIn
-
-MAX_RANK = 2**31 - 1  # the store's `rank` column is a 32-bit INTEGER on PostgreSQL
-MAX_ID_LENGTH = 300  # the store's artifact_id / capability_id columns are VARCHAR(300)
+from matchgraph.events import EventIn
 
 
 class ErrorBody(BaseModel):
@@ -37,24 +34,6 @@ class Ready(BaseModel):
     queries: int = Field(description="merged past queries in the match graph")
     refresh_error: str | None = Field(default=None, description="last refresh failure, if the server "
                                                                 "is still serving an older state")
-
-
-class EventIn(EngineEventIn):
-    """One event of POST /api/events: the engine's event, held to what the store can keep
-    (no NUL characters, ids within the column sizes, a 32-bit rank, a finite score), so that a
-    bad event is a 422 naming its field on every store backend rather than a database error."""
-
-    artifact_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    capability_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
-    score: float | None = Field(default=None, allow_inf_nan=False)
-    rank: int | None = Field(default=None, ge=1, le=MAX_RANK)
-
-    @field_validator("query", "artifact_id", "event_id", "capability_id")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
 
 
 class EventsIn(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from matchgraph.errors import MatchgraphError, Unauthorized
-from matchgraph.events import EventIn as EngineEventIn
+from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
 from matchgraph.events import normalize_query
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
@@ -37,15 +37,6 @@ WRITE_ERRORS = {401: {"model": ErrorBody, "description": "no bearer token sent"}
                 503: {"model": ErrorBody, "description": "write endpoints are off: no token configured"}}
 
 
-def _max_length(model, field: str, default: int) -> int:
-    for rule in model.model_fields[field].metadata:
-        if getattr(rule, "max_length", None):
-            return rule.max_length
-    return default
-
-
-# a recorded search stores its query as events: the same limit as an event's query
-MAX_QUERY = _max_length(EngineEventIn, "query", 2000)
 MAX_TEXT = 10_000  # free text to embed (the model reads only its first few hundred tokens anyway)
 EXAMPLE_A, EXAMPLE_B = "microsoft/trocr-base-handwritten", "stabilityai/stable-diffusion"
 

@@ -25,24 +25,41 @@ def normalize_query(text: str) -> str:
     return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
 
 
+MAX_QUERY = 2000
+MAX_ID = 300  # the store's artifact_id / capability_id columns are VARCHAR(300)
+MAX_RANK = 2**31 - 1  # the store's rank column is a 32-bit INTEGER on PostgreSQL
+
+
 class EventIn(BaseModel):
-    """One event as sent in a log line or in POST /api/events."""
+    """One event as sent in a log line or in POST /api/events.
+
+    Held to what every store backend can keep (no NUL characters, ids within the column sizes,
+    a 32-bit rank, a finite score), so a bad event is a validation error naming its field, never
+    a database error halfway through a batch.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=2000)
-    artifact_id: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    artifact_id: str = Field(min_length=1, max_length=MAX_ID)
     kind: Literal["match", "select"] = "select"
     ts: datetime | None = None
     event_id: str | None = Field(default=None, min_length=1, max_length=200)
-    capability_id: str | None = None
-    score: float | None = None
-    rank: int | None = Field(default=None, ge=1)
+    capability_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    score: float | None = Field(default=None, allow_inf_nan=False)
+    rank: int | None = Field(default=None, ge=1, le=MAX_RANK)
 
     @field_validator("query")
     @classmethod
     def _query_has_words(cls, value: str) -> str:
         if not normalize_query(value):
             raise ValueError("query has no words")
+        return value
+
+    @field_validator("query", "artifact_id", "event_id", "capability_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
         return value
 
 
