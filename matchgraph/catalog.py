@@ -6,7 +6,6 @@ Every bad record is reported with file, line and field; nothing is returned when
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Literal
@@ -15,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ValidationFailed
-from .validation import problems_of, read_jsonl
+from .validation import loads, problems_of, read_jsonl
 
 CATALOG_SUFFIXES = {".jsonl", ".json", ".yaml", ".yml"}
 
@@ -92,8 +91,8 @@ def _records(path: Path) -> Iterable[tuple[str, Any]]:
         return
     text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        data = loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
         yield str(path), exc
         return
     if isinstance(data, dict):

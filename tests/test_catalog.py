@@ -64,3 +64,14 @@ def test_duplicate_ids_are_errors(tmp_path):
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(ValidationFailed, match="no such file"):
         load_catalog([tmp_path / "nope.jsonl"])
+
+
+def test_nan_and_infinity_are_not_numbers(tmp_path):
+    line = json.dumps(_artifact(1)).replace('"pricing": "free"', '"pricing": "free", "signals": {"downloads": NaN}')
+    (tmp_path / "a.jsonl").write_text(line + "\n")
+    (tmp_path / "b.json").write_text("[" + json.dumps(_artifact(2)).replace('"kind"', '"signals": {"likes": Infinity}, "kind"') + "]")
+    with pytest.raises(ValidationFailed) as err:
+        load_catalog([tmp_path])
+    text = str(err.value)
+    assert f"{tmp_path / 'a.jsonl'}:1: not valid JSONL: NaN" in text
+    assert f"{tmp_path / 'b.json'}: not valid JSON: Infinity" in text

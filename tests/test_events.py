@@ -21,6 +21,7 @@ def test_ingest_rejects_what_no_store_could_keep(fresh_home, tmp_path):
     with pytest.raises(ValidationFailed) as err:
         engine.ingest(path)
     text = str(err.value)
-    for line, field in ((1, "rank"), (2, "score"), (3, "query"), (4, "capability_id"), (5, "query")):
+    for line, field in ((1, "rank"), (3, "query"), (4, "capability_id"), (5, "query")):
         assert f"{path}:{line}: {field}:" in text
+    assert f"{path}:2: not valid JSON: NaN" in text
     assert engine.store.event_count() == 0
