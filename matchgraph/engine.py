@@ -115,8 +115,10 @@ class Engine:
         version, folder = current
         index = previous.index if previous and previous.index.version == version \
             else LoadedIndex.load(version, folder)
+        # Same index version: only the events stored since the previous graph are read and merged.
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
-                                  self.config, progress=progress)
+                                  self.config, progress=progress,
+                                  previous=previous.graph if previous and previous.index is index else None)
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)

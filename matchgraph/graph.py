@@ -8,12 +8,13 @@ index of past-query vectors and a sparse query x artifact weight matrix for shor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+import faiss
 import networkx as nx
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from scipy import sparse
 
 from .ann import ANN, create_ann
@@ -35,37 +36,86 @@ def cnode(artifact_id: str, capability_id: str) -> str:
     return f"c:{artifact_id}#{capability_id}"
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
+MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def _find(parent: dict, x):
+    root = x
+    while parent.get(root, root) != root:
+        root = parent[root]
+    while x != root:  # path compression
+        parent[x], x = root, parent[x]
+    return root
+
+
+def _near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], ratio: float,
+                min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
+    """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
+    the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
+
+    The test depends on the two queries only (not on which others exist), so adding queries never
+    splits a group: an incremental build merges new queries against the existing ones and gets
+    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
+    never all pairs); the cosine is then recomputed in float64 so both directions agree exactly.
+    """
+    if not targets or len(queries) < 2:
+        return []
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    lims, _, ids = index.range_search(np.ascontiguousarray(vectors[targets], dtype=np.float32),
+                                      min_cosine - 1e-3)
+    lengths = np.array([len(q) for q in queries])
+    pairs = []
+    for row, i in enumerate(targets):
+        cands = ids[lims[row]:lims[row + 1]]
+        cands = cands[cands != i]
+        if not len(cands):
+            continue
+        # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
+        li, lj = lengths[i], lengths[cands]
+        cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
+        if not len(cands):
+            continue
+        close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
+                                score_cutoff=ratio, limit=None)
+        vi = vectors[i].astype(np.float64)
+        for _, _, k in close:
+            j = int(cands[k])
+            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
+                pairs.append((i, j))
+    return pairs
 
 
 def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
-                          neighbours: int = 5) -> list[int]:
-    """Map each query to the position of its group's representative.
+                          min_cosine: float = MERGE_MIN_COSINE) -> list[int]:
+    """Map each query to the position of its group's representative (the group's smallest
+    position: with sorted queries, its alphabetically first text).
 
-    Only embedding neighbours are compared (never all pairs): two queries merge when they are
-    among each other's nearest vectors and their texts are near-identical (rapidfuzz ratio).
+    Two queries merge when their vectors are close (cosine >= min_cosine) and their texts are
+    near-identical (rapidfuzz ratio >= ratio); groups are the connected components.
     """
-    groups = _UnionFind(len(queries))
-    if len(queries) > 1:
-        _, ids = create_ann(vectors).search(vectors, neighbours + 1)
-        for i, row in enumerate(ids):
-            for j in row:
-                if j > i and fuzz.ratio(queries[i], queries[j]) >= ratio:
-                    groups.union(i, int(j))
-    return [groups.find(i) for i in range(len(queries))]
+    parent: dict[int, int] = {}
+    for i, j in _near_pairs(queries, vectors, list(range(len(queries))), ratio, min_cosine):
+        ri, rj = _find(parent, i), _find(parent, j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return [_find(parent, i) for i in range(len(queries))]
+
+
+@dataclass
+class Evidence:
+    """What the next build starts from (incremental refresh): the un-merged counts per raw query,
+    the raw query vectors, the groups and the store cursor they were read up to. Never mutated
+    once built (requests may read the graph that holds it)."""
+
+    cursor: str
+    key: tuple  # (index version, select weight, merge ratio, model): another key -> full build
+    raw_pos: dict[str, int]  # raw normalized query -> row of `vectors`
+    vectors: np.ndarray
+    raw_edges: dict[str, dict[str, tuple[int, int]]]  # raw query -> artifact (in index) -> counts
+    raw_caps: dict[str, dict[tuple[str, str], int]]  # raw query -> (artifact, capability) -> matches
+    texts: dict[str, str]  # raw query -> max(original text)
+    members: dict[str, list[str]]  # representative -> its raw queries
 
 
 @dataclass
@@ -92,6 +142,7 @@ class MatchGraph:
     # Task level of the walk: artifact position -> task number (-1: no task); tasks[number] = name.
     task_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     tasks: list[str] = field(default_factory=list)
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -152,61 +203,191 @@ def _row_normalize(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
 
 
 def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dict,
-                      progress: bool = False) -> MatchGraph:
-    """Read aggregated counts from the store and build the match graph for `index`'s catalog."""
+                      progress: bool = False, previous: MatchGraph | None = None) -> MatchGraph:
+    """Build the match graph for `index`'s catalog from counts the store aggregates.
+
+    With `previous` (a graph built from the same store for the same index version and config),
+    only the events stored since it was built are read and merged into copies of its counts:
+    new query texts are embedded and merged against the existing ones, and only the rows of the
+    query groups that changed are recomputed. The result equals a full build over all events.
+    Without `previous`, or when it does not fit, everything is read (the same code, from empty).
+    """
     gconf = config["graph"]
     select_weight = float(gconf["select_weight"])
+    ratio = float(gconf["merge_ratio"])
+    key = (index.version, select_weight, ratio, getattr(embedder, "model_name", None))
+    base = previous.evidence if previous is not None else None
+    if base is None or base.key != key or previous.index is not index:
+        previous, base = None, None
     signature = store.events_signature()
-    counts: dict[tuple[str, str], list[int]] = {}
-    for query_norm, artifact_id, total, n_select in store.edge_counts():
-        counts[(query_norm, artifact_id)] = [total, n_select]
+    delta = store.aggregates(since=base.cursor if base else None)
+    if previous is not None and not delta.edges:
+        return replace(previous, signature=signature, evidence=replace(base, cursor=delta.cursor))
 
-    raw_queries = sorted({q for q, _ in counts})
-    texts = store.query_texts()
-    vectors = (embedder.encode(raw_queries, progress=progress) if raw_queries
-               else np.zeros((0, index.vectors.shape[1]), np.float32))
-    rep = merge_near_duplicates(raw_queries, vectors, gconf["merge_ratio"]) if raw_queries else []
-    aliases = {q: raw_queries[rep[i]] for i, q in enumerate(raw_queries)}
-    queries = sorted(set(aliases.values()))
-    qpos = {q: i for i, q in enumerate(queries)}
-    raw_pos = {q: i for i, q in enumerate(raw_queries)}
-    query_vectors = vectors[[raw_pos[q] for q in queries]] if queries else vectors
+    dim = index.vectors.shape[1]
+    if base is None:
+        base = Evidence(cursor="", key=key, raw_pos={}, vectors=np.zeros((0, dim), np.float32),
+                        raw_edges={}, raw_caps={}, texts={}, members={})
+    old_aliases = previous.aliases if previous else {}
+    times_matched = dict(previous.times_matched) if previous else {}
+    selects = dict(previous.selects) if previous else {}
+    raw_edges = dict(base.raw_edges)
+    raw_caps = dict(base.raw_caps)
+    texts = dict(base.texts)
+    copied: set[str] = set()
+    copied_caps: set[str] = set()
 
-    merged: dict[tuple[str, str], list[int]] = {}
-    times_matched: dict[str, int] = {}
-    selects: dict[str, int] = {}
-    for (query_norm, artifact_id), (total, n_select) in counts.items():
-        slot = merged.setdefault((aliases[query_norm], artifact_id), [0, 0])
-        slot[0] += total
-        slot[1] += n_select
+    # 1. Add the new counts to the raw (un-merged) counts; remember what each group gains.
+    touched: dict[str, list[tuple[str, int, int]]] = {}  # raw query -> [(artifact, matches, selects)]
+    for query_norm, artifact_id, total, n_select in delta.edges:
         times_matched[artifact_id] = times_matched.get(artifact_id, 0) + total
         selects[artifact_id] = selects.get(artifact_id, 0) + n_select
-
-    edges: dict[tuple[str, str], tuple[int, int]] = {}
-    rows, cols, data = [], [], []
-    for (query, artifact_id), (total, n_select) in merged.items():
+        touched.setdefault(query_norm, [])
         if artifact_id not in index.position:  # removed from the catalog: its events stay stored
             continue
-        edges[(query, artifact_id)] = (total, n_select)
-        rows.append(qpos[query])
+        if query_norm not in copied:
+            raw_edges[query_norm] = dict(raw_edges.get(query_norm, {}))
+            copied.add(query_norm)
+        old = raw_edges[query_norm].get(artifact_id, (0, 0))
+        raw_edges[query_norm][artifact_id] = (old[0] + total, old[1] + n_select)
+        touched[query_norm].append((artifact_id, total, n_select))
+    known_capabilities = {(a.id, c.id) for a in index.artifacts for c in a.capabilities}
+    touched_caps: dict[str, list[tuple[tuple[str, str], int]]] = {}
+    for query_norm, artifact_id, capability_id, total in delta.capabilities:
+        if (artifact_id, capability_id) not in known_capabilities:
+            continue
+        if query_norm not in copied_caps:
+            raw_caps[query_norm] = dict(raw_caps.get(query_norm, {}))
+            copied_caps.add(query_norm)
+        cap = (artifact_id, capability_id)
+        raw_caps[query_norm][cap] = raw_caps[query_norm].get(cap, 0) + total
+        touched_caps.setdefault(query_norm, []).append((cap, total))
+    for query_norm, text in delta.texts.items():
+        if query_norm not in texts or text > texts[query_norm]:
+            texts[query_norm] = text
+
+    # 2. Embed only the new query texts; merge them against all queries (neighbours only).
+    new_queries = sorted(q for q in touched if q not in base.raw_pos)
+    raw_pos = dict(base.raw_pos)
+    vectors = base.vectors
+    if new_queries:
+        new_vectors = np.asarray(embedder.encode(new_queries, progress=progress), dtype=np.float32)
+        vectors = np.vstack([base.vectors, new_vectors]) if len(base.vectors) else new_vectors
+        for q in new_queries:
+            raw_pos[q] = len(raw_pos)
+    all_queries = [None] * len(raw_pos)
+    for q, i in raw_pos.items():
+        all_queries[i] = q
+    parent: dict[str, str] = {}  # union-find over group keys: old representatives and new queries
+    for i, j in _near_pairs(all_queries, vectors, [raw_pos[q] for q in new_queries], ratio):
+        gi = old_aliases.get(all_queries[i], all_queries[i])
+        gj = old_aliases.get(all_queries[j], all_queries[j])
+        ri, rj = _find(parent, gi), _find(parent, gj)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    components: dict[str, set[str]] = {}  # root -> group keys merged into it (new queries, old groups)
+    for g in {*new_queries, *parent, *parent.values()}:
+        components.setdefault(_find(parent, g), set()).add(g)
+    members = dict(base.members)
+    aliases = dict(old_aliases)
+    changed: set[str] = set()  # representatives whose members changed: recomputed from raw counts
+    removed: set[str] = set()  # old representatives that are no longer one
+    for rep, keys in components.items():
+        group = sorted({m for g in keys for m in (base.members.get(g) or [g])})
+        rep = group[0]
+        for g in keys:
+            if g in base.members and g != rep:
+                removed.add(g)
+                del members[g]
+        members[rep] = group
+        for m in group:
+            aliases[m] = rep
+        changed.add(rep)
+
+    # 3. Merged edges: add deltas for unchanged groups, recompute changed ones from raw counts.
+    edges = dict(previous.edges) if previous else {}
+    capability_edges = dict(previous.capability_edges) if previous else {}
+    for g in removed:
+        for m in base.members[g]:
+            for artifact_id in raw_edges.get(m, ()):
+                edges.pop((g, artifact_id), None)
+            for cap in raw_caps.get(m, ()):
+                capability_edges.pop((g, *cap), None)
+    touched_pairs: set[tuple[str, str]] = set()
+    for rep in changed:
+        merged: dict[str, list[int]] = {}
+        caps: dict[tuple[str, str], int] = {}
+        for m in members[rep]:
+            for artifact_id, (total, n_select) in raw_edges.get(m, {}).items():
+                slot = merged.setdefault(artifact_id, [0, 0])
+                slot[0] += total
+                slot[1] += n_select
+            for cap, total in raw_caps.get(m, {}).items():
+                caps[cap] = caps.get(cap, 0) + total
+        for artifact_id, (total, n_select) in merged.items():
+            edges[(rep, artifact_id)] = (total, n_select)
+        for cap, total in caps.items():
+            capability_edges[(rep, *cap)] = total
+    for query_norm, gains in touched.items():
+        rep = aliases[query_norm]
+        if rep in changed:
+            continue
+        for artifact_id, total, n_select in gains:
+            old = edges.get((rep, artifact_id), (0, 0))
+            edges[(rep, artifact_id)] = (old[0] + total, old[1] + n_select)
+            touched_pairs.add((rep, artifact_id))
+        for cap, total in touched_caps.get(query_norm, ()):
+            capability_edges[(rep, *cap)] = capability_edges.get((rep, *cap), 0) + total
+
+    # 4. The weight matrix: keep the rows of untouched groups, rewrite the rest.
+    queries = sorted(members) if (new_queries or previous is None) else previous.queries
+    qpos = {q: i for i, q in enumerate(queries)}
+    n_art = len(index.artifacts)
+    if previous is not None and previous.weights.nnz:
+        old = previous.weights.tocoo()
+        old_to_new = np.array([qpos.get(q, -1) for q in previous.queries], dtype=np.int64)
+        drop_rows = np.zeros(len(previous.queries), dtype=bool)
+        for rep in changed | removed:
+            if rep in previous.query_pos:
+                drop_rows[previous.query_pos[rep]] = True
+        keep = ~drop_rows[old.row]
+        rows_kept, cols_kept, data_kept = old_to_new[old.row[keep]], old.col[keep], old.data[keep]
+        if touched_pairs:
+            touched_keys = np.array([qpos[q] * n_art + index.position[a] for q, a in touched_pairs],
+                                    dtype=np.int64)
+            keep = ~np.isin(rows_kept * n_art + cols_kept, touched_keys)
+            rows_kept, cols_kept, data_kept = rows_kept[keep], cols_kept[keep], data_kept[keep]
+    else:
+        rows_kept = cols_kept = np.zeros(0, dtype=np.int64)
+        data_kept = np.zeros(0, dtype=np.float32)
+    rows, cols, data = [], [], []
+    for rep in changed:
+        for m in members[rep]:
+            for artifact_id in raw_edges.get(m, ()):
+                touched_pairs.add((rep, artifact_id))
+    for rep, artifact_id in touched_pairs:
+        total, n_select = edges[(rep, artifact_id)]
+        rows.append(qpos[rep])
         cols.append(index.position[artifact_id])
         data.append(edge_weight(total, n_select, select_weight))
-    capability_edges: dict[tuple[str, str, str], int] = {}
-    known_capabilities = {(a.id, c.id) for a in index.artifacts for c in a.capabilities}
-    for query_norm, artifact_id, capability_id, total in store.capability_counts():
-        if query_norm in aliases and (artifact_id, capability_id) in known_capabilities:
-            key = (aliases[query_norm], artifact_id, capability_id)
-            capability_edges[key] = capability_edges.get(key, 0) + total
+    weights = sparse.csr_matrix(
+        (np.concatenate([data_kept, np.array(data, dtype=np.float32)]),
+         (np.concatenate([rows_kept, np.array(rows, dtype=np.int64)]),
+          np.concatenate([cols_kept, np.array(cols, dtype=np.int64)]))),
+        shape=(len(queries), n_art), dtype=np.float32)
 
-    weights = sparse.csr_matrix((data, (rows, cols)), shape=(len(queries), len(index.artifacts)),
-                                dtype=np.float32)
-    tasks, task_of = task_index(index)
-    return MatchGraph(index=index, queries=queries,
-                      query_ann=create_ann(query_vectors) if queries else None, weights=weights,
+    if previous is not None and queries is previous.queries:
+        query_ann = previous.query_ann
+    else:
+        query_ann = create_ann(vectors[[raw_pos[q] for q in queries]]) if queries else None
+    tasks, task_of = (previous.tasks, previous.task_of) if previous else task_index(index)
+    evidence = Evidence(cursor=delta.cursor, key=key, raw_pos=raw_pos, vectors=vectors,
+                        raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members)
+    return MatchGraph(index=index, queries=queries, query_ann=query_ann, weights=weights,
                       edges=edges, capability_edges=capability_edges,
                       labels={q: texts.get(q, q) for q in queries}, times_matched=times_matched,
                       selects=selects, select_weight=select_weight, aliases=aliases,
-                      signature=signature, task_of=task_of, tasks=tasks)
+                      signature=signature, task_of=task_of, tasks=tasks, evidence=evidence)
 
 
 def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:

@@ -148,3 +148,24 @@ def test_artifacts_removed_from_the_catalog_leave_the_graph_but_keep_their_event
     assert engine.store.event_count() == events_before
     engine.index([CATALOG])  # back in the catalog: its history is back too
     assert engine.state.scores[TROCR]["times_matched"] > 0
+
+
+def test_near_duplicate_groups_do_not_depend_on_the_other_queries(model):
+    """Whether two queries merge depends on the two only: a query that arrives later can join or
+    bridge groups but never split one (what lets a refresh merge only the new queries)."""
+    from matchgraph.embeddings import Embedder
+    from matchgraph.graph import merge_near_duplicates
+
+    a, b, c = (normalize_query(q) for q in ["convert scanned handwritten letters into plain text",
+                                            "convrt scaned handwriten leters into plan txt",
+                                            "convert scaned handwriten letters into plain txt"])
+    others = [normalize_query(f"convert scanned {w} into plain text") for w in ("invoices", "receipts", "maps")]
+    embedder = Embedder("default")
+    before = sorted([a, b, *others])
+    groups = merge_near_duplicates(before, embedder.encode(before), ratio=92)
+    assert groups[before.index(a)] != groups[before.index(b)]  # texts alike, vectors not close
+    after = sorted([a, b, c, *others])
+    groups = merge_near_duplicates(after, embedder.encode(after), ratio=92)
+    assert groups[after.index(a)] == groups[after.index(b)] == after.index(c)  # c bridges, sorts first
+    assert len({groups[after.index(o)] for o in others}) == 3
+

@@ -53,7 +53,7 @@ def index_names(url: str) -> set[str]:
 
 
 def test_head_is_latest_revision():
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_old_store_is_refused_then_upgraded_by_cli(store_home):
@@ -83,6 +83,10 @@ def test_old_store_is_refused_then_upgraded_by_cli(store_home):
     assert store.times_matched() == {"a/b": 1}
     store.close()
     assert "ix_events_ts" in index_names(url)
+    assert "ix_events_seq" in index_names(url)  # 0003: the old event got a sequence number
+    store = create_store(url)
+    assert store.max_seq() == 1 and len(store.aggregates().edges) == 1
+    store.close()
 
     again = runner.invoke(app, ["db", "upgrade"], env=env)  # at head: nothing to do, no error
     assert again.exit_code == 0 and f"schema {head_revision()}" in again.output

@@ -3,6 +3,8 @@ congruence tests run the same operations on both and compare the answers."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -269,3 +271,74 @@ def test_engine_on_postgresql_matches_sqlite(fresh_home, pg_url, model):
         lite.close()
         pg.close()
 
+
+
+def test_aggregates_since_a_cursor_return_only_newer_events(store):
+    first = sample_events()[:3]
+    assert store.add_events(first) == 3
+    full = store.aggregates()
+    assert sorted(full.edges) == sorted(store.edge_counts())
+    assert sorted(full.capabilities) == sorted(store.capability_counts())
+    assert full.texts == store.query_texts()
+    assert store.max_seq() >= 3
+    assert store.aggregates(full.cursor).edges == []
+    store.add_events(sample_events())  # e1-e3 again (skipped) and e4-e6
+    later = store.aggregates(full.cursor)
+    assert sorted(later.edges) == sorted([("make a picture from a sentence", SD, 2, 1),
+                                          ("make a picture from a sentence", TROCR, 1, 0)])
+    assert later.capabilities == [("make a picture from a sentence", SD, "t2i", 2)]
+    assert set(later.texts) == {"make a picture from a sentence"}
+    assert store.aggregates(later.cursor).edges == []
+    with pytest.raises(ValueError):
+        store.aggregates("pg:1:2:3" if store.dialect == "sqlite" else "seq:1")
+
+
+@pytest.mark.postgres
+def test_aggregates_never_miss_a_transaction_that_commits_late(pg_url):
+    """Sequence values are handed out at insert time, commits happen in any order: a writer that
+    inserted first (lower seq) and commits after a later writer must still be read exactly once."""
+    store = create_store(pg_url)
+    store.add_events([ev("first query", TROCR, event_id="a0")])
+    start = store.aggregates()
+    inserted, release = threading.Event(), threading.Event()
+
+    def slow():  # holds its transaction open after inserting (rows have the lower seqs)
+        def events():
+            yield ev("slow writer", TROCR, event_id="slow-1")
+            inserted.set()
+            release.wait(10)
+        store.add_events(events(), batch_size=1)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    assert inserted.wait(10)
+    time.sleep(0.2)  # the slow row is inserted (batch_size=1 flushes at once), not committed
+    store.add_events([ev("fast writer", SD, event_id="fast-1")])  # higher seq, commits first
+    middle = store.aggregates(start.cursor)
+    assert [e[0] for e in middle.edges] == ["fast writer"]
+    release.set()
+    thread.join()
+    late = store.aggregates(middle.cursor)
+    assert [e[0] for e in late.edges] == ["slow writer"]  # not missed, fast-1 not read twice
+    assert store.aggregates(late.cursor).edges == []
+    with store.engine.connect() as conn:
+        seqs = dict(conn.execute(select(events_table.c.event_id, events_table.c.seq)).all())
+    assert seqs["slow-1"] < seqs["fast-1"]  # the case "seq > last seen" gets wrong
+    store.close()
+
+
+def test_rows_inserted_without_a_seq_get_one(store):
+    """A row written by something other than add_events (SQL by hand) is numbered too."""
+    from sqlalchemy import text
+
+    store.add_events(sample_events()[:2])
+    before = store.aggregates()
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO events (event_id, query, query_norm, artifact_id, kind, ts) "
+                          "VALUES ('by-hand', 'By hand', 'by hand', 'a/b', 'match', '2024-05-01 10:00:00')"))
+    store.add_events(sample_events()[2:4])
+    with store.engine.connect() as conn:
+        seqs = [s for (s,) in conn.execute(select(events_table.c.seq).order_by(events_table.c.seq))]
+    assert None not in seqs and len(set(seqs)) == 5
+    assert {e[0] for e in store.aggregates(before.cursor).edges} == {
+        "by hand", "read handwritten letters", "make a picture from a sentence"}

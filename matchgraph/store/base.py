@@ -36,6 +36,14 @@ class Store(Protocol):
     def query_texts(self) -> dict[str, str]:
         """query_norm -> one original text for it (the most recent)."""
 
+    def aggregates(self, since: str | None = None):
+        """Aggregates (edges, capabilities, texts as above, plus a cursor) of the events stored
+        after the cursor `since` (None: all), read from one consistent view; the next call with
+        the returned cursor returns exactly the events committed after this one."""
+
+    def max_seq(self) -> int:
+        """The highest event sequence number stored (0 without events)."""
+
     def get_vectors(self, model: str, text_hashes: list[str]) -> dict[str, np.ndarray]: ...
 
     def put_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None: ...

@@ -1,6 +1,6 @@
 """Tables of the store (SQLAlchemy Core). Alembic revisions in matchgraph/migrations create them."""
 
-from sqlalchemy import (JSON, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
                         Table, Text)
 
 metadata = MetaData()
@@ -27,9 +27,14 @@ events = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("score", Float),
     Column("rank", Integer),
+    # revision 0003: assigned by the database (SQLite: counter table event_seq; PostgreSQL: identity)
+    Column("seq", BigInteger),
+    # revision 0003, PostgreSQL: the inserting transaction (pg_current_xact_id()); 0 on SQLite
+    Column("txid", BigInteger, nullable=False, server_default="0"),
     Index("ix_events_artifact", "artifact_id"),
     Index("ix_events_query_norm_artifact", "query_norm", "artifact_id"),
     Index("ix_events_ts", "ts"),  # revision 0002: latest-event check, time ranges, monthly partitions
+    Index("ix_events_seq", "seq"),  # revision 0003: events stored since the previous graph build
 )
 
 embeddings = Table(

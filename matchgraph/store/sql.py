@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from alembic import command
@@ -13,9 +14,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import case, create_engine, delete, event, func, inspect, select, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
 from ..errors import SchemaOutdated
@@ -25,7 +26,7 @@ from .schema import artifacts, embeddings, events, index_versions
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK = 7_301_994_001  # pg_advisory_xact_lock key held while migrating
 COPY_MIN_ROWS = 1000  # PostgreSQL batches at least this big go through COPY
-EVENT_COLUMNS = [c.name for c in events.columns]
+EVENT_COLUMNS = [c.name for c in events.columns if c.name not in ("seq", "txid")]  # the database fills those
 
 
 def _alembic_config(connection) -> AlembicConfig:
@@ -45,6 +46,20 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+@dataclass
+class Aggregates:
+    """Counts of the events a build reads, all from one consistent view of the event table.
+
+    `cursor` marks that view: `aggregates(since=cursor)` later returns exactly the events stored
+    after it (committed later), whatever order concurrent writers committed in.
+    """
+
+    cursor: str
+    edges: list[tuple[str, str, int, int]] = field(default_factory=list)  # query_norm, artifact, matches, selects
+    capabilities: list[tuple[str, str, str, int]] = field(default_factory=list)  # query_norm, artifact, cap, n
+    texts: dict[str, str] = field(default_factory=dict)  # query_norm -> max(query)
 
 
 class SQLStore:
@@ -129,14 +144,21 @@ class SQLStore:
             if self.dialect == "postgresql" and len(batch) >= COPY_MIN_ROWS:
                 if not copy_ready:
                     conn.exec_driver_sql(
-                        "CREATE TEMPORARY TABLE IF NOT EXISTS events_in "
-                        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
+                        "CREATE TEMPORARY TABLE IF NOT EXISTS events_in ON COMMIT DROP AS "
+                        f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WITH NO DATA")
                     copy_ready = True
                 return _copy_events(conn, batch)
             stmt = self._insert(events).on_conflict_do_nothing(index_elements=["event_id"])
             rows = [e.model_dump() for e in batch]
             for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
                 row["ts"] = _utc(row["ts"])
+            if self.dialect == "sqlite":
+                # Advancing the counter takes SQLite's write lock until commit: seq order is commit
+                # order, so "seq > the last one read" never misses a row (duplicates leave gaps).
+                last = conn.execute(text("UPDATE event_seq SET value = value + :n WHERE id = 1 "
+                                         "RETURNING value"), {"n": len(rows)}).scalar_one()
+                for i, row in enumerate(rows):
+                    row["seq"] = last - len(rows) + 1 + i
             result = conn.execute(stmt.returning(events.c.event_id), rows)
             return len(result.all())
 
@@ -185,6 +207,64 @@ class SQLStore:
         stmt = select(events.c.query_norm, func.max(events.c.query)).group_by(events.c.query_norm)
         with self.engine.connect() as conn:
             return {norm: text for norm, text in conn.execute(stmt)}
+
+    def aggregates(self, since: str | None = None) -> Aggregates:
+        """Edge counts, capability counts and query texts of the events stored after `since` (a
+        cursor from an earlier call; None: all events), read from one view of the table.
+
+        SQLite: the cursor is the highest seq read (one writer at a time, seq order = commit order).
+        PostgreSQL: the cursor is the reading transaction's snapshot (pg_current_snapshot()); the
+        next read takes the rows whose inserting transaction that snapshot did not see
+        (NOT pg_visible_in_snapshot(txid, previous)). Sequence values are handed out at insert but
+        committed in any order, so "seq > last seen" could skip a slower writer's rows; snapshot
+        visibility cannot: a row is either seen by the previous snapshot or read now, never both.
+        """
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
+                    conn.begin():  # one snapshot for the three aggregations and the cursor
+                snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+                where = None
+                if since is not None:
+                    previous = _pg_snapshot(since)
+                    where = (events.c.txid >= int(previous.split(":")[0])) & text(
+                        "NOT pg_visible_in_snapshot(events.txid::text::xid8, "
+                        f"CAST('{previous}' AS pg_snapshot))")
+                return self._aggregate(conn, where, f"pg:{snapshot}", stream=since is None)
+        with self.engine.connect() as conn:
+            high = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
+            where = events.c.seq <= high
+            if since is not None:
+                where = where & (events.c.seq > _sqlite_seq(since))
+            return self._aggregate(conn, where, f"seq:{int(high)}", stream=since is None)
+
+    def _aggregate(self, conn, where, cursor: str, stream: bool) -> Aggregates:
+        """The three aggregations under `where`. Only a full read streams: on PostgreSQL a
+        server-side cursor makes the planner prefer a fast-start plan (the (query_norm,
+        artifact_id) index in order, every row filtered), seconds for a delta of a few rows."""
+        selects = func.sum(case((events.c.kind == "select", 1), else_=0))
+        options = {"yield_per": 10_000} if stream else {}
+
+        def restrict(stmt):
+            return stmt if where is None else stmt.where(where)
+
+        out = Aggregates(cursor=cursor)
+        stmt = restrict(select(events.c.query_norm, events.c.artifact_id, func.count(), selects)
+                        .group_by(events.c.query_norm, events.c.artifact_id))
+        out.edges = [(q, a, int(n), int(s or 0)) for q, a, n, s in
+                     conn.execution_options(**options).execute(stmt)]
+        stmt = restrict(select(events.c.query_norm, events.c.artifact_id, events.c.capability_id,
+                               func.count()).where(events.c.capability_id.is_not(None))
+                        .group_by(events.c.query_norm, events.c.artifact_id, events.c.capability_id))
+        out.capabilities = [(q, a, c, int(n)) for q, a, c, n in
+                            conn.execution_options(**options).execute(stmt)]
+        stmt = restrict(select(events.c.query_norm, func.max(events.c.query)).group_by(events.c.query_norm))
+        out.texts = {norm: query for norm, query in conn.execute(stmt)}
+        return out
+
+    def max_seq(self) -> int:
+        """The highest seq stored (0 when there are no events)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
 
     # -- embedding cache --------------------------------------------------------------------
     def get_vectors(self, model: str, text_hashes: list[str]) -> dict[str, np.ndarray]:
@@ -237,6 +317,24 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc) if value is not None else None
+
+
+def _pg_snapshot(cursor: str) -> str:
+    """The pg_snapshot text of a PostgreSQL cursor ('pg:xmin:xmax:xip,...'), validated (it is
+    spliced into SQL)."""
+    kind, _, snapshot = cursor.partition(":")
+    parts = snapshot.split(":")
+    if kind != "pg" or len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or \
+            not all(x.isdigit() for x in parts[2].split(",") if x):
+        raise ValueError(f"not a PostgreSQL event cursor: {cursor!r}")
+    return snapshot
+
+
+def _sqlite_seq(cursor: str) -> int:
+    kind, _, value = cursor.partition(":")
+    if kind != "seq" or not value.isdigit():
+        raise ValueError(f"not a SQLite event cursor: {cursor!r}")
+    return int(value)
 
 
 def _copy_events(conn, batch: list[Event]) -> int:
