@@ -22,6 +22,10 @@ Phases, each timed, with the peak resident memory of the process seen during it:
   networkx graph    the NetworkX graph, built from those on first use (export, explorer, stats)
   pagerank          bipartite_pagerank over the result (the other half of a refresh)
   times_matched / events_signature   the two queries a server runs on refresh
+  incremental       --new events more (same query pool, other draws) are stored, then the graph is
+                    refreshed from the previous build (reads only events stored since it); the
+                    result is checked against a full build over all events, which is timed too;
+                    and a refresh with nothing new
 
 The catalog is 20,000 synthetic artifacts held in memory (the FAISS catalog index is not part of
 this benchmark: the graph build needs only ids, names and capability ids).
@@ -105,6 +109,7 @@ class Log:
     cap: np.ndarray  # -1 = no capability named, else capability index
     minute: np.ndarray
     t0: datetime = field(default=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    id_offset: int = 0  # event ids are bench-{i + id_offset}
 
     @classmethod
     def make(cls, events: int, artifacts: int, queries: int, s: float, seed: int) -> "Log":
@@ -125,7 +130,7 @@ class Log:
         stop = len(self) if stop is None else stop
         for i in range(start, stop):
             qi, ai, ci = int(self.q[i]), int(self.a[i]), int(self.cap[i])
-            yield Event(event_id=f"bench-{i:08d}", query=self.texts[qi], query_norm=self.norms[qi],
+            yield Event(event_id=f"bench-{i + self.id_offset:08d}", query=self.texts[qi], query_norm=self.norms[qi],
                         artifact_id=self.artifact_ids[ai], capability_id=f"cap{ci}" if ci >= 0 else None,
                         kind="select" if self.select[i] else "match",
                         ts=self.t0 + timedelta(minutes=int(self.minute[i])))
@@ -133,14 +138,17 @@ class Log:
     def raw(self, i: int) -> dict:
         """Event i as a log line / POST body item (for the validation figure)."""
         return {"query": self.texts[int(self.q[i])], "artifact_id": self.artifact_ids[int(self.a[i])],
-                "kind": "select" if self.select[i] else "match", "event_id": f"bench-{i:08d}",
+                "kind": "select" if self.select[i] else "match", "event_id": f"bench-{i + self.id_offset:08d}",
                 "ts": (self.t0 + timedelta(minutes=int(self.minute[i]))).isoformat()}
 
 
 class FakeIndex:
     """What build_match_graph reads from a LoadedIndex: artifacts (with capabilities) and positions."""
 
-    def __init__(self, artifact_ids: list[str]):
+    version = 1
+
+    def __init__(self, artifact_ids: list[str], dim: int = 384):
+        self.vectors = np.zeros((0, dim), np.float32)
         self.artifacts = [Artifact(id=aid, name=aid.split("/")[1], task="text-generation",
                                    capabilities=[{"id": "cap0", "title": f"first skill of {aid}"},
                                                  {"id": "cap1", "title": f"second skill of {aid}"}])
@@ -222,6 +230,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where the SQLite file goes (default: a temp dir)")
     ap.add_argument("--model", default="default")
     ap.add_argument("--keep", action="store_true", help="keep the SQLite file and PostgreSQL schema")
+    ap.add_argument("--new", type=int, default=1000, help="events stored before the incremental refresh")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -243,6 +252,9 @@ def main() -> None:
     _, seconds = timed(lambda: [finish(EventIn.model_validate(log.raw(i))) for i in range(sample)])
     print(f"validation (EventIn + finish): {sample / seconds:,.0f} events/s on one core", flush=True)
 
+    later = Log.make(args.new, args.artifacts, args.queries, args.zipf, seed=8)
+    later.texts, later.norms, later.id_offset = log.texts, log.norms, len(log)
+    later.t0 = log.t0 + timedelta(days=90)
     index = FakeIndex(log.artifact_ids)
     config = json.loads(json.dumps(DEFAULTS))
     stores = []
@@ -298,7 +310,35 @@ def main() -> None:
             phase(kind, "times_matched", seconds, artifacts=len(times))
             _, seconds = timed(store.events_signature)
             phase(kind, "events_signature", seconds)
-            del mg, nx_graph
+
+            new, seconds = timed(lambda: store.add_events(later.events()))
+            phase(kind, f"store {args.new:,} new events", seconds, new=new)
+            inc, seconds = timed(lambda m=mg: build_match_graph(store, index, embedder, config, previous=m))
+            phase(kind, f"incremental refresh after {args.new:,} new events", seconds,
+                  queries=len(inc.queries), edges=inc.weights.nnz, embedded=embedder.last_embedded)
+            _, seconds = timed(lambda m=inc: bipartite_pagerank(m.weights, DEFAULTS["graph"]["pagerank_alpha"]))
+            phase(kind, "pagerank after it", seconds)
+            same, seconds = timed(lambda m=inc: build_match_graph(store, index, embedder, config, previous=m))
+            phase(kind, "refresh with nothing new", seconds)
+            full, seconds = timed(lambda: build_match_graph(store, index, embedder, config))
+            phase(kind, "full rebuild (for comparison)", seconds)
+            assert full.edges == inc.edges and full.aliases == inc.aliases
+            assert full.capability_edges == inc.capability_edges and full.times_matched == inc.times_matched
+            assert full.selects == inc.selects and (full.weights != inc.weights).nnz == 0
+            print(f"{kind:<11} incremental == full build: yes", flush=True)
+            if kind != "sqlite":  # the delta read with table statistics (autovacuum's ANALYZE)
+                with store.engine.begin() as conn:
+                    conn.exec_driver_sql("ANALYZE events")
+                more = Log.make(args.new, args.artifacts, args.queries, args.zipf, seed=9)
+                more.texts, more.norms, more.id_offset = log.texts, log.norms, len(log) + len(later)
+                more.t0 = later.t0 + timedelta(days=1)
+                store.add_events(more.events())
+                inc2, seconds = timed(lambda m=inc: build_match_graph(store, index, embedder, config, previous=m))
+                phase(kind, f"after ANALYZE: incremental refresh after {args.new:,} new events", seconds)
+                _, seconds = timed(lambda m=inc2: build_match_graph(store, index, embedder, config, previous=m))
+                phase(kind, "after ANALYZE: refresh with nothing new", seconds)
+                del inc2
+            del mg, nx_graph, inc, same, full
     finally:
         for kind, store, schema in stores:
             store.close()

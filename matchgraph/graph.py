@@ -220,7 +220,11 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     if base is None or base.key != key or previous.index is not index:
         previous, base = None, None
     signature = store.events_signature()
+    if base is not None and previous.signature and signature[0] < previous.signature[0]:
+        previous, base = None, None  # events were deleted: counts cannot be subtracted, rebuild
     delta = store.aggregates(since=base.cursor if base else None)
+    if delta.complete:  # the store could not continue from the cursor: this is a full read
+        previous, base = None, None
     if previous is not None and not delta.edges:
         return replace(previous, signature=signature, evidence=replace(base, cursor=delta.cursor))
 

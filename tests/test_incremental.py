@@ -175,3 +175,23 @@ def test_concurrent_writers_on_postgresql(fresh_home, pg_url):
     assert sum(engine.state.graph.times_matched.values()) == 600 + 120 + 1500
     assert_same(engine.state.graph, full_build(engine))
     engine.close()
+
+
+def test_deleted_events_or_a_foreign_cursor_fall_back_to_a_full_build(fresh_home, store_url):
+    from sqlalchemy import text
+
+    engine = engine_on(fresh_home, store_url)
+    engine.store.add_events([ev("read handwritten letters", TROCR, n) for n in range(3)])
+    _ = engine.state
+    with engine.store.engine.begin() as conn:  # e.g. an archival job removed old events
+        conn.execute(text("DELETE FROM events WHERE ts < :t"), {"t": T0 + timedelta(seconds=1)})
+    engine.refresh()
+    assert engine.state.graph.times_matched[TROCR] == 2
+    assert_same(engine.state.graph, full_build(engine))
+    engine.store.add_events([ev("read handwritten letters", TROCR, 9)])
+    graph = engine.state.graph
+    graph.evidence.cursor = "seq:999999" if store_url.startswith("sqlite") else "pg:99999999:99999999:"
+    engine.refresh()  # a cursor from the future (database replaced): read everything
+    assert engine.state.graph.times_matched[TROCR] == 3
+    assert_same(engine.state.graph, full_build(engine))
+    engine.close()

@@ -288,9 +288,12 @@ def test_aggregates_since_a_cursor_return_only_newer_events(store):
                                           ("make a picture from a sentence", TROCR, 1, 0)])
     assert later.capabilities == [("make a picture from a sentence", SD, "t2i", 2)]
     assert set(later.texts) == {"make a picture from a sentence"}
-    assert store.aggregates(later.cursor).edges == []
-    with pytest.raises(ValueError):
-        store.aggregates("pg:1:2:3" if store.dialect == "sqlite" else "seq:1")
+    assert store.aggregates(later.cursor).edges == [] and not store.aggregates(later.cursor).complete
+    # a cursor this store cannot continue from (other backend, or from the future): a full read
+    for cursor in ("pg:1:2:3" if store.dialect == "sqlite" else "seq:1", "seq:99999", "pg:9999999:9999999:",
+                   "pg:1:2:3'; DROP TABLE events; --"):
+        again = store.aggregates(cursor)
+        assert again.complete and sorted(again.edges) == sorted(store.edge_counts())
 
 
 @pytest.mark.postgres

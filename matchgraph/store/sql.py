@@ -57,6 +57,7 @@ class Aggregates:
     """
 
     cursor: str
+    complete: bool = True  # all events (no cursor, or one this store cannot continue from)
     edges: list[tuple[str, str, int, int]] = field(default_factory=list)  # query_norm, artifact, matches, selects
     capabilities: list[tuple[str, str, str, int]] = field(default_factory=list)  # query_norm, artifact, cap, n
     texts: dict[str, str] = field(default_factory=dict)  # query_norm -> max(query)
@@ -218,36 +219,44 @@ class SQLStore:
         (NOT pg_visible_in_snapshot(txid, previous)). Sequence values are handed out at insert but
         committed in any order, so "seq > last seen" could skip a slower writer's rows; snapshot
         visibility cannot: a row is either seen by the previous snapshot or read now, never both.
+
+        A cursor this store cannot continue from (another backend's, or one from the future: the
+        database was replaced) gives a complete read, marked `complete`, instead of a wrong delta.
         """
         if self.dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
                     conn.begin():  # one snapshot for the three aggregations and the cursor
                 snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+                previous = _pg_snapshot(since) if since is not None else None
+                if previous and int(previous.split(":")[1]) > int(snapshot.split(":")[1]):
+                    previous = None  # transaction ids went backwards: not this database's cursor
                 where = None
-                if since is not None:
-                    previous = _pg_snapshot(since)
+                if previous is not None:
                     where = (events.c.txid >= int(previous.split(":")[0])) & text(
                         "NOT pg_visible_in_snapshot(events.txid::text::xid8, "
                         f"CAST('{previous}' AS pg_snapshot))")
-                return self._aggregate(conn, where, f"pg:{snapshot}", stream=since is None)
+                return self._aggregate(conn, where, f"pg:{snapshot}", complete=previous is None)
         with self.engine.connect() as conn:
             high = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
             where = events.c.seq <= high
-            if since is not None:
-                where = where & (events.c.seq > _sqlite_seq(since))
-            return self._aggregate(conn, where, f"seq:{int(high)}", stream=since is None)
+            low = _sqlite_seq(since) if since is not None else None
+            if low is not None and low > high:
+                low = None  # fewer events than the cursor has seen: not this database's cursor
+            if low is not None:
+                where = where & (events.c.seq > low)
+            return self._aggregate(conn, where, f"seq:{int(high)}", complete=low is None)
 
-    def _aggregate(self, conn, where, cursor: str, stream: bool) -> Aggregates:
+    def _aggregate(self, conn, where, cursor: str, complete: bool) -> Aggregates:
         """The three aggregations under `where`. Only a full read streams: on PostgreSQL a
         server-side cursor makes the planner prefer a fast-start plan (the (query_norm,
         artifact_id) index in order, every row filtered), seconds for a delta of a few rows."""
         selects = func.sum(case((events.c.kind == "select", 1), else_=0))
-        options = {"yield_per": 10_000} if stream else {}
+        options = {"yield_per": 10_000} if complete else {}
 
         def restrict(stmt):
             return stmt if where is None else stmt.where(where)
 
-        out = Aggregates(cursor=cursor)
+        out = Aggregates(cursor=cursor, complete=complete)
         stmt = restrict(select(events.c.query_norm, events.c.artifact_id, func.count(), selects)
                         .group_by(events.c.query_norm, events.c.artifact_id))
         out.edges = [(q, a, int(n), int(s or 0)) for q, a, n, s in
@@ -319,22 +328,20 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc) if value is not None else None
 
 
-def _pg_snapshot(cursor: str) -> str:
-    """The pg_snapshot text of a PostgreSQL cursor ('pg:xmin:xmax:xip,...'), validated (it is
-    spliced into SQL)."""
+def _pg_snapshot(cursor: str) -> str | None:
+    """The pg_snapshot text of a PostgreSQL cursor ('pg:xmin:xmax:xip,...'); None when `cursor`
+    is not one (it is spliced into SQL: only digits, colons and commas pass)."""
     kind, _, snapshot = cursor.partition(":")
     parts = snapshot.split(":")
     if kind != "pg" or len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or \
             not all(x.isdigit() for x in parts[2].split(",") if x):
-        raise ValueError(f"not a PostgreSQL event cursor: {cursor!r}")
+        return None
     return snapshot
 
 
-def _sqlite_seq(cursor: str) -> int:
+def _sqlite_seq(cursor: str) -> int | None:
     kind, _, value = cursor.partition(":")
-    if kind != "seq" or not value.isdigit():
-        raise ValueError(f"not a SQLite event cursor: {cursor!r}")
-    return int(value)
+    return int(value) if kind == "seq" and value.isdigit() else None
 
 
 def _copy_events(conn, batch: list[Event]) -> int:
