@@ -195,3 +195,35 @@ def test_deleted_events_or_a_foreign_cursor_fall_back_to_a_full_build(fresh_home
     assert engine.state.graph.times_matched[TROCR] == 3
     assert_same(engine.state.graph, full_build(engine))
     engine.close()
+
+
+def test_random_batches_with_typos_equal_a_full_build(fresh_home):
+    """Many small refreshes over random queries with random typos (so groups form, grow, bridge
+    and change their representative in every order) end equal to one full build."""
+    import random
+
+    rng = random.Random(11)
+    bases = ["read old handwritten family letters", "make a picture from a sentence",
+             "turn speech recordings into text", "summarize long legal contracts quickly"]
+
+    def typo(text: str) -> str:
+        i = rng.randrange(len(text))
+        return text[:i] + text[i + 1:] if rng.random() < 0.5 else text[:i] + rng.choice("aeiou") + text[i:]
+
+    engine = Engine(fresh_home)
+    pool = list(bases)
+    n = 0
+    for _ in range(8):
+        batch = []
+        for _ in range(rng.randrange(1, 12)):
+            if rng.random() < 0.4:
+                pool.append(typo(rng.choice(pool)))
+            n += 1
+            batch.append(ev(rng.choice(pool), rng.choice([TROCR, SD, "gone/model"]), n,
+                            rng.choice(["match", "select"])))
+        engine.store.add_events(batch)
+        engine.refresh()
+    graph = engine.state.graph
+    assert len(set(graph.aliases)) > len(set(graph.aliases.values()))  # some groups did merge
+    assert_same(graph, full_build(engine))
+    engine.close()
