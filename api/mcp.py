@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.models import EventsResult
-from api.routes import search_text
+from matchgraph.events import check_query
 from matchgraph.catalog import Artifact
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
@@ -285,7 +285,7 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         record: Annotated[bool, Field(description="store this search as match events")] = True,
         detail: Detail = False,
     ) -> Annotated[CallToolResult, SearchOut]:
-        response = _call(lambda: engine.search(search_text(query), k, kind, pricing, task, record=record))
+        response = _call(lambda: engine.search(query, k, kind, pricing, task, record=record))
         return _result(SearchResponse, response, detail, SEARCH_KEEP)
 
     @server.tool(
@@ -354,7 +354,7 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         ctx: Context = None,
     ) -> SelectionRecorded:
         check_token(engine, token or _bearer(ctx))
-        _call(lambda: search_text(query))  # what a search could record: words, no NUL, not too long
+        _call(lambda: check_query(query, "query"))  # what a search could record: words, no NUL, not too long
         chosen = _call(lambda: engine.resolve(artifact))
         counts = _call(lambda: engine.add_events([{"query": query, "artifact_id": chosen.id,
                                                    "kind": "select"}]))

@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, ValidationFailed
 from .app import wants_json
 from .models import jsonable
 from .routes import compare as compare_artifacts
-from .routes import MAX_QUERY, engine, graph_view, param, search_text
+from .routes import MAX_QUERY, engine, graph_view, param
 from .web import idpath, qs
 
 router = APIRouter(include_in_schema=False)
@@ -54,7 +54,7 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     task = (task or "").strip() or None
     response = None
     if q and q.strip():
-        response = eng.search(search_text(q.strip()), k, kind, pricing, task, record=True)
+        response = eng.search(q, k, kind, pricing, task, record=True)
     data = response or {"query": "", "results": [], "recorded": False}
     tasks = sorted({a.task for a in state.index.artifacts if a.task})
     popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from matchgraph.errors import MatchgraphError, Unauthorized
 from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
-from matchgraph.events import normalize_query
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
@@ -94,22 +93,7 @@ def api_search(request: Request,
                task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
                record: bool = Query(True, description="store the top results as match events")
                ) -> SearchResponse:
-    q = search_text(q)
     return engine(request).search(q, k, kind, pricing, (task or "").strip() or None, record=record)
-
-
-def search_text(q: str) -> str:
-    """A search query the engine can search and record: at most MAX_QUERY characters, at least one
-    letter or digit (a recorded search stores it as an event, which must have words), no NUL."""
-    if not q or not q.strip():
-        raise _invalid("q", "query must not be empty")
-    if len(q) > MAX_QUERY:
-        raise _invalid("q", f"at most {MAX_QUERY} characters, got {len(q)}")
-    if "\x00" in q:
-        raise _invalid("q", "must not contain NUL characters")
-    if not normalize_query(q):
-        raise _invalid("q", "needs at least one letter or digit")
-    return q
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,

@@ -19,7 +19,7 @@ from .catalog import Artifact, load_catalog
 from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
-from .events import EventIn, check_events, finish, iter_events, read_log, validate_batch
+from .events import EventIn, check_events, check_query, finish, iter_events, read_log, validate_batch
 from .graph import MatchGraph, bipartite_pagerank, build_match_graph
 from .index import LoadedIndex, write_index
 from .compare import compare, queries_of
@@ -202,8 +202,7 @@ class Engine:
                pricing: str | None = None, task: str | None = None, record: bool = True
                ) -> SearchResponse:
         """Rank artifacts for `query`; a recorded search stores its top results as match events."""
-        if not query or not query.strip():
-            raise ValidationFailed("search", ["q: query must not be empty"])
+        query = check_query(query)
         k = self.config["search"]["k"] if k is None else k
         if not 1 <= k <= 100:
             raise ValidationFailed("search", [f"k: must be between 1 and 100, got {k}"])

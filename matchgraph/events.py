@@ -63,6 +63,19 @@ class EventIn(BaseModel):
         return value
 
 
+def check_query(text: str | None, field: str = "q") -> str:
+    """A query the engine can search and record as events: words, no NUL, at most MAX_QUERY
+    characters. Raises ValidationFailed naming `field`; returns the text stripped."""
+    text = (text or "").strip()
+    why = ("query must not be empty" if not text else
+           f"at most {MAX_QUERY} characters, got {len(text)}" if len(text) > MAX_QUERY else
+           "must not contain NUL characters" if "\x00" in text else
+           "needs at least one letter or digit" if not normalize_query(text) else None)
+    if why:
+        raise ValidationFailed("search", [f"{field}: {why}"])
+    return text
+
+
 class Event(BaseModel):
     """A stored event: ids and time filled in, query normalized."""
 

@@ -102,6 +102,10 @@ def test_bad_parameters_are_named(fresh_home):
         engine.search("ocr", k=0)
     with pytest.raises(ValidationFailed, match="q: query must not be empty"):
         engine.search("   ")
+    for query, why in (("?!", "at least one letter"), ("ocr\x00", "NUL"), ("x" * 2001, "at most 2000")):
+        with pytest.raises(ValidationFailed, match=f"q: .*{why}"):
+            engine.search(query)  # a recorded search must be storable as events
+    assert engine.store.event_count() == 0
 
 
 def test_concurrent_builds_publish_distinct_versions(fresh_home):
