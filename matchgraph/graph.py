@@ -282,31 +282,8 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     all_queries = [None] * len(raw_pos)
     for q, i in raw_pos.items():
         all_queries[i] = q
-    parent: dict[str, str] = {}  # union-find over group keys: old representatives and new queries
-    for i, j in _near_pairs(all_queries, vectors, [raw_pos[q] for q in new_queries], ratio):
-        gi = old_aliases.get(all_queries[i], all_queries[i])
-        gj = old_aliases.get(all_queries[j], all_queries[j])
-        ri, rj = _find(parent, gi), _find(parent, gj)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    components: dict[str, set[str]] = {}  # root -> group keys merged into it (new queries, old groups)
-    for g in {*new_queries, *parent, *parent.values()}:
-        components.setdefault(_find(parent, g), set()).add(g)
-    members = dict(base.members)
-    aliases = dict(old_aliases)
-    changed: set[str] = set()  # representatives whose members changed: recomputed from raw counts
-    removed: set[str] = set()  # old representatives that are no longer one
-    for rep, keys in components.items():
-        group = sorted({m for g in keys for m in (base.members.get(g) or [g])})
-        rep = group[0]
-        for g in keys:
-            if g in base.members and g != rep:
-                removed.add(g)
-                del members[g]
-        members[rep] = group
-        for m in group:
-            aliases[m] = rep
-        changed.add(rep)
+    members, aliases, changed, removed = _regroup(all_queries, vectors, raw_pos, new_queries,
+                                                  ratio, base.members, old_aliases)
 
     # 3. Merged edges: add deltas for unchanged groups, recompute changed ones from raw counts.
     edges = dict(previous.edges) if previous else {}
@@ -345,40 +322,11 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
 
     # 4. The weight matrix: keep the rows of untouched groups, rewrite the rest.
     queries = sorted(members) if (new_queries or previous is None) else previous.queries
-    qpos = {q: i for i, q in enumerate(queries)}
-    n_art = len(index.artifacts)
-    if previous is not None and previous.weights.nnz:
-        old = previous.weights.tocoo()
-        old_to_new = np.array([qpos.get(q, -1) for q in previous.queries], dtype=np.int64)
-        drop_rows = np.zeros(len(previous.queries), dtype=bool)
-        for rep in changed | removed:
-            if rep in previous.query_pos:
-                drop_rows[previous.query_pos[rep]] = True
-        keep = ~drop_rows[old.row]
-        rows_kept, cols_kept, data_kept = old_to_new[old.row[keep]], old.col[keep], old.data[keep]
-        if touched_pairs:
-            touched_keys = np.array([qpos[q] * n_art + index.position[a] for q, a in touched_pairs],
-                                    dtype=np.int64)
-            keep = ~np.isin(rows_kept * n_art + cols_kept, touched_keys)
-            rows_kept, cols_kept, data_kept = rows_kept[keep], cols_kept[keep], data_kept[keep]
-    else:
-        rows_kept = cols_kept = np.zeros(0, dtype=np.int64)
-        data_kept = np.zeros(0, dtype=np.float32)
-    rows, cols, data = [], [], []
     for rep in changed:
         for m in members[rep]:
             for artifact_id in raw_edges.get(m, ()):
                 touched_pairs.add((rep, artifact_id))
-    for rep, artifact_id in touched_pairs:
-        total, n_select = edges[(rep, artifact_id)]
-        rows.append(qpos[rep])
-        cols.append(index.position[artifact_id])
-        data.append(edge_weight(total, n_select, select_weight))
-    weights = sparse.csr_matrix(
-        (np.concatenate([data_kept, np.array(data, dtype=np.float32)]),
-         (np.concatenate([rows_kept, np.array(rows, dtype=np.int64)]),
-          np.concatenate([cols_kept, np.array(cols, dtype=np.int64)]))),
-        shape=(len(queries), n_art), dtype=np.float32)
+    weights = _weights(index, previous, queries, edges, touched_pairs, changed | removed, select_weight)
 
     if previous is not None and queries is previous.queries:
         query_ann = previous.query_ann
@@ -392,6 +340,81 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
                       labels={q: texts.get(q, q) for q in queries}, times_matched=times_matched,
                       selects=selects, select_weight=select_weight, aliases=aliases,
                       signature=signature, task_of=task_of, tasks=tasks, evidence=evidence)
+
+
+def _regroup(all_queries: list[str], vectors: np.ndarray, raw_pos: dict[str, int],
+             new_queries: list[str], ratio: float, old_members: dict[str, list[str]],
+             old_aliases: dict[str, str]
+             ) -> tuple[dict[str, list[str]], dict[str, str], set[str], set[str]]:
+    """Merge the new queries into the existing near-duplicate groups.
+
+    Returns (members, aliases, changed, removed): representative -> its raw queries, raw query ->
+    representative, the representatives whose members changed, and old representatives that no
+    longer are one (their group joined another). A group's representative is its first member.
+    """
+    parent: dict[str, str] = {}  # union-find over group keys: old representatives and new queries
+    for i, j in _near_pairs(all_queries, vectors, [raw_pos[q] for q in new_queries], ratio):
+        gi = old_aliases.get(all_queries[i], all_queries[i])
+        gj = old_aliases.get(all_queries[j], all_queries[j])
+        ri, rj = _find(parent, gi), _find(parent, gj)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    components: dict[str, set[str]] = {}  # root -> group keys merged into it (new queries, old groups)
+    for g in {*new_queries, *parent, *parent.values()}:
+        components.setdefault(_find(parent, g), set()).add(g)
+    members = dict(old_members)
+    aliases = dict(old_aliases)
+    changed: set[str] = set()
+    removed: set[str] = set()
+    for keys in components.values():
+        group = sorted({m for g in keys for m in (old_members.get(g) or [g])})
+        rep = group[0]
+        for g in keys:
+            if g in old_members and g != rep:
+                removed.add(g)
+                del members[g]
+        members[rep] = group
+        for m in group:
+            aliases[m] = rep
+        changed.add(rep)
+    return members, aliases, changed, removed
+
+
+def _weights(index: LoadedIndex, previous: MatchGraph | None, queries: list[str],
+             edges: dict[tuple[str, str], tuple[int, int]], touched_pairs: set[tuple[str, str]],
+             dropped: set[str], select_weight: float) -> sparse.csr_matrix:
+    """The (n_queries, n_artifacts) weight matrix: the previous rows of groups not in `dropped`,
+    minus the `touched_pairs`, plus those pairs' weights recomputed from `edges`."""
+    qpos = {q: i for i, q in enumerate(queries)}
+    n_art = len(index.artifacts)
+    if previous is not None and previous.weights.nnz:
+        old = previous.weights.tocoo()
+        old_to_new = np.array([qpos.get(q, -1) for q in previous.queries], dtype=np.int64)
+        drop_rows = np.zeros(len(previous.queries), dtype=bool)
+        for rep in dropped:
+            if rep in previous.query_pos:
+                drop_rows[previous.query_pos[rep]] = True
+        keep = ~drop_rows[old.row]
+        rows_kept, cols_kept, data_kept = old_to_new[old.row[keep]], old.col[keep], old.data[keep]
+        if touched_pairs:
+            touched_keys = np.array([qpos[q] * n_art + index.position[a] for q, a in touched_pairs],
+                                    dtype=np.int64)
+            keep = ~np.isin(rows_kept * n_art + cols_kept, touched_keys)
+            rows_kept, cols_kept, data_kept = rows_kept[keep], cols_kept[keep], data_kept[keep]
+    else:
+        rows_kept = cols_kept = np.zeros(0, dtype=np.int64)
+        data_kept = np.zeros(0, dtype=np.float32)
+    rows, cols, data = [], [], []
+    for rep, artifact_id in touched_pairs:
+        total, n_select = edges[(rep, artifact_id)]
+        rows.append(qpos[rep])
+        cols.append(index.position[artifact_id])
+        data.append(edge_weight(total, n_select, select_weight))
+    return sparse.csr_matrix(
+        (np.concatenate([data_kept, np.array(data, dtype=np.float32)]),
+         (np.concatenate([rows_kept, np.array(rows, dtype=np.int64)]),
+          np.concatenate([cols_kept, np.array(cols, dtype=np.int64)]))),
+        shape=(len(queries), n_art), dtype=np.float32)
 
 
 def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:
