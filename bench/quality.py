@@ -29,7 +29,7 @@ import Stemmer
 from matchgraph import Engine
 from matchgraph.catalog import Artifact, load_catalog
 from matchgraph.embeddings import resolve_model
-from matchgraph.evaluate import evaluate, metrics, read_labeled
+from matchgraph.evaluate import evaluate, read_labeled, report
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
 TXTAI_VENV = Path(os.environ.get("TXTAI_VENV", "/tmp/txtai-venv"))
@@ -115,20 +115,7 @@ def run_txtai(artifacts: list[Artifact], queries, k: int) -> dict | None:
         print("txtai failed:\n" + done.stderr[-2000:], file=sys.stderr)
         return None
     out = json.loads(done.stdout)
-    return figures(out["ranked"], out["latency_ms"], queries)
-
-
-def figures(ranked: list[list[str]], latency: list[float], queries) -> dict:
-    """The same shape as matchgraph.evaluate.evaluate, from precomputed rankings."""
-    result = {"overall": metrics(ranked, [q.answers for q in queries], latency)}
-    groups = sorted({q.history for q in queries if q.history})
-    if groups:
-        result["groups"] = {}
-        for g in groups:
-            sel = [i for i, q in enumerate(queries) if q.history == g]
-            result["groups"][g] = metrics([ranked[i] for i in sel], [queries[i].answers for i in sel],
-                                          [latency[i] for i in sel])
-    return result
+    return report(out["ranked"], out["latency_ms"], queries)
 
 
 def table(results: dict[str, dict]) -> str:

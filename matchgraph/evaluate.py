@@ -79,12 +79,18 @@ def evaluate(queries: Iterable[LabeledQuery], rank: Callable[[str], list[str]], 
         start = time.perf_counter()
         ranked.append(rank(item.query)[:k])
         latencies.append((time.perf_counter() - start) * 1000)
-    out = {"overall": metrics(ranked, [q.answers for q in queries], latencies)}
+    return report(ranked, latencies, queries)
+
+
+def report(ranked: list[list[str]], latencies_ms: list[float], queries: list[LabeledQuery]) -> dict:
+    """Figures for rankings already made (one id list per labeled query): overall and per
+    `history` group, the shape `eval --json` prints."""
+    out = {"overall": metrics(ranked, [q.answers for q in queries], latencies_ms)}
     groups = sorted({q.history for q in queries if q.history})
     if groups:
         out["groups"] = {}
         for group in groups:
             sel = [i for i, q in enumerate(queries) if q.history == group]
             out["groups"][group] = metrics([ranked[i] for i in sel], [queries[i].answers for i in sel],
-                                           [latencies[i] for i in sel])
+                                           [latencies_ms[i] for i in sel])
     return out
