@@ -31,7 +31,8 @@ def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, PastQuery]:
             for query, matches, n_select in mg.queries_by_artifact.get(artifact_id, [])}
 
 
-def _most(queries: dict[str, PastQuery], limit: int) -> list[PastQuery]:
+def most_matched(queries: dict[str, PastQuery], limit: int) -> list[PastQuery]:
+    """The `limit` queries with the most matches (ties by text)."""
     return sorted(queries.values(), key=lambda q: (-q.matches, q.query))[:limit]
 
 
@@ -100,11 +101,11 @@ def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Arti
     qa, qb = queries_of(mg, a.id), queries_of(mg, b.id)
     limit = config["compare"]["evidence"]
     evidence = Evidence(
-        both=_most({q: PastQuery(query=q, similarity=1.0, matches=qa[q].matches + qb[q].matches,
+        both=most_matched({q: PastQuery(query=q, similarity=1.0, matches=qa[q].matches + qb[q].matches,
                                  selects=qa[q].selects + qb[q].selects) for q in qa.keys() & qb.keys()},
                    limit),
-        only_a=_most({q: v for q, v in qa.items() if q not in qb}, limit),
-        only_b=_most({q: v for q, v in qb.items() if q not in qa}, limit))
+        only_a=most_matched({q: v for q, v in qa.items() if q not in qb}, limit),
+        only_b=most_matched({q: v for q, v in qb.items() if q not in qa}, limit))
     caps_a, caps_b = _capabilities(a), _capabilities(b)
     return Comparison(
         a=_side(a, sa, caps_a), b=_side(b, sb, caps_b), table=table, verdict=verdict(a, b, sa, sb),

@@ -16,21 +16,34 @@ import networkx as nx
 import numpy as np
 
 from .catalog import Artifact, load_catalog
+from .compare import compare, most_matched, queries_of
 from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
-from .events import EventIn, check_events, check_query, finish, iter_events, read_log, validate_batch
-from .graph import MatchGraph, bipartite_pagerank, build_match_graph
-from .index import LoadedIndex, write_index
-from .compare import compare, queries_of
-from .events import normalize_query
+from .events import (
+    EventIn,
+    check_events,
+    check_query,
+    finish,
+    iter_events,
+    normalize_query,
+    read_log,
+    validate_batch,
+)
 from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
-from .graph import anode, qnode
-from .models import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
-from .similar import nearest_capabilities, similar_artifacts
+from .graph import MatchGraph, anode, bipartite_pagerank, build_match_graph, qnode
+from .index import LoadedIndex, write_index
+from .models import (
+    ArtifactDetail,
+    Comparison,
+    ScoreCard,
+    SearchResponse,
+    SimilarResponse,
+)
 from .names import resolve_artifact
 from .scores import compute_scores
 from .search import Filters, search
+from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
 from .versions import IndexVersions
 
@@ -44,7 +57,6 @@ class State:
     index: LoadedIndex
     graph: MatchGraph
     scores: dict[str, dict]
-    built_at: float
 
 
 class Engine:
@@ -122,7 +134,7 @@ class Engine:
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)
-        return State(index=index, graph=graph, scores=scores, built_at=time.monotonic())
+        return State(index=index, graph=graph, scores=scores)
 
     def refresh(self) -> None:
         """Rebuild graph and scores now (e.g. after an ingest), reloading the index if it changed."""
@@ -203,9 +215,7 @@ class Engine:
                ) -> SearchResponse:
         """Rank artifacts for `query`; a recorded search stores its top results as match events."""
         query = check_query(query)
-        k = self.config["search"]["k"] if k is None else k
-        if not 1 <= k <= 100:
-            raise ValidationFailed("search", [f"k: must be between 1 and 100, got {k}"])
+        k = _check_k("search", self.config["search"]["k"] if k is None else k)
         state = self.state
         vector = self.embedder(state.index.manifest["model"]).encode_query(query)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
@@ -223,9 +233,9 @@ class Engine:
         """One artifact: catalog record, scores with explanations, queries that matched it, similar ones."""
         state = self.state
         artifact = self.resolve(name)
-        matched = sorted(queries_of(state.graph, artifact.id).values(), key=lambda q: (-q.matches, q.query))
         return ArtifactDetail(artifact=artifact.model_dump(mode="json"),
-                              scores=ScoreCard(**state.scores[artifact.id]), queries=matched[:queries],
+                              scores=ScoreCard(**state.scores[artifact.id]),
+                              queries=most_matched(queries_of(state.graph, artifact.id), queries),
                               similar=similar_artifacts(state.index, state.graph, artifact, similar))
 
     def compare(self, a: str, b: str) -> Comparison:
@@ -240,8 +250,7 @@ class Engine:
                 capability: str | None = None, k: int = 10) -> SimilarResponse:
         """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
         most similar artifacts (by capabilities and by shared queries)."""
-        if not 1 <= k <= 100:
-            raise ValidationFailed("similar", [f"k: must be between 1 and 100, got {k}"])
+        _check_k("similar", k)
         state = self.state
         if artifact:
             target = self.resolve(artifact)
@@ -275,9 +284,12 @@ class Engine:
                 raise NotFound(f"no artifact or past query named '{name}'") from None
             return qnode(alias)
 
-    def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0) -> nx.DiGraph:
+    def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
+                 fmt: str | None = None) -> nx.DiGraph:
         """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
-        of at least `min_weight`."""
+        of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
+        if fmt is not None and fmt not in FORMATS:
+            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
         if radius < 0 or radius > 5:
             raise ValidationFailed("export", [f"radius: must be between 0 and 5, got {radius}"])
         if min_weight < 0:
@@ -288,9 +300,7 @@ class Engine:
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:
         """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
-        if fmt not in FORMATS:
-            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
-        graph = self.subgraph(ego, radius, min_weight)
+        graph = self.subgraph(ego, radius, min_weight, fmt)
         write_graph(graph, fmt, path)
         return {"path": str(path), "format": fmt, "nodes": graph.number_of_nodes(),
                 "edges": graph.number_of_edges()}
@@ -298,9 +308,7 @@ class Engine:
     def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
                      radius: int = 1) -> tuple[bytes, str, str]:
         """The export as (content, media type, file name), for downloads."""
-        if fmt not in FORMATS:
-            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
-        return graph_bytes(self.subgraph(ego, radius, min_weight), fmt)
+        return graph_bytes(self.subgraph(ego, radius, min_weight, fmt), fmt)
 
     def graph_view(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
                    limit: int = 300) -> dict[str, Any]:
@@ -354,6 +362,12 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _check_k(what: str, k: int) -> int:
+    if not 1 <= k <= 100:
+        raise ValidationFailed(what, [f"k: must be between 1 and 100, got {k}"])
+    return k
 
 
 def _advancing(items, advance, every: int = 10_000):
