@@ -40,19 +40,12 @@ class Service:
         self.engine = engine
         self.reindex_lock = threading.Lock()
         self.load_error: str | None = None
-        self._last = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def current_state(self):
-        """The state being served, without triggering a build (None before the first load).
-
-        Between a reindex dropping the old state and the new one being built, the last state
-        seen stays the answer, so /readyz and /metrics never flap during a swap."""
-        state = getattr(self.engine, "_state", None)
-        if state is not None:
-            self._last = state
-        return state or self._last
+        """The state being served, without triggering a build (None before the first load)."""
+        return self.engine.loaded
 
     @property
     def interval(self) -> float:
@@ -63,7 +56,6 @@ class Service:
         """Load or refresh the state now if it is stale (a no-op when fresh)."""
         try:
             self.engine.state
-            self.current_state()
             self.load_error = None
         except NoIndex as exc:
             self.load_error = str(exc)
@@ -334,12 +326,4 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
 
     app.openapi = openapi
     return app
-
-
-def engine_of(request: Request) -> Engine:
-    return request.app.state.engine
-
-
-def service_of(request: Request) -> Service:
-    return request.app.state.service
 

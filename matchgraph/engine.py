@@ -110,6 +110,12 @@ class Engine:
                 self._lock.release()
         return state
 
+    @property
+    def loaded(self) -> State | None:
+        """The state being served, without loading or refreshing anything (None before the first
+        load). A reindex never resets it: readers keep the old state until the new one is built."""
+        return self._state
+
     def _stale(self, state: State) -> bool:
         current = self.versions.current()
         if current and current[0] != state.index.version:
