@@ -188,26 +188,20 @@ class SQLStore:
             return {artifact_id: count for artifact_id, count in rows}
 
     def edge_counts(self) -> Iterator[tuple[str, str, int, int]]:
-        selects = func.sum(case((events.c.kind == "select", 1), else_=0))
-        stmt = (select(events.c.query_norm, events.c.artifact_id, func.count(), selects)
-                .group_by(events.c.query_norm, events.c.artifact_id))
         with self.engine.connect() as conn:
             for query_norm, artifact_id, total, n_select in conn.execution_options(
-                    stream_results=True, yield_per=10_000).execute(stmt):
+                    stream_results=True, yield_per=10_000).execute(_edge_counts()):
                 yield query_norm, artifact_id, int(total), int(n_select or 0)
 
     def capability_counts(self) -> Iterator[tuple[str, str, str, int]]:
-        stmt = (select(events.c.query_norm, events.c.artifact_id, events.c.capability_id, func.count())
-                .where(events.c.capability_id.is_not(None))
-                .group_by(events.c.query_norm, events.c.artifact_id, events.c.capability_id))
         with self.engine.connect() as conn:
-            for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(stmt):
+            for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(
+                    _capability_counts()):
                 yield row[0], row[1], row[2], int(row[3])
 
     def query_texts(self) -> dict[str, str]:
-        stmt = select(events.c.query_norm, func.max(events.c.query)).group_by(events.c.query_norm)
         with self.engine.connect() as conn:
-            return {norm: text for norm, text in conn.execute(stmt)}
+            return {norm: text for norm, text in conn.execute(_query_texts())}
 
     def aggregates(self, since: str | None = None) -> Aggregates:
         """Edge counts, capability counts and query texts of the events stored after `since` (a
@@ -250,24 +244,17 @@ class SQLStore:
         """The three aggregations under `where`. Only a full read streams: on PostgreSQL a
         server-side cursor makes the planner prefer a fast-start plan (the (query_norm,
         artifact_id) index in order, every row filtered), seconds for a delta of a few rows."""
-        selects = func.sum(case((events.c.kind == "select", 1), else_=0))
         options = {"yield_per": 10_000} if complete else {}
 
         def restrict(stmt):
             return stmt if where is None else stmt.where(where)
 
         out = Aggregates(cursor=cursor, complete=complete)
-        stmt = restrict(select(events.c.query_norm, events.c.artifact_id, func.count(), selects)
-                        .group_by(events.c.query_norm, events.c.artifact_id))
         out.edges = [(q, a, int(n), int(s or 0)) for q, a, n, s in
-                     conn.execution_options(**options).execute(stmt)]
-        stmt = restrict(select(events.c.query_norm, events.c.artifact_id, events.c.capability_id,
-                               func.count()).where(events.c.capability_id.is_not(None))
-                        .group_by(events.c.query_norm, events.c.artifact_id, events.c.capability_id))
+                     conn.execution_options(**options).execute(restrict(_edge_counts()))]
         out.capabilities = [(q, a, c, int(n)) for q, a, c, n in
-                            conn.execution_options(**options).execute(stmt)]
-        stmt = restrict(select(events.c.query_norm, func.max(events.c.query)).group_by(events.c.query_norm))
-        out.texts = {norm: query for norm, query in conn.execute(stmt)}
+                            conn.execution_options(**options).execute(restrict(_capability_counts()))]
+        out.texts = {norm: query for norm, query in conn.execute(restrict(_query_texts()))}
         return out
 
     def max_seq(self) -> int:
@@ -319,6 +306,25 @@ class SQLStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _edge_counts():
+    """(query_norm, artifact_id, events, selects) per pair: a select is also a match."""
+    selects = func.sum(case((events.c.kind == "select", 1), else_=0))
+    return (select(events.c.query_norm, events.c.artifact_id, func.count(), selects)
+            .group_by(events.c.query_norm, events.c.artifact_id))
+
+
+def _capability_counts():
+    """(query_norm, artifact_id, capability_id, events) for events that name a capability."""
+    return (select(events.c.query_norm, events.c.artifact_id, events.c.capability_id, func.count())
+            .where(events.c.capability_id.is_not(None))
+            .group_by(events.c.query_norm, events.c.artifact_id, events.c.capability_id))
+
+
+def _query_texts():
+    """(query_norm, one original text of it: the greatest)."""
+    return select(events.c.query_norm, func.max(events.c.query)).group_by(events.c.query_norm)
 
 
 def _utc(value: datetime | None) -> datetime | None:
