@@ -36,7 +36,8 @@ DEFAULTS: dict[str, Any] = {
         "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
         "w_name": 0.2,  # fuzzy name/id match: a request that names a model, typos, versions
         "name_min": 80,  # rapidfuzz score below which a name match counts 0 (70-90: same on train)
-        "w_graph": 0.1,  # artifact-level match-graph signal, times `relevance` (see graph_window)
+        "w_graph": 0.0,  # the walk's artifact-level signal, times `relevance`: off since the offsets
+        #                 (w_offsets) carry the artifact-level history better (bench/tune.py --adapter)
         "w_task": 0.3,  # task level of the walk: share of the walk's mass on the artifact's task
         #                 (every artifact of a task asked about gains, also never-asked ones)
         "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
@@ -48,6 +49,15 @@ DEFAULTS: dict[str, Any] = {
         "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk
         "graph_restart": 0.5,  # restart probability of the walk (damps each extra hop)
         "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
+        # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
+        "w_adapter": 0.25,  # best capability cosine of the adapted query (every artifact)
+        "w_offsets": 1.0,  # gain of the capability offsets (artifacts in the log), times relevance
+        "adapter_steps": 150,  # Adam steps per fit (full batch); 0 turns the adapter off
+        "adapter_lr": 0.01,
+        "adapter_temperature": 0.05,  # softmax temperature over the catalog's capabilities
+        "adapter_projection_l2": 0.003,  # keeps the query projection near the identity
+        "adapter_offset_l2": 0.0001,  # keeps the capability offsets near zero
+        "adapter_max_queries": 2000,  # past queries fitted on (those with the most weight)
     },
     "graph": {
         "select_weight": 3.0,  # a select weighs this many matches on an edge

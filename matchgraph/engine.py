@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
+from .adapter import Adapter, fit_adapter
 from .catalog import Artifact, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import home_dir, load_config, store_url
@@ -57,6 +58,7 @@ class State:
     index: LoadedIndex
     graph: MatchGraph
     scores: dict[str, dict]
+    adapter: Adapter | None = None  # learned from the graph's log (adapter.py); None: no events
 
 
 class Engine:
@@ -140,7 +142,11 @@ class Engine:
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)
-        return State(index=index, graph=graph, scores=scores)
+        if previous is not None and previous.index is index and previous.graph.signature == graph.signature:
+            adapter = previous.adapter
+        else:
+            adapter = fit_adapter(index, graph.query_vectors, graph.weights, self.config["search"])
+        return State(index=index, graph=graph, scores=scores, adapter=adapter)
 
     def refresh(self) -> None:
         """Rebuild graph and scores now (e.g. after an ingest), reloading the index if it changed."""
@@ -226,7 +232,7 @@ class Engine:
         vector = self.embedder(state.index.manifest["model"]).encode_query(query)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
         results = search(state.index, state.graph, vector, query, k, Filters(kind, pricing, task),
-                         self.config, ranks)
+                         self.config, ranks, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]

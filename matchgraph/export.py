@@ -28,8 +28,9 @@ def filter_graph(graph: nx.DiGraph, min_weight: float = 0.0, ego: str | None = N
         light = [(u, v) for u, v, d in sub.edges(data=True)
                  if d.get("relation") != "capability_of" and d.get("weight", 0) < min_weight]
         sub.remove_edges_from(light)
+        # The ego stays even when all its edges were light: its net is then the node alone.
         sub.remove_nodes_from([n for n, d in sub.nodes(data=True)
-                               if d.get("type") == "query" and sub.degree(n) == 0])
+                               if d.get("type") == "query" and sub.degree(n) == 0 and n != ego])
     if ego is not None:
         sub = nx.ego_graph(sub, ego, radius=radius, undirected=True).copy()
     return sub

@@ -153,6 +153,13 @@ class MatchGraph:
         return {q: i for i, q in enumerate(self.queries)}
 
     @cached_property
+    def query_vectors(self) -> np.ndarray:
+        """(n_queries, dim): the vector of each representative query, row i for `queries[i]`."""
+        if self.evidence is None or not self.queries:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.evidence.vectors[[self.evidence.raw_pos[q] for q in self.queries]]
+
+    @cached_property
     def transitions(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """(query -> artifact, artifact -> query) row-stochastic transition matrices of the walk."""
         return _row_normalize(self.weights), _row_normalize(self.weights.T.tocsr())

@@ -3,14 +3,17 @@
 Score of an artifact for a query (weights in config `search.*`):
     cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-    score = cold + w_graph * relevance * walk score / max + w_task * task share + w_prior * rank / 100
+    learned = w_adapter * adapted cosine (the query through the projection learned from the log)
+    score = cold + learned + relevance * (w_graph * walk score / max + w_offsets * offset gain)
+          + w_task * task share + w_prior * rank / 100
 The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
 graph_power) and reaches the artifacts they led to. `task share` walks one step further, to the
 task: the share of the walk's mass that landed on artifacts of this artifact's task, given to every
 artifact of that task, also to those nobody asked for yet (a request for a never-seen model still
-names a task that others asked about). `relevance` = clip(1 - (best cold score - this cold score) /
-graph_window, 0, 1): the artifact-level history reorders artifacts that the catalog already finds
-relevant, it cannot lift an unrelated one. Past queries are as close to new requests for
+names a task that others asked about). `offset gain` is how much the capability offsets learned for
+artifacts in the log raise the adapted cosine (adapter.py). `relevance` = clip(1 - (best score -
+this score) / graph_window, 0, 1) over cold + learned: the artifact-level history reorders
+artifacts that the catalog already finds relevant, it cannot lift an unrelated one. Past queries are as close to new requests for
 never-seen models as to requests for known ones, so a gate on query similarity alone cannot tell
 when history applies; the artifact's own relevance can (see bench/tune.py and BENCHMARKS.md
 "Match quality"). With no events both history terms are 0: the ranking is the cold one.
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .events import normalize_query
+from .adapter import Adapter
 from .graph import MatchGraph
 from .index import LoadedIndex
 from .models import PastQuery, SearchResult, Signals
@@ -129,8 +133,10 @@ def task_share(mg: MatchGraph, walked: np.ndarray) -> np.ndarray:
 
 
 def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-           k: int, filters: Filters, config: dict, ranks: dict[str, int]) -> list[SearchResult]:
-    """Rank the catalog for `query`; `ranks` is artifact id -> composite rank (0-100)."""
+           k: int, filters: Filters, config: dict, ranks: dict[str, int],
+           adapter: Adapter | None = None) -> list[SearchResult]:
+    """Rank the catalog for `query`; `ranks` is artifact id -> composite rank (0-100); `adapter`
+    is what was learned from the log (None: no events)."""
     conf = config["search"]
     best, mean3, best_row = dense_scores(index, query_vector, conf["candidates"])
     bm25 = index.bm25.scores(query)
@@ -153,8 +159,10 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         "bm25": conf["w_bm25"] * bm25,
         "name": conf["w_name"] * name,
     }
-    cold = sum(parts.values())
-    parts["graph"] = (conf["w_graph"] * relevance(cold, best_row >= 0, conf["graph_window"]) * history
+    general, personal = adapter.scores(index, query_vector) if adapter else (0.0, 0.0)
+    learned = conf["w_adapter"] * general
+    near = relevance(sum(parts.values()) + learned, best_row >= 0, conf["graph_window"])
+    parts["graph"] = (learned + near * (conf["w_graph"] * history + conf["w_offsets"] * (personal - general))
                       + conf["w_task"] * tasks)
     parts["prior"] = conf["w_prior"] * prior
     total = sum(parts.values())

@@ -39,6 +39,15 @@ def test_ego_and_min_weight_filters(demo_engine, tmp_path):
         demo_engine.export("pdf", tmp_path / "x.pdf")
 
 
+def test_ego_whose_edges_are_all_lighter_than_min_weight(demo_engine):
+    """Found by the API fuzzer: the ego was dropped with its light edges and the ego net failed."""
+    full = demo_engine.subgraph()
+    light = next(n for n, d in full.nodes(data=True) if d.get("type") == "query"
+                 and all(full.edges[n, m]["weight"] < 1000 for m in full.successors(n)))
+    alone = demo_engine.subgraph(ego=full.nodes[light]["label"], min_weight=1000)
+    assert list(alone.nodes) == [light]
+
+
 def test_graphml_is_readable_as_plain_networkx(demo_engine, tmp_path):
     demo_engine.export("graphml", tmp_path / "g.graphml")
     assert isinstance(nx.read_graphml(tmp_path / "g.graphml"), nx.DiGraph)

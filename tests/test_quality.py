@@ -45,9 +45,9 @@ def test_history_still_helps_its_own_intent(fresh_home, model):
 
 
 def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
-    """`search.w_graph = 0` and `w_task = 0` (and no prior) turn history off: the same ranking as
-    with no events."""
-    off = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_prior": 0.0}}
+    """`search.w_graph`, `w_task`, `w_adapter` and `w_offsets` at 0 (and no prior) turn history off:
+    the same ranking as with no events."""
+    off = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}}
     engine = Engine(fresh_home, overrides=off)
     before = _ids(engine, INTENT, 10)
     engine.add_events(_skewed_log(30))
@@ -59,7 +59,8 @@ def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
 def test_task_level_of_the_walk_reaches_never_asked_models(fresh_home, model):
     """History for one code model lifts the other code models of that task (never asked for), not
     the models of other tasks: the walk's task level (`search.w_task`)."""
-    engine = Engine(fresh_home, overrides={"search": {"w_graph": 0.0, "w_prior": 0.0}})
+    engine = Engine(fresh_home, overrides={"search": {"w_graph": 0.0, "w_adapter": 0.0, "w_offsets": 0.0,
+                                                      "w_prior": 0.0}})
     engine.add_events(_skewed_log(30))
     engine.refresh()
     results = {r.artifact_id: r for r in engine.search("write code for me", k=100, record=False).results}

@@ -1,0 +1,110 @@
+"""Learned from use: a query adapter and capability offsets fitted to the match graph.
+
+The search log says which artifacts past requests led to. Two things are learned from it, jointly,
+by a softmax over the catalog (each past query's target: its row of the match-graph weights):
+
+- `projection` (dim, dim): adapted query = normalize(q + q @ projection). It learns how requests
+  are worded for each kind of artifact ("transcribe" is speech recognition, not text-to-speech);
+  it helps requests for artifacts nobody asked for yet as much as for known ones.
+- `offsets` (rows, dim) for the capabilities of artifacts in the log only: capability vector +
+  offset, renormalized (Tool2Vec-style: the artifact moves towards the requests that led to it).
+  This is the artifact-level history; search weighs it by relevance like the walk (search.py).
+
+Both start at zero (the plain cosine) and are held near it by L2 penalties, so a small log moves
+them little. The fit is full-batch Adam on the CPU with a fixed number of steps, deterministic for
+the same graph; past `adapter_max_queries` the queries with the most weight are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from .index import LoadedIndex
+
+
+@dataclass(frozen=True)
+class Adapter:
+    projection: np.ndarray  # (dim, dim) float32
+    rows: np.ndarray  # capability rows that have an offset (artifacts in the log), sorted
+    offsets: np.ndarray  # (len(rows), dim) float32
+
+    def scores(self, index: LoadedIndex, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(general, personal), each (n_artifacts,): the best capability cosine of the adapted
+        query against the catalog's vectors, and against the vectors moved by the offsets.
+        Artifacts without capabilities get 0."""
+        adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+        sims = index.vectors @ adapted
+        general = _best_per_artifact(index, sims)
+        moved = sims.copy()
+        if len(self.rows):
+            moved[self.rows] = _normalize(index.vectors[self.rows] + self.offsets) @ adapted
+        return general, _best_per_artifact(index, moved)
+
+
+def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
+                conf: dict) -> Adapter | None:
+    """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts).
+
+    `conf` is config `search`: adapter_steps, adapter_lr, adapter_temperature,
+    adapter_projection_l2, adapter_offset_l2, adapter_max_queries. None when the log is empty,
+    the catalog has no capabilities or adapter_steps is 0.
+    """
+    import torch  # torch comes with sentence-transformers; imported here, only when fitting
+
+    keep = np.nonzero(np.asarray(weights.sum(axis=1)).ravel() > 0)[0]
+    if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
+        return None
+    if len(keep) > conf["adapter_max_queries"]:
+        totals = np.asarray(weights[keep].sum(axis=1)).ravel()
+        keep = np.sort(keep[np.argsort(-totals, kind="stable")[:conf["adapter_max_queries"]]])
+    targets = weights[keep].tocoo()
+    queries_np = np.ascontiguousarray(query_vectors[keep], dtype=np.float32)
+    logged = np.unique(targets.col)
+    rows = np.concatenate([np.arange(index.cap_start[a], index.cap_start[a] + index.cap_count[a])
+                           for a in logged]).astype(np.int64)
+    # Each (query, artifact) weight goes to the artifact's capability closest to the query: the
+    # softmax runs over capabilities (no per-artifact max in the loop, half the cost).
+    target = np.zeros((len(keep), len(index.vectors)), dtype=np.float32)
+    for q, a, w in zip(targets.row, targets.col, targets.data):
+        start = index.cap_start[a]
+        sims = index.vectors[start:start + index.cap_count[a]] @ queries_np[q]
+        target[q, start + int(np.argmax(sims))] += w
+    target /= target.sum(axis=1, keepdims=True)
+
+    torch.manual_seed(0)
+    queries = torch.from_numpy(queries_np)
+    target_t = torch.from_numpy(target)
+    caps = torch.from_numpy(np.ascontiguousarray(index.vectors, dtype=np.float32))
+    moved_rows = torch.from_numpy(rows)
+    dim = caps.shape[1]
+    projection = torch.zeros(dim, dim, requires_grad=True)
+    offsets = torch.zeros(len(rows), dim, requires_grad=True)
+    optimizer = torch.optim.Adam([projection, offsets], lr=conf["adapter_lr"])
+    for _ in range(int(conf["adapter_steps"])):
+        optimizer.zero_grad()
+        adapted = torch.nn.functional.normalize(queries + queries @ projection, dim=1)
+        moved = torch.nn.functional.normalize(caps.index_add(0, moved_rows, offsets), dim=1)
+        logits = adapted @ moved.T / conf["adapter_temperature"]
+        loss = torch.nn.functional.cross_entropy(logits, target_t)
+        loss = loss + conf["adapter_projection_l2"] * projection.square().sum() \
+            + conf["adapter_offset_l2"] * offsets.square().sum()
+        loss.backward()
+        optimizer.step()
+    return Adapter(projection=projection.detach().numpy(), rows=rows,
+                   offsets=offsets.detach().numpy())
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _best_per_artifact(index: LoadedIndex, sims: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(index.artifacts), dtype=np.float32)
+    has = index.cap_count > 0
+    if has.any():
+        out[has] = np.maximum.reduceat(sims, index.cap_start[has])
+    return out

@@ -1,0 +1,73 @@
+"""What the search learns from the log (matchgraph/adapter.py), on the real model and demo catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from matchgraph import Engine
+from matchgraph.adapter import fit_adapter
+from matchgraph.config import DEFAULTS
+
+CHOSEN = "openai/whisper-large-v3"  # what people in this log pick for subtitles
+WORDINGS = ["make subtitles for my videos", "caption the talks we recorded", "subtitle a lecture video"]
+
+
+def _log(n: int = 30) -> list[dict]:
+    return [{"query": WORDINGS[i % len(WORDINGS)], "artifact_id": CHOSEN, "kind": "select",
+             "event_id": f"subtitles-{i}"} for i in range(n)]
+
+
+def test_fit_is_deterministic_and_offsets_only_logged_artifacts(fresh_home, model):
+    engine = Engine(fresh_home)
+    engine.add_events(_log())
+    engine.refresh()
+    state = engine.state
+    index, graph = state.index, state.graph
+    first = fit_adapter(index, graph.query_vectors, graph.weights, DEFAULTS["search"])
+    second = fit_adapter(index, graph.query_vectors, graph.weights, DEFAULTS["search"])
+    dim = index.vectors.shape[1]
+    assert first.projection.shape == (dim, dim) and np.abs(first.projection).sum() > 0
+    assert np.array_equal(first.projection, second.projection)
+    assert np.array_equal(first.offsets, second.offsets)
+    assert list(first.rows) == index.cap_rows[CHOSEN]  # the only artifact in this log
+    assert state.adapter is not None  # the engine fitted one at the build
+    engine.close()
+
+
+def test_no_log_or_no_steps_means_no_adapter(indexed_home, model):
+    engine = Engine(indexed_home)
+    state = engine.state
+    assert state.adapter is None  # no events: the ranking is the cold one
+    empty = sparse.csr_matrix((0, len(state.index.artifacts)))
+    assert fit_adapter(state.index, np.zeros((0, 384), np.float32), empty, DEFAULTS["search"]) is None
+    engine.close()
+
+
+def test_learned_offsets_lift_the_chosen_artifact_for_new_wordings(fresh_home, model):
+    """Only the adapter on (walk and task share off): a request worded differently from every past
+    one still ranks the artifact this log chose higher than before."""
+    only_adapter = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_prior": 0.0}}
+    engine = Engine(fresh_home, overrides=only_adapter)
+    query = "I need captions for a recorded conference session"
+
+    def position() -> int:
+        ids = [r.artifact_id for r in engine.search(query, k=60, record=False).results]
+        return ids.index(CHOSEN)
+
+    before = position()
+    engine.add_events(_log())
+    engine.refresh()
+    after = position()
+    assert after < before, (before, after)
+    top = engine.search(query, k=60, record=False).results[after]
+    assert top.signals.graph > 0
+    engine.close()
+
+
+def test_adapter_steps_zero_turns_learning_off(fresh_home, model):
+    engine = Engine(fresh_home, overrides={"search": {"adapter_steps": 0}})
+    engine.add_events(_log())
+    engine.refresh()
+    assert engine.state.adapter is None
+    engine.close()
