@@ -17,7 +17,11 @@ the same graph; past `adapter_max_queries` the queries with the most weight are 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -30,6 +34,19 @@ class Adapter:
     projection: np.ndarray  # (dim, dim) float32
     rows: np.ndarray  # capability rows that have an offset (artifacts in the log), sorted
     offsets: np.ndarray  # (len(rows), dim) float32
+
+    def save(self, path: Path) -> None:
+        """Write atomically (a temporary file renamed into place)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as f:
+            np.savez(f, projection=self.projection, rows=self.rows, offsets=self.offsets)
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Adapter":
+        with np.load(path) as data:
+            return cls(projection=data["projection"], rows=data["rows"], offsets=data["offsets"])
 
     def scores(self, index: LoadedIndex, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(general, personal), each (n_artifacts,): the best capability cosine of the adapted
@@ -48,9 +65,11 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
                 conf: dict) -> Adapter | None:
     """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts).
 
-    `conf` is config `search`: adapter_steps, adapter_lr, adapter_temperature,
-    adapter_projection_l2, adapter_offset_l2, adapter_max_queries. None when the log is empty,
-    the catalog has no capabilities or adapter_steps is 0.
+    `conf` is config `search` (the adapter_* keys). None when the log is empty, the catalog has
+    no capabilities or adapter_steps is 0. Cost per step ~ queries x capabilities in the softmax,
+    both capped: adapter_max_queries (those with the most weight) and adapter_max_capabilities
+    (past it, the softmax runs over the logged artifacts' capabilities and each query's nearest
+    ones: the negatives that shape it).
     """
     import torch  # torch comes with sentence-transformers; imported here, only when fitting
 
@@ -65,20 +84,21 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     logged = np.unique(targets.col)
     rows = np.concatenate([np.arange(index.cap_start[a], index.cap_start[a] + index.cap_count[a])
                            for a in logged]).astype(np.int64)
+    softmax_rows = _softmax_rows(index, queries_np, rows, conf["adapter_max_capabilities"])
     # Each (query, artifact) weight goes to the artifact's capability closest to the query: the
     # softmax runs over capabilities (no per-artifact max in the loop, half the cost).
-    target = np.zeros((len(keep), len(index.vectors)), dtype=np.float32)
+    target = np.zeros((len(keep), len(softmax_rows)), dtype=np.float32)
     for q, a, w in zip(targets.row, targets.col, targets.data):
         start = index.cap_start[a]
         sims = index.vectors[start:start + index.cap_count[a]] @ queries_np[q]
-        target[q, start + int(np.argmax(sims))] += w
+        target[q, np.searchsorted(softmax_rows, start + int(np.argmax(sims)))] += w
     target /= target.sum(axis=1, keepdims=True)
 
     torch.manual_seed(0)
     queries = torch.from_numpy(queries_np)
     target_t = torch.from_numpy(target)
-    caps = torch.from_numpy(np.ascontiguousarray(index.vectors, dtype=np.float32))
-    moved_rows = torch.from_numpy(rows)
+    caps = torch.from_numpy(np.ascontiguousarray(index.vectors[softmax_rows], dtype=np.float32))
+    moved_at = torch.from_numpy(np.searchsorted(softmax_rows, rows))
     dim = caps.shape[1]
     projection = torch.zeros(dim, dim, requires_grad=True)
     offsets = torch.zeros(len(rows), dim, requires_grad=True)
@@ -86,7 +106,7 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     for _ in range(int(conf["adapter_steps"])):
         optimizer.zero_grad()
         adapted = torch.nn.functional.normalize(queries + queries @ projection, dim=1)
-        moved = torch.nn.functional.normalize(caps.index_add(0, moved_rows, offsets), dim=1)
+        moved = torch.nn.functional.normalize(caps.index_add(0, moved_at, offsets), dim=1)
         logits = adapted @ moved.T / conf["adapter_temperature"]
         loss = torch.nn.functional.cross_entropy(logits, target_t)
         loss = loss + conf["adapter_projection_l2"] * projection.square().sum() \
@@ -95,6 +115,30 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
         optimizer.step()
     return Adapter(projection=projection.detach().numpy(), rows=rows,
                    offsets=offsets.detach().numpy())
+
+
+def _softmax_rows(index: LoadedIndex, queries: np.ndarray, logged_rows: np.ndarray,
+                  budget: int) -> np.ndarray:
+    """Sorted capability rows the fit's softmax runs over: all of them within `budget`, else the
+    logged artifacts' rows plus each query's nearest rows until the budget is spent."""
+    n = len(index.vectors)
+    if n <= budget:
+        return np.arange(n, dtype=np.int64)
+    per_query = max(1, (budget - len(logged_rows)) // len(queries))
+    _, nearest = index.ann.search(queries, per_query)
+    return np.union1d(logged_rows, nearest[nearest >= 0]).astype(np.int64)
+
+
+def fit_key(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
+            conf: dict) -> str:
+    """Content address of a fit: the same catalog version, log and settings give the same adapter,
+    so a fit can be stored once and reused (each CLI command builds its state anew)."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in sorted(conf.items()) if k.startswith("adapter_")}
+    digest.update(json.dumps([index.version, index.manifest.get("model"), settings]).encode())
+    for array in (query_vectors, weights.data, weights.indices, weights.indptr):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:32]
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter, fit_adapter
+from .adapter import Adapter, fit_adapter, fit_key
 from .catalog import Artifact, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import home_dir, load_config, store_url
@@ -49,6 +49,9 @@ from .store import create_store
 from .versions import IndexVersions
 
 log = logging.getLogger(__name__)
+
+ADAPTERS = "adapters"  # folder of the home holding stored adapter fits
+KEEP_ADAPTERS = 4
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,31 @@ class Engine:
         if previous is not None and previous.index is index and previous.graph.signature == graph.signature:
             adapter = previous.adapter
         else:
-            adapter = fit_adapter(index, graph.query_vectors, graph.weights, self.config["search"])
+            adapter = self._adapter(index, graph)
         return State(index=index, graph=graph, scores=scores, adapter=adapter)
+
+    def _adapter(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
+        """The adapter for this catalog and log: from the home's store of fits when this exact
+        fit was made before (every CLI command builds its state anew), else fitted and stored."""
+        conf = self.config["search"]
+        if graph.empty or conf["adapter_steps"] <= 0:
+            return None
+        folder = self.home / ADAPTERS
+        path = folder / f"{fit_key(index, graph.query_vectors, graph.weights, conf)}.npz"
+        if path.exists():
+            try:
+                return Adapter.load(path)
+            except (OSError, ValueError, KeyError) as exc:  # a damaged file is refitted, not fatal
+                log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
+        adapter = fit_adapter(index, graph.query_vectors, graph.weights, conf)
+        if adapter is not None:
+            adapter.save(path)
+            try:
+                for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_ADAPTERS]:
+                    old.unlink(missing_ok=True)
+            except OSError:  # another process pruned at the same time
+                pass
+        return adapter
 
     def refresh(self) -> None:
         """Rebuild graph and scores now (e.g. after an ingest), reloading the index if it changed."""

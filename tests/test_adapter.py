@@ -71,3 +71,38 @@ def test_adapter_steps_zero_turns_learning_off(fresh_home, model):
     engine.refresh()
     assert engine.state.adapter is None
     engine.close()
+
+
+def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
+    """Every CLI command builds its state anew: the same catalog and log load the stored fit."""
+    first = Engine(fresh_home)
+    first.add_events(_log())
+    fitted = first.state.adapter
+    first.close()
+    assert len(list((fresh_home / "adapters").glob("*.npz"))) == 1
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("refitted although this fit is stored")
+
+    monkeypatch.setattr("matchgraph.engine.fit_adapter", no_fit)
+    second = Engine(fresh_home)
+    loaded = second.state.adapter
+    assert np.array_equal(loaded.projection, fitted.projection)
+    assert np.array_equal(loaded.offsets, fitted.offsets) and np.array_equal(loaded.rows, fitted.rows)
+    second.close()
+
+
+def test_capability_budget_keeps_logged_rows_and_the_nearest(fresh_home, model):
+    """Past adapter_max_capabilities the softmax runs over a subset; the fit still moves the logged
+    artifact for its own requests."""
+    engine = Engine(fresh_home, overrides={"search": {"adapter_max_capabilities": 40}})
+    engine.add_events(_log())
+    state = engine.state
+    assert len(state.index.vectors) > 40
+    adapter = state.adapter
+    assert list(adapter.rows) == state.index.cap_rows[CHOSEN]
+    query = engine.embedder().encode_query(WORDINGS[0])
+    general, personal = adapter.scores(state.index, query)
+    position = state.index.position[CHOSEN]
+    assert personal[position] > general[position]
+    engine.close()
