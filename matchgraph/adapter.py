@@ -134,7 +134,8 @@ def fit_key(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_m
     """Content address of a fit: the same catalog version, log and settings give the same adapter,
     so a fit can be stored once and reused (each CLI command builds its state anew)."""
     digest = hashlib.sha256()
-    settings = {k: v for k, v in sorted(conf.items()) if k.startswith("adapter_")}
+    settings = {k: v for k, v in sorted(conf.items())
+                if k.startswith("adapter_") and k != "adapter_refit_seconds"}  # when, not what
     digest.update(json.dumps([index.version, index.manifest.get("model"), settings]).encode())
     for array in (query_vectors, weights.data, weights.indices, weights.indptr):
         digest.update(np.ascontiguousarray(array).tobytes())

@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
         "adapter_projection_l2": 0.003,  # keeps the query projection near the identity
         "adapter_offset_l2": 0.0001,  # keeps the capability offsets near zero
         "adapter_max_queries": 2000,  # past queries fitted on (those with the most weight)
+        "adapter_refit_seconds": 300,  # a running server refits at most this often (the previous fit
+        #                                serves meanwhile); CLI commands and refresh() always refit
         "adapter_max_capabilities": 4096,  # capabilities in the fit's softmax (past it: the logged
         #                                    ones and each query's nearest)
     },

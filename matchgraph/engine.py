@@ -62,6 +62,8 @@ class State:
     graph: MatchGraph
     scores: dict[str, dict]
     adapter: Adapter | None = None  # learned from the graph's log (adapter.py); None: no events
+    adapter_at: float = 0.0  # time.monotonic() of that fit
+    adapter_for: tuple = ()  # the graph signature (events) it was fitted on
 
 
 class Engine:
@@ -131,7 +133,7 @@ class Engine:
         self._checked_at = now  # servers look at the event table at most once an interval
         return self.store.events_signature() != state.graph.signature
 
-    def _build_state(self, previous: State | None, progress: bool = False) -> State:
+    def _build_state(self, previous: State | None, progress: bool = False, refit: bool = False) -> State:
         current = self.versions.current()
         if current is None:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
@@ -145,11 +147,18 @@ class Engine:
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)
-        if previous is not None and previous.index is index and previous.graph.signature == graph.signature:
-            adapter = previous.adapter
+        same_index = previous is not None and previous.index is index
+        if same_index and previous.adapter_for == graph.signature:
+            adapter, adapter_at, adapter_for = previous.adapter, previous.adapter_at, previous.adapter_for
+        elif same_index and not refit and self.refresh_seconds and previous.adapter is not None \
+                and time.monotonic() - previous.adapter_at < self.config["search"]["adapter_refit_seconds"]:
+            # A server folds new events into the graph every few seconds; a fit costs seconds to
+            # tens of seconds (bench/adapter_fit.py), so the previous one serves until it is due.
+            adapter, adapter_at, adapter_for = previous.adapter, previous.adapter_at, previous.adapter_for
         else:
-            adapter = self._adapter(index, graph)
-        return State(index=index, graph=graph, scores=scores, adapter=adapter)
+            adapter, adapter_at, adapter_for = self._adapter(index, graph), time.monotonic(), graph.signature
+        return State(index=index, graph=graph, scores=scores, adapter=adapter, adapter_at=adapter_at,
+                     adapter_for=adapter_for)
 
     def _adapter(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
         """The adapter for this catalog and log: from the home's store of fits when this exact
@@ -175,9 +184,10 @@ class Engine:
         return adapter
 
     def refresh(self) -> None:
-        """Rebuild graph and scores now (e.g. after an ingest), reloading the index if it changed."""
+        """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
+        changed."""
         with self._lock:
-            self._state = self._build_state(self._state)
+            self._state = self._build_state(self._state, refit=True)
 
     # -- indexing -------------------------------------------------------------------------------
     def index(self, catalog: Iterable[str | Path] | None = None, model: str | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import sparse
 
@@ -105,4 +107,23 @@ def test_capability_budget_keeps_logged_rows_and_the_nearest(fresh_home, model):
     general, personal = adapter.scores(state.index, query)
     position = state.index.position[CHOSEN]
     assert personal[position] > general[position]
+    engine.close()
+
+
+def test_a_server_refits_at_most_every_adapter_refit_seconds(fresh_home, model):
+    """New events reach the graph at each refresh; the fit is kept until it is due, and an
+    explicit refresh() refits."""
+    engine = Engine(fresh_home, overrides={"search": {"adapter_refit_seconds": 3600}}, refresh_seconds=0.01)
+    engine.add_events(_log())
+    first = engine.state
+    engine.add_events([{"query": "speak this paragraph aloud", "artifact_id": "coqui/XTTS-v2",
+                        "kind": "select", "event_id": "tts-0"}])
+    time.sleep(0.05)
+    second = engine.state
+    assert second.graph is not first.graph and second.graph.signature != first.graph.signature
+    assert second.adapter is first.adapter
+    engine.refresh()
+    third = engine.state
+    assert third.adapter is not first.adapter
+    assert set(third.adapter.rows) > set(first.adapter.rows)  # the new artifact got offsets
     engine.close()

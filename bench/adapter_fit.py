@@ -1,0 +1,63 @@
+"""Cost of fitting the adapter (matchgraph/adapter.py) by log and catalog size; prints one table.
+
+    python bench/adapter_fit.py [--steps 150]
+
+Synthetic unit vectors (dim 384), one select per past query, two capabilities per artifact; the
+fit is the one `Engine` runs at a graph build when no stored fit matches. Rows past
+`adapter_max_capabilities` (4096) take the budgeted softmax; rows past `adapter_max_queries`
+(2000) fit only the 2000 queries with the most weight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from types import SimpleNamespace
+
+import numpy as np
+from scipy import sparse
+
+from matchgraph.adapter import fit_adapter
+from matchgraph.ann import create_ann
+from matchgraph.config import DEFAULTS
+
+DIM = 384
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def catalog(rng: np.random.Generator, n_artifacts: int) -> SimpleNamespace:
+    vectors = unit(rng, 2 * n_artifacts)
+    count = np.full(n_artifacts, 2)
+    return SimpleNamespace(vectors=vectors, cap_count=count, cap_start=np.cumsum(count) - count,
+                           artifacts=[None] * n_artifacts, ann=create_ann(vectors))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=DEFAULTS["search"]["adapter_steps"])
+    args = parser.parse_args(argv)
+    conf = dict(DEFAULTS["search"], adapter_steps=args.steps)
+    rng = np.random.default_rng(0)
+    print("| past queries | logged artifacts | catalog capabilities | in softmax | fit s |")
+    print("|---|---|---|---|---|")
+    for n_queries, n_artifacts in ((554, 468), (554, 2048), (2000, 2048), (2000, 20000), (10000, 20000)):
+        index = catalog(rng, n_artifacts)
+        chosen = rng.integers(0, min(n_artifacts, 500), n_queries)  # a log covers a few hundred
+        weights = sparse.csr_matrix((np.ones(n_queries), (np.arange(n_queries), chosen)),
+                                    shape=(n_queries, n_artifacts))
+        queries = unit(rng, n_queries)
+        started = time.perf_counter()
+        fit_adapter(index, queries, weights, conf)
+        seconds = time.perf_counter() - started
+        in_softmax = min(len(index.vectors), conf["adapter_max_capabilities"])
+        budget = "all" if len(index.vectors) <= conf["adapter_max_capabilities"] else f"<= ~{in_softmax}"
+        print(f"| {n_queries:,} | {len(np.unique(chosen))} | {len(index.vectors):,} | {budget} | {seconds:.2f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
