@@ -74,10 +74,13 @@ class Artifact(BaseModel):
         """Name, id, task, tags, description and capability texts: what BM25 indexes.
 
         The id is added once more split into its parts ("ConvTasNet_Libri2Mix_sepclean_16k" ->
-        "Conv Tas Net Libri 2 Mix sepclean 16 k") so that a request's words reach them.
+        "Conv Tas Net Libri 2 Mix sepclean 16 k") so that a request's words reach them. A
+        capability that repeats the artifact's description adds only its title: counted twice,
+        a long description's words would outweigh everything else (train MRR@10 +0.004).
         """
+        caps = [c.text() if c.description != self.description else c.title for c in self.capabilities]
         parts = [self.name, self.id.replace("/", " "), split_identifier(self.id), self.task or "",
-                 " ".join(self.tags), self.description] + [c.text() for c in self.capabilities]
+                 " ".join(self.tags), self.description] + caps
         return " ".join(p for p in parts if p)
 
     def content_hash(self) -> str:

@@ -34,6 +34,13 @@ DEFAULTS: dict[str, Any] = {
         "w_dense": 1.0,  # weight of the best capability cosine (the reference scale)
         "w_dense_mean": 0.0,  # mean of the top-3 capability cosines: no gain on train, off
         "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
+        "bm25_method": "lucene",  # bm25s variant (lucene, robertson, atire, bm25l, bm25+); bm25+
+        #                           k1 2.0 scores +0.003-0.01 train MRR@10 but leaves no room for
+        #                           history on train (bench/tune.py --bm25, BENCHMARKS.md)
+        "bm25_k1": 1.5,  # term-frequency saturation
+        "bm25_b": 0.75,  # length normalization
+        "input_markers": ["###Input:", "### Input:"],  # text after one is pasted sample input:
+        #                  the request before it is what search matches (search.request_part)
         "w_name": 0.2,  # fuzzy name/id match: a request that names a model, typos, versions
         "name_min": 80,  # rapidfuzz score below which a name match counts 0 (70-90: same on train)
         "w_graph": 0.0,  # the walk's artifact-level signal, times `relevance`: off since the offsets
@@ -43,15 +50,15 @@ DEFAULTS: dict[str, Any] = {
         "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
         "graph_min_sim": 0.4,  # past queries less similar than this (cosine) are ignored
         "graph_power": 3,  # seed weight = (cosine - graph_min_sim) ** power: closest ones dominate
-        "graph_window": 0.5,  # history lifts an artifact only within this much of the best cold
+        "graph_window": 0.3,  # history lifts an artifact only within this much of the best cold
         #                       score (full weight at the top, 0 at the window's edge): it reorders
         #                       relevant artifacts, it cannot pull an unrelated popular one up
         "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk
         "graph_restart": 0.5,  # restart probability of the walk (damps each extra hop)
         "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
         # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
-        "w_adapter": 0.25,  # best capability cosine of the adapted query (every artifact)
-        "w_offsets": 1.0,  # gain of the capability offsets (artifacts in the log), times relevance
+        "w_adapter": 1.0,  # best capability cosine of the adapted query (every artifact)
+        "w_offsets": 2.0,  # gain of the capability offsets (artifacts in the log), times relevance
         "adapter_steps": 150,  # Adam steps per fit (full batch); 0 turns the adapter off
         "adapter_lr": 0.01,
         "adapter_temperature": 0.05,  # softmax temperature over the catalog's capabilities
@@ -158,6 +165,12 @@ def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def bm25_settings(config: dict) -> dict:
+    """Keyword arguments of lexical.BM25Index from config `search.bm25_*`."""
+    conf = config["search"]
+    return {"method": conf["bm25_method"], "k1": conf["bm25_k1"], "b": conf["bm25_b"]}
 
 
 def store_url(config: dict, home: str | Path | None = None) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from .adapter import Adapter, fit_adapter, fit_key
 from .catalog import Artifact, load_catalog
 from .compare import compare, most_matched, queries_of
-from .config import home_dir, load_config, store_url
+from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
 from .events import (
@@ -43,7 +43,7 @@ from .models import (
 )
 from .names import resolve_artifact
 from .scores import compute_scores
-from .search import Filters, search
+from .search import Filters, request_part, search
 from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
 from .versions import IndexVersions
@@ -139,7 +139,7 @@ class Engine:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
         version, folder = current
         index = previous.index if previous and previous.index.version == version \
-            else LoadedIndex.load(version, folder)
+            else LoadedIndex.load(version, folder, bm25_settings(self.config))
         # Same index version: only the events stored since the previous graph are read and merged.
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,
@@ -265,9 +265,10 @@ class Engine:
         query = check_query(query)
         k = _check_k("search", self.config["search"]["k"] if k is None else k)
         state = self.state
-        vector = self.embedder(state.index.manifest["model"]).encode_query(query)
+        request = request_part(query, self.config["search"]["input_markers"])
+        vector = self.embedder(state.index.manifest["model"]).encode_query(request)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
-        results = search(state.index, state.graph, vector, query, k, Filters(kind, pricing, task),
+        results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
                          self.config, ranks, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)

@@ -46,14 +46,15 @@ class LoadedIndex:
     cap_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
-    def load(cls, version: int, folder: Path) -> "LoadedIndex":
+    def load(cls, version: int, folder: Path, bm25: dict | None = None) -> "LoadedIndex":
+        """`bm25`: keyword arguments of BM25Index (config search.bm25_*; bm25s defaults without)."""
         manifest = json.loads((folder / MANIFEST).read_text())
         artifacts = [Artifact.model_validate(r) for r in json.loads((folder / "catalog.json").read_text())]
         rows = [tuple(r) for r in json.loads((folder / "rows.json").read_text())]
         index = cls(version=version, manifest=manifest, artifacts=artifacts, rows=rows,
                     vectors=np.load(folder / "capabilities.npy"),
                     ann=ANN.load(folder / "capabilities.faiss"),
-                    bm25=BM25Index([a.lexical_text() for a in artifacts]),
+                    bm25=BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})),
                     names=NameMatcher([a.name for a in artifacts], [a.id for a in artifacts]))
         index.position = {a.id: i for i, a in enumerate(artifacts)}
         for row, (artifact_id, _) in enumerate(rows):

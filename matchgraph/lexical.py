@@ -15,9 +15,9 @@ _STEMMER = Stemmer.Stemmer("english")
 class BM25Index:
     """BM25 over one document per artifact; `scores(query)` returns an array of shape (n_docs,)."""
 
-    def __init__(self, documents: list[str]):
+    def __init__(self, documents: list[str], method: str = "lucene", k1: float = 1.5, b: float = 0.75):
         self.size = len(documents)
-        self.retriever = bm25s.BM25()
+        self.retriever = bm25s.BM25(method=method, k1=k1, b=b)
         tokens = bm25s.tokenize(documents, stopwords="en", stemmer=_STEMMER, show_progress=False)
         self.retriever.index(tokens, show_progress=False)
 

@@ -11,7 +11,8 @@ graph_power) and reaches the artifacts they led to. `task share` walks one step 
 task: the share of the walk's mass that landed on artifacts of this artifact's task, given to every
 artifact of that task, also to those nobody asked for yet (a request for a never-seen model still
 names a task that others asked about). `offset gain` is how much the capability offsets learned for
-artifacts in the log raise the adapted cosine (adapter.py). `relevance` = clip(1 - (best score -
+artifacts in the log raise the adapted cosine (adapter.py); both adapter terms are 0 for a query
+with no past query within graph_min_sim. `relevance` = clip(1 - (best score -
 this score) / graph_window, 0, 1) over cold + learned: the artifact-level history reorders
 artifacts that the catalog already finds relevant, it cannot lift an unrelated one. Past queries are as close to new requests for
 never-seen models as to requests for known ones, so a gate on query similarity alone cannot tell
@@ -45,6 +46,18 @@ class Filters:
                     or (self.task and (a.task or "").lower() != self.task.lower()):
                 keep[i] = False
         return keep
+
+
+def request_part(query: str, markers: list[str]) -> str:
+    """The request without the sample input pasted after it: the text before the first of
+    `markers` (case-insensitive), e.g. "Summarize this review. ###Input: <the review>". The sample
+    is what the model will be given, not what it should do; matched as words or meaning it pulls
+    towards models about the sample's topic. The whole query when no marker is found or nothing
+    precedes it."""
+    lowered = query.lower()
+    cut = min((i for i in (lowered.find(m.lower()) for m in markers if m) if i > 0), default=0)
+    request = query[:cut].strip()
+    return request if request else query
 
 
 def dense_scores(index: LoadedIndex, query_vector: np.ndarray, candidates: int
@@ -159,7 +172,9 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         "bm25": conf["w_bm25"] * bm25,
         "name": conf["w_name"] * name,
     }
-    general, personal = adapter.scores(index, query_vector) if adapter else (0.0, 0.0)
+    # What was learned from the log applies only where the log is: with no past query within
+    # graph_min_sim, a projection fitted to other intents would reorder this one's results.
+    general, personal = adapter.scores(index, query_vector) if adapter and seeds else (0.0, 0.0)
     learned = conf["w_adapter"] * general
     near = relevance(sum(parts.values()) + learned, best_row >= 0, conf["graph_window"])
     parts["graph"] = (learned + near * (conf["w_graph"] * history + conf["w_offsets"] * (personal - general))

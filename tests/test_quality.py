@@ -69,3 +69,20 @@ def test_task_level_of_the_walk_reaches_never_asked_models(fresh_home, model):
     others = [r for r in results.values() if r.task != "code-generation"]
     assert others and all(r.signals.graph == 0 for r in others)
     engine.close()
+
+
+def test_sample_input_pasted_after_a_marker_is_not_matched(demo_engine):
+    """'###Input:' starts the sample the model will be given; search matches the request before it."""
+    from matchgraph.search import request_part
+
+    markers = ["###Input:", "### Input:"]
+    assert request_part("Summarize this review. ###Input: The food was cold.", markers) == "Summarize this review."
+    assert request_part("summarize ### input: text", markers) == "summarize"  # case-insensitive
+    assert request_part("no marker here", markers) == "no marker here"
+    assert request_part("###Input: only a sample", markers) == "###Input: only a sample"  # nothing before it
+
+    request = "transcribe the recording of our weekly meeting"
+    sample = " ###Input: a photorealistic painting of a castle, generated images, stable diffusion art"
+    plain = [r.artifact_id for r in demo_engine.search(request, k=5, record=False).results]
+    pasted = [r.artifact_id for r in demo_engine.search(request + sample, k=5, record=False).results]
+    assert pasted == plain
