@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,10 @@ class Adapter:
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file renamed into place)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as f:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".partial",
+                                         delete=False) as f:
             np.savez(f, projection=self.projection, rows=self.rows, offsets=self.offsets)
-        os.replace(partial, path)
+        os.replace(f.name, path)
 
     @classmethod
     def load(cls, path: Path) -> "Adapter":
