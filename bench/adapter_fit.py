@@ -1,22 +1,29 @@
 """Cost of fitting the adapter (matchgraph/adapter.py) by log and catalog size; prints one table.
 
     python bench/adapter_fit.py [--steps 150]
+    python bench/adapter_fit.py --latency-home HOME [--queries Q]   # searches while fits run
+
 
 Synthetic unit vectors (dim 384), one select per past query, two capabilities per artifact; the
 fit is the one `Engine` runs at a graph build when no stored fit matches. Rows past
 `adapter_max_capabilities` (4096) take the budgeted softmax; rows past `adapter_max_queries`
-(2000) fit only the 2000 queries with the most weight.
+(2000) fit only the 2000 queries with the most weight. `--latency-home` (a home with an index and
+events) times searches idle and while fits run on another thread of the same process, as a
+server's background refresh does.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import threading
 import time
 from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
 
+from matchgraph import Engine
 from matchgraph.adapter import fit_adapter
 from matchgraph.ann import create_ann
 from matchgraph.config import DEFAULTS
@@ -36,10 +43,43 @@ def catalog(rng: np.random.Generator, n_artifacts: int) -> SimpleNamespace:
                            artifacts=[None] * n_artifacts, ann=create_ann(vectors))
 
 
+def search_latency(home: str, queries_file: str) -> None:
+    """p50/p95 of searches (ms) with no fit running, then while fits run back to back."""
+    engine = Engine(home)
+    state = engine.state
+    queries = [json.loads(line)["query"] for line in open(queries_file) if line.strip()]
+
+    def timed() -> np.ndarray:
+        out = []
+        for query in queries:
+            started = time.perf_counter()
+            engine.search(query, record=False)
+            out.append((time.perf_counter() - started) * 1000)
+        return np.percentile(out, [50, 95])
+
+    print("searches idle:        p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
+    stop = threading.Event()
+
+    def fits() -> None:
+        while not stop.is_set():
+            fit_adapter(state.index, state.graph.query_vectors, state.graph.weights, engine.config["search"])
+
+    worker = threading.Thread(target=fits)
+    worker.start()
+    print("searches during fits: p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
+    stop.set()
+    worker.join()
+    engine.close()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=DEFAULTS["search"]["adapter_steps"])
+    parser.add_argument("--latency-home", help="time searches on this home while fits run")
+    parser.add_argument("--queries", default="../shared/data/gorilla-hf/queries-dev.jsonl")
     args = parser.parse_args(argv)
+    if args.latency_home:
+        return search_latency(args.latency_home, args.queries)
     conf = dict(DEFAULTS["search"], adapter_steps=args.steps)
     rng = np.random.default_rng(0)
     print("| past queries | logged artifacts | catalog capabilities | in softmax | fit s |")
