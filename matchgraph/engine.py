@@ -7,7 +7,7 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -61,9 +61,20 @@ class State:
     index: LoadedIndex
     graph: MatchGraph
     scores: dict[str, dict]
-    adapter: Adapter | None = None  # learned from the graph's log (adapter.py); None: no events
-    adapter_at: float = 0.0  # time.monotonic() of that fit
-    adapter_for: tuple = ()  # the graph signature (events) it was fitted on
+    learned: Learned = field(default_factory=lambda: Learned(None))
+
+    @property
+    def adapter(self) -> Adapter | None:
+        return self.learned.adapter
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The adapter fitted to the log (adapter.py; None: no events), when and on which events."""
+
+    adapter: Adapter | None
+    fitted_at: float = 0.0  # time.monotonic()
+    events: tuple = ()  # the graph signature it was fitted on
 
 
 class Engine:
@@ -147,18 +158,23 @@ class Engine:
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config)
-        same_index = previous is not None and previous.index is index
-        if same_index and previous.adapter_for == graph.signature:
-            adapter, adapter_at, adapter_for = previous.adapter, previous.adapter_at, previous.adapter_for
-        elif same_index and not refit and self.refresh_seconds and previous.adapter is not None \
-                and time.monotonic() - previous.adapter_at < self.config["search"]["adapter_refit_seconds"]:
+        return State(index=index, graph=graph, scores=scores,
+                     learned=self._learned(previous, index, graph, refit))
+
+    def _learned(self, previous: State | None, index: LoadedIndex, graph: MatchGraph,
+                 refit: bool) -> Learned:
+        """The previous fit while it still fits these events, or while a server's refit is not
+        yet due; else the fit for these events."""
+        if previous is not None and previous.index is index:
+            before = previous.learned
+            if before.events == graph.signature:
+                return before
             # A server folds new events into the graph every few seconds; a fit costs seconds to
             # tens of seconds (bench/adapter_fit.py), so the previous one serves until it is due.
-            adapter, adapter_at, adapter_for = previous.adapter, previous.adapter_at, previous.adapter_for
-        else:
-            adapter, adapter_at, adapter_for = self._adapter(index, graph), time.monotonic(), graph.signature
-        return State(index=index, graph=graph, scores=scores, adapter=adapter, adapter_at=adapter_at,
-                     adapter_for=adapter_for)
+            due = time.monotonic() - before.fitted_at >= self.config["search"]["adapter_refit_seconds"]
+            if self.refresh_seconds and not refit and not due and before.adapter is not None:
+                return before
+        return Learned(self._adapter(index, graph), time.monotonic(), graph.signature)
 
     def _adapter(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
         """The adapter for this catalog and log: from the home's store of fits when this exact

@@ -12,12 +12,12 @@ task: the share of the walk's mass that landed on artifacts of this artifact's t
 artifact of that task, also to those nobody asked for yet (a request for a never-seen model still
 names a task that others asked about). `offset gain` is how much the capability offsets learned for
 artifacts in the log raise the adapted cosine (adapter.py); both adapter terms are 0 for a query
-with no past query within graph_min_sim. `relevance` = clip(1 - (best score -
-this score) / graph_window, 0, 1) over cold + learned: the artifact-level history reorders
-artifacts that the catalog already finds relevant, it cannot lift an unrelated one. Past queries are as close to new requests for
-never-seen models as to requests for known ones, so a gate on query similarity alone cannot tell
-when history applies; the artifact's own relevance can (see bench/tune.py and BENCHMARKS.md
-"Match quality"). With no events both history terms are 0: the ranking is the cold one.
+with no past query within graph_min_sim. `relevance` = clip(1 - (best score - this score) /
+graph_window, 0, 1) over cold + learned: the artifact-level history reorders artifacts that the
+catalog already finds relevant, it cannot lift an unrelated one. Past queries are as close to new
+requests for never-seen models as to requests for known ones, so a gate on query similarity alone
+cannot tell when history applies; the artifact's own relevance can (see bench/tune.py and
+BENCHMARKS.md "Match quality"). With no events all history terms are 0: the ranking is the cold one.
 """
 
 from __future__ import annotations
