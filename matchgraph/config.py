@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -95,6 +96,14 @@ DEFAULTS: dict[str, Any] = {
 
 ENV_PREFIX = "MATCHGRAPH_"
 
+# Beyond "the type of its default and not negative": keys that must be above 0 or within a range.
+ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.adapter_lr",
+              "search.adapter_temperature", "search.adapter_max_queries",
+              "search.adapter_max_capabilities", "server.max_body_bytes"}
+AT_MOST = {"search.name_min": 100, "graph.merge_ratio": 100, "graph.pagerank_alpha": 1,
+           "compare.shared_min": 1, "search.graph_min_sim": 1, "search.graph_restart": 1,
+           "scores.neutral_prior": 100, "server.port": 65535}
+
 
 def _merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
@@ -103,6 +112,47 @@ def _merge(base: dict, override: dict) -> dict:
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
+    return out
+
+
+def check_config(config: dict, source: str = "config") -> None:
+    """Every key known, of its default's type (an int where a float is expected is fine), finite,
+    not negative and within its range; raises ValidationFailed naming each bad key."""
+    from .errors import ValidationFailed
+
+    known = flatten(DEFAULTS)
+    problems = _unknown_keys(config, DEFAULTS)
+    for key, value in flatten(config).items():
+        if key not in known:
+            continue  # reported by _unknown_keys
+        like = known[key]
+        if isinstance(like, bool) or isinstance(like, str):
+            ok = type(value) is type(like)
+        elif isinstance(like, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (isinstance(like, float) or isinstance(value, int)) and math.isfinite(value)
+        elif isinstance(like, list):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = True
+        if not ok:
+            problems.append(f"{key}: expected {type(like).__name__} like {json.dumps(like)}, got {value!r}")
+        elif isinstance(like, (int, float)) and not isinstance(like, bool):
+            if value < 0 or (key in ABOVE_ZERO and value <= 0):
+                problems.append(f"{key}: must be {'above' if key in ABOVE_ZERO else 'at least'} 0, got {value!r}")
+            elif key in AT_MOST and value > AT_MOST[key]:
+                problems.append(f"{key}: must be at most {AT_MOST[key]}, got {value!r}")
+    if problems:
+        raise ValidationFailed(source, problems)
+
+
+def _unknown_keys(config: dict, like: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in config.items():
+        if key not in like:
+            out.append(f"{prefix}{key}: unknown key")
+        elif isinstance(value, dict) and isinstance(like[key], dict):
+            out.extend(_unknown_keys(value, like[key], f"{prefix}{key}."))
     return out
 
 
@@ -133,7 +183,13 @@ def _from_env(env: dict[str, str]) -> dict:
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = _coerce(raw, like)
+        try:
+            node[path[-1]] = _coerce(raw, like)
+        except ValueError as exc:  # json.JSONDecodeError is one
+            from .errors import ValidationFailed
+
+            raise ValidationFailed("environment", [f"{name}: cannot read {raw!r} as "
+                                                   f"{type(like).__name__} ({exc})"]) from None
     return out
 
 
@@ -148,10 +204,14 @@ def load_config(home: str | Path | None = None, overrides: dict | None = None,
     toml_path = home_dir(home) / "matchgraph.toml"
     if toml_path.exists():
         with toml_path.open("rb") as fh:
-            config = _merge(config, tomllib.load(fh))
+            from_file = tomllib.load(fh)
+        check_config(from_file, str(toml_path))
+        config = _merge(config, from_file)
     config = _merge(config, _from_env(dict(os.environ) if env is None else env))
     if overrides:
+        check_config(overrides, "settings")
         config = _merge(config, overrides)
+    check_config(config)
     return config
 
 

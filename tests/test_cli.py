@@ -82,3 +82,21 @@ def test_cli_errors_name_the_place_and_change_nothing(tmp_path, indexed_home):
     assert still["results"][0]["artifact_id"] == SD
     ambiguous = run(home, "compare", "trocr", SD, ok=False)
     assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr
+
+
+def test_bad_config_is_refused_with_the_key_and_the_file(tmp_path, indexed_home):
+    """A nonsense setting (wrong type, out of range, misspelt key) stops the command with the file
+    and key named, instead of a division by zero or a silent default later."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(indexed_home, home)
+    toml = home / "matchgraph.toml"
+    toml.write_text('[search]\nadapter_temperature = 0\ninput_markers = "###"\nw_bm52 = 1.0\n')
+    proc = run(home, "search", "stable difusion", "--no-record", ok=False)
+    assert proc.returncode == 2, proc.stderr
+    for expected in (str(toml), "search.adapter_temperature: must be above 0",
+                     "search.input_markers: expected list", "search.w_bm52: unknown key"):
+        assert expected in proc.stderr.replace("\n", " "), (expected, proc.stderr)
+    toml.unlink()
+    assert run(home, "search", "stable difusion", "--no-record").returncode == 0
