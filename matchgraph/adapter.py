@@ -32,6 +32,8 @@ from .index import LoadedIndex
 
 @dataclass(frozen=True)
 class Adapter:
+    """One fit: the query projection and the offsets of the logged artifacts' capabilities."""
+
     projection: np.ndarray  # (dim, dim) float32
     rows: np.ndarray  # capability rows that have an offset (artifacts in the log), sorted
     offsets: np.ndarray  # (len(rows), dim) float32
