@@ -164,13 +164,16 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, seeds=(0, 1
             log = sparse.csr_matrix((np.ones(len(fit)), (np.arange(len(fit)), gold[fit])),
                                     shape=(len(fit), best.shape[1]))
             adapter = fit_adapter(catalog_index, qv[fit], log, conf)
-            near = (qv[held] @ qv[fit].T).max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
+            past = qv[held] @ qv[fit].T
+            near = past.max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
             for i, close in zip(held, near):
                 if close:
                     parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i])
-            history, tasks = vote(qv[held] @ qv[fit].T, gold[fit], best.shape[1], conf["graph_neighbours"],
+            history, tasks = vote(past, gold[fit], best.shape[1], conf["graph_neighbours"],
                                   conf["graph_min_sim"], conf["graph_power"], task_of)
-            parts["history"][held], parts["tasks"][held] = history, tasks
+            seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
+            evidence = np.minimum(1.0, seeds / max(conf["task_evidence"], 1))[:, None]  # search.py's
+            parts["history"][held], parts["tasks"][held] = history, tasks * evidence
             known = set(gold[fit].tolist())
             groups[held] = ["warm" if g in known else "cold" for g in gold[held]]
         runs.append((parts, groups, figures(base, gold, groups)["cold"]["recall@5"]))

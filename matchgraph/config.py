@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
         #                 (w_offsets) carry the artifact-level history better (bench/tune.py --adapter)
         "w_task": 0.3,  # task level of the walk: share of the walk's mass on the artifact's task
         #                 (every artifact of a task asked about gains, also never-asked ones)
+        "task_evidence": 3,  # past queries seeding the walk at which w_task counts in full (fewer:
+        #                     scaled down; one query of a young log must not hand out a whole task)
         "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
         "graph_min_sim": 0.4,  # past queries less similar than this (cosine) are ignored
         "graph_power": 3,  # seed weight = (cosine - graph_min_sim) ** power: closest ones dominate

@@ -10,7 +10,8 @@ The walk starts at the past queries nearest to this one (seed weight (cosine - g
 graph_power) and reaches the artifacts they led to. `task share` walks one step further, to the
 task: the share of the walk's mass that landed on artifacts of this artifact's task, given to every
 artifact of that task, also to those nobody asked for yet (a request for a never-seen model still
-names a task that others asked about). `offset gain` is how much the capability offsets learned for
+names a task that others asked about), scaled down when fewer than task_evidence past queries
+seeded the walk. `offset gain` is how much the capability offsets learned for
 artifacts in the log raise the adapted cosine (adapter.py); both adapter terms are 0 for a query
 with no past query within graph_min_sim. `relevance` = clip(1 - (best score - this score) /
 graph_window, 0, 1) over cold + learned: the artifact-level history reorders artifacts that the
@@ -161,6 +162,9 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         walked, seeds = np.zeros(len(index.artifacts)), []
     history = walked / walked.max() if walked.max() > 0 else walked
     tasks = task_share(mg, walked) if mg is not None else np.zeros(len(index.artifacts))
+    # One past query in the wrong task would hand that whole task its full share: below
+    # task_evidence seeds the task level is scaled down (a young log; bench/pseudo_split.py).
+    tasks = tasks * min(1.0, len(seeds) / max(conf["task_evidence"], 1))
 
     # Artifacts brought forward by a non-dense signal get their exact dense score too.
     missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0) | (tasks > 0)))[0]

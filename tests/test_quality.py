@@ -86,3 +86,19 @@ def test_sample_input_pasted_after_a_marker_is_not_matched(demo_engine):
     plain = [r.artifact_id for r in demo_engine.search(request, k=5, record=False).results]
     pasted = [r.artifact_id for r in demo_engine.search(request + sample, k=5, record=False).results]
     assert pasted == plain
+
+
+def test_task_level_is_scaled_down_while_few_past_queries_seed_the_walk(fresh_home, model):
+    """One past query in a young log hands its task only a third of w_task (task_evidence = 3)."""
+    only_task = {"w_graph": 0.0, "w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}
+    sibling = "bigcode/starcoder2-15b"
+    graph_signal = {}
+    for evidence in (1, 3):
+        engine = Engine(fresh_home, overrides={"search": {**only_task, "task_evidence": evidence}})
+        engine.add_events([{"query": INTENT, "artifact_id": POPULAR, "kind": "select", "event_id": "one"}])
+        engine.refresh()
+        results = {r.artifact_id: r for r in engine.search(INTENT, k=100, record=False).results}
+        graph_signal[evidence] = results[sibling].signals.graph
+        engine.close()
+    assert graph_signal[1] > 0
+    assert abs(graph_signal[3] - graph_signal[1] / 3) < 1e-3, graph_signal
