@@ -2,7 +2,8 @@
 
     python bench/tune.py [--catalog C] [--train T] [--bm25 | --adapter]
 
-BM25 (`--bm25`: bm25_method, bm25_k1, bm25_b, w_bm25): train MRR@10 with no events. Cold weights (w_bm25, w_name, w_dense_mean, name_min): MRR@10 of the train requests with no events.
+BM25 (`--bm25`: bm25_method, bm25_k1, bm25_b, w_bm25): train MRR@10 with no events.
+Cold weights (w_bm25, w_name, w_dense_mean, name_min): MRR@10 of the train requests with no events.
 Graph weights (graph_neighbours, graph_min_sim, graph_power, w_graph, graph_window, w_task):
 leave-one-out on train, each request searched against the log minus its own event, scored as warm
 R@5 (requests whose model has other train requests), then MRR@10, among the settings where cold R@5
@@ -34,7 +35,7 @@ from matchgraph.config import DEFAULTS, bm25_settings
 from matchgraph.embeddings import Embedder
 from matchgraph.evaluate import metrics
 from matchgraph.lexical import BM25Index, NameMatcher
-from matchgraph.search import relevance, request_part
+from matchgraph.search import name_signal, relevance, request_part
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
 
@@ -84,7 +85,7 @@ def tune_bm25(catalog: str, train: list[dict], best, name, gold) -> None:
     conf = DEFAULTS["search"]
     artifacts = load_catalog([catalog])
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
-    rest = best + conf["w_name"] * np.clip((name - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
+    rest = best + conf["w_name"] * name_signal(name, conf["name_min"])
     groups = np.full(len(gold), "all")
     results = []
     for method, (k1, b) in itertools.product(("lucene", "bm25+"), ((1.2, 0.9), (1.5, 0.75), (2.0, 0.75), (2.0, 0.9))):
@@ -120,7 +121,7 @@ def main(argv=None) -> None:
     groups = np.where(counts[gold] >= 2, "warm", "cold")  # under leave-one-out
 
     def cold(wm, wb, wn, nmin):
-        return best + wm * mean3 + wb * bm25 + wn * np.clip((name - nmin) / (100 - nmin), 0, 1)
+        return best + wm * mean3 + wb * bm25 + wn * name_signal(name, nmin)
 
     grid = itertools.product((0.0, 0.25), (0.3, 0.45, 0.6, 0.75), (0.1, 0.2, 0.35, 0.5), (70, 80, 90))
     ranked = sorted(((figures(cold(*p), gold, groups)["all"]["mrr@10"], p) for p in grid), reverse=True)
@@ -152,8 +153,7 @@ NOISE = 0.005
 
 def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, seeds=(0, 1, 2), n_folds=5):
     conf = DEFAULTS["search"]
-    base = best + conf["w_bm25"] * bm25 + conf["w_name"] * np.clip(
-        (name - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
+    base = best + conf["w_bm25"] * bm25 + conf["w_name"] * name_signal(name, conf["name_min"])
     runs = []
     for seed in seeds:
         fold = np.random.default_rng(seed).integers(0, n_folds, len(gold))

@@ -61,6 +61,11 @@ def request_part(query: str, markers: list[str]) -> str:
     return request if request else query
 
 
+def name_signal(scores: np.ndarray, name_min: float) -> np.ndarray:
+    """Rapidfuzz scores (0-100) as the name signal: 0 at or below name_min, rising to 1 at 100."""
+    return np.clip((scores - name_min) / (100 - name_min), 0, 1)
+
+
 def dense_scores(index: LoadedIndex, query_vector: np.ndarray, candidates: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per artifact: best capability cosine, mean of top-3 cosines, best capability row (-1 if none).
@@ -155,7 +160,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     best, mean3, best_row = dense_scores(index, query_vector, conf["candidates"])
     bm25 = index.bm25.scores(query)
     bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-    name = np.clip((index.names.scores(query, conf["name_min"]) - conf["name_min"]) / (100 - conf["name_min"]), 0, 1)
+    name = name_signal(index.names.scores(query, conf["name_min"]), conf["name_min"])
     if mg is not None:
         walked, _, seeds = graph_walk(mg, query, query_vector, conf)
     else:
