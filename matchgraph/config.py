@@ -128,15 +128,13 @@ def check_config(config: dict, source: str = "config") -> None:
         if key not in known:
             continue  # reported by _unknown_keys
         like = known[key]
-        if isinstance(like, bool) or isinstance(like, str):
+        if isinstance(like, (bool, str)):
             ok = type(value) is type(like)
         elif isinstance(like, (int, float)):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
                 and (isinstance(like, float) or isinstance(value, int)) and math.isfinite(value)
-        elif isinstance(like, list):
+        else:  # a list of strings (known leaves are never tables)
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        else:
-            ok = True
         if not ok:
             problems.append(f"{key}: expected {type(like).__name__} like {json.dumps(like)}, got {value!r}")
         elif isinstance(like, (int, float)) and not isinstance(like, bool):
@@ -155,6 +153,9 @@ def _unknown_keys(config: dict, like: dict, prefix: str = "") -> list[str]:
             out.append(f"{prefix}{key}: unknown key")
         elif isinstance(value, dict) and isinstance(like[key], dict):
             out.extend(_unknown_keys(value, like[key], f"{prefix}{key}."))
+        elif isinstance(value, dict):  # flatten would hide it under keys that do not exist
+            out.append(f"{prefix}{key}: expected {type(like[key]).__name__} like "
+                       f"{json.dumps(like[key])}, got a table")
     return out
 
 
@@ -209,11 +210,12 @@ def load_config(home: str | Path | None = None, overrides: dict | None = None,
             from_file = tomllib.load(fh)
         check_config(from_file, str(toml_path))
         config = _merge(config, from_file)
-    config = _merge(config, _from_env(dict(os.environ) if env is None else env))
+    from_env = _from_env(dict(os.environ) if env is None else env)
+    check_config(from_env, "environment")
+    config = _merge(config, from_env)
     if overrides:
         check_config(overrides, "settings")
         config = _merge(config, overrides)
-    check_config(config)
     return config
 
 
