@@ -12,8 +12,8 @@ on dev's 60 cold requests one request is 0.017, so the train margin is kept at n
 computed once as (queries x artifacts) arrays; the fusion is search.py's.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
-beside them): `--adapter`, k-fold on train (5 folds x 3 seeds), matchgraph.adapter.fit_adapter fitted
-on four folds, the fifth searched; warm = the request's model is in the four folds. Same rule:
+beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
+fine-tuned encoder, then projection and offsets) fitted on four folds, the fifth searched; warm = the request's model is in the four folds. Same rule:
 best warm R@5, then MRR@10, among the settings whose cold R@5 is not below the cold ranking's in
 any of the seeds (an average let a setting through that broke the cold constraint on dev).
 """
@@ -29,10 +29,10 @@ from types import SimpleNamespace
 import numpy as np
 from scipy import sparse
 
-from matchgraph.adapter import fit_adapter
+from matchgraph.adapter import learn
 from matchgraph.catalog import load_catalog
 from matchgraph.config import DEFAULTS, bm25_settings
-from matchgraph.embeddings import Embedder
+from matchgraph.embeddings import Embedder, load_model
 from matchgraph.evaluate import metrics
 from matchgraph.lexical import BM25Index, NameMatcher
 from matchgraph.search import name_signal, relevance, request_part
@@ -109,12 +109,17 @@ def main(argv=None) -> None:
                         help="tune the learned adapter's weights (k-fold) instead of cold and walk")
     parser.add_argument("--bm25", action="store_true",
                         help="tune the BM25 variant and weight instead of cold and walk")
+    parser.add_argument("--seeds", default="0,1,2", help="fold seeds of --adapter (comma-separated)")
+    parser.add_argument("--encoder-epochs", type=int, default=None,
+                        help="--adapter: adapter_encoder_epochs instead of the default (0: no fine-tuning)")
     args = parser.parse_args(argv)
     train = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
     best, mean3, bm25, name, qv, gold, catalog_index = signals(args.catalog, train)
     task_of = task_numbers(args.catalog)
     if args.adapter:
-        return tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of)
+        texts = [request_part(q["query"], DEFAULTS["search"]["input_markers"]) for q in train]
+        return tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts,
+                            tuple(int(x) for x in args.seeds.split(",")), encoder_epochs=args.encoder_epochs)
     if args.bm25:
         return tune_bm25(args.catalog, train, best, name, gold)
     counts = np.bincount(gold, minlength=best.shape[1])
@@ -151,8 +156,12 @@ def main(argv=None) -> None:
 NOISE = 0.005
 
 
-def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, seeds=(0, 1, 2), n_folds=5):
-    conf = DEFAULTS["search"]
+def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seeds=(0, 1, 2),
+                 n_folds=5, encoder_epochs=None):
+    conf = dict(DEFAULTS["search"])
+    if encoder_epochs is not None:
+        conf["adapter_encoder_epochs"] = encoder_epochs
+    model = load_model("default")
     base = best + conf["w_bm25"] * bm25 + conf["w_name"] * name_signal(name, conf["name_min"])
     runs = []
     for seed in seeds:
@@ -163,12 +172,12 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, seeds=(0, 1
             fit, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
             log = sparse.csr_matrix((np.ones(len(fit)), (np.arange(len(fit)), gold[fit])),
                                     shape=(len(fit), best.shape[1]))
-            adapter = fit_adapter(catalog_index, qv[fit], log, conf)
+            adapter = learn(catalog_index, [texts[i] for i in fit], qv[fit], log, conf, model)
             past = qv[held] @ qv[fit].T
             near = past.max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
             for i, close in zip(held, near):
                 if close:
-                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i])
+                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i], texts[i])
             history, tasks = vote(past, gold[fit], best.shape[1], conf["graph_neighbours"],
                                   conf["graph_min_sim"], conf["graph_power"], task_of)
             seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
@@ -179,8 +188,8 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, seeds=(0, 1
         runs.append((parts, groups, figures(base, gold, groups)["cold"]["recall@5"]))
         print(f"seed {seed}: fitted {n_folds} folds", flush=True)
     results = []
-    grid = itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 0.5, 1.0, 2.0, 4.0), (0.3, 0.5),
-                             (0.0, 0.1, 0.2), (0.0, 0.15, 0.3))
+    grid = itertools.product((0.0, 0.5, 1.0, 1.5, 2.0), (0.0, 1.0, 2.0, 4.0, 6.0, 8.0), (0.3, 0.5, 0.7),
+                             (0.0, 0.1), (0.0, 0.15, 0.3))
     for w_adapter, w_offsets, window, w_graph, w_task in grid:
         found = []
         for parts, groups, cold_floor in runs:

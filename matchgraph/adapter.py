@@ -10,6 +10,10 @@ by a softmax over the catalog (each past query's target: its row of the match-gr
   offset, renormalized (Tool2Vec-style: the artifact moves towards the requests that led to it).
   This is the artifact-level history; search weighs it by relevance like the walk (search.py).
 
+With `adapter_encoder_epochs` > 0 both are fitted on top of a fine-tuned copy of the embedding
+model (finetune.py): the adapted query starts from the tuned model's vector of the request and
+the catalog is compared through the tuned model's vectors of its capabilities.
+
 Both start at zero (the plain cosine) and are held near it by L2 penalties, so a small log moves
 them little. The fit is full-batch Adam on the CPU with a fixed number of steps, deterministic for
 the same graph; past `adapter_max_queries` the queries with the most weight are kept.
@@ -20,53 +24,117 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
+from .embeddings import encode_with
+from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
+from .catalog import capability_texts
 
 
 @dataclass(frozen=True)
 class Adapter:
-    """One fit: the query projection and the offsets of the logged artifacts' capabilities."""
+    """One fit: the query projection and the offsets of the logged artifacts' capabilities, and,
+    when the encoder was fine-tuned, that encoder and its vectors of the catalog."""
 
     projection: np.ndarray  # (dim, dim) float32
     rows: np.ndarray  # capability rows that have an offset (artifacts in the log), sorted
     offsets: np.ndarray  # (len(rows), dim) float32
+    encoder: object | None = None  # fine-tuned SentenceTransformer (finetune.py), or None
+    vectors: np.ndarray | None = None  # (n_capabilities, dim) under `encoder`
 
     def save(self, path: Path) -> None:
-        """Write atomically (a temporary file renamed into place)."""
+        """Write atomically (temporaries renamed into place); the encoder goes to the folder
+        `path` with suffix .encoder, written before `path`, whose presence marks a complete fit."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"projection": self.projection, "rows": self.rows, "offsets": self.offsets}
+        if self.encoder is not None:
+            folder = path.with_suffix(".encoder")
+            staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=folder.name, suffix=".partial"))
+            self.encoder.save(str(staging))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+            arrays["vectors"] = self.vectors
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".partial",
                                          delete=False) as f:
-            np.savez(f, projection=self.projection, rows=self.rows, offsets=self.offsets)
+            np.savez(f, **arrays)
         os.replace(f.name, path)
 
     @classmethod
     def load(cls, path: Path) -> "Adapter":
+        """Raises OSError/ValueError/KeyError when the fit is incomplete or damaged."""
         with np.load(path) as data:
-            return cls(projection=data["projection"], rows=data["rows"], offsets=data["offsets"])
+            adapter = cls(projection=data["projection"], rows=data["rows"], offsets=data["offsets"])
+            if "vectors" not in data:
+                return adapter
+            vectors = data["vectors"]
+        folder = path.with_suffix(".encoder")
+        if not folder.is_dir():
+            raise OSError(f"{folder} is missing")
+        from sentence_transformers import SentenceTransformer
 
-    def scores(self, index: LoadedIndex, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return replace(adapter, encoder=SentenceTransformer(str(folder), device="cpu"), vectors=vectors)
+
+    def scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str
+               ) -> tuple[np.ndarray, np.ndarray]:
         """(general, personal), each (n_artifacts,): the best capability cosine of the adapted
         query against the catalog's vectors, and against the vectors moved by the offsets.
-        Artifacts without capabilities get 0."""
+        `query_vector` (dim,) is the base model's vector of the request text `query`; with a
+        fine-tuned encoder the request is encoded again by it. Artifacts without capabilities get 0."""
+        vectors = index.vectors
+        if self.encoder is not None:
+            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
         adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
-        sims = index.vectors @ adapted
+        sims = vectors @ adapted
         general = _best_per_artifact(index, sims)
         moved = sims.copy()
         if len(self.rows):
-            moved[self.rows] = _normalize(index.vectors[self.rows] + self.offsets) @ adapted
+            moved[self.rows] = _normalize(vectors[self.rows] + self.offsets) @ adapted
         return general, _best_per_artifact(index, moved)
 
 
+def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
+          weights: sparse.csr_matrix, conf: dict, model) -> Adapter | None:
+    """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,
+    from the SentenceTransformer `model`), then projection and offsets on its vectors.
+
+    `texts[i]` is past query i's request text, `query_vectors` (n_queries, dim) the base model's
+    vectors of them, `weights` (n_queries, n_artifacts) their match-graph rows; `conf` is config
+    `search`. None as for fit_adapter.
+    """
+    keep = fitted_rows(weights, conf["adapter_max_queries"])
+    if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
+        return None
+    texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
+    catalog = capability_texts(index.artifacts)
+    pairs, rows = training_pairs(index, texts, query_vectors, weights)
+    encoder = fine_tune(model, pairs, catalog, rows, conf)
+    if encoder is None:
+        return fit_adapter(index, query_vectors, weights, conf)
+    vectors = encode_with(encoder, catalog)
+    adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors)
+    return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
+
+
+def fitted_rows(weights: sparse.csr_matrix, max_queries: int) -> np.ndarray:
+    """Sorted rows of `weights` a fit uses: those with weight, at most max_queries of the heaviest."""
+    keep = np.nonzero(np.asarray(weights.sum(axis=1)).ravel() > 0)[0]
+    if len(keep) > max_queries:
+        totals = np.asarray(weights[keep].sum(axis=1)).ravel()
+        keep = np.sort(keep[np.argsort(-totals, kind="stable")[:max_queries]])
+    return keep
+
+
 def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
-                conf: dict) -> Adapter | None:
-    """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts).
+                conf: dict, vectors: np.ndarray | None = None) -> Adapter | None:
+    """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts);
+    `vectors` (n_capabilities, dim) are the catalog's vectors to fit against (default: the index's).
 
     `conf` is config `search` (the adapter_* keys). None when the log is empty, the catalog has
     no capabilities or adapter_steps is 0. Cost per step ~ queries x capabilities in the softmax,
@@ -76,12 +144,10 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     """
     import torch  # torch comes with sentence-transformers; imported here, only when fitting
 
-    keep = np.nonzero(np.asarray(weights.sum(axis=1)).ravel() > 0)[0]
-    if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
+    vectors = index.vectors if vectors is None else vectors
+    keep = fitted_rows(weights, conf["adapter_max_queries"])
+    if not len(keep) or not len(vectors) or conf["adapter_steps"] <= 0:
         return None
-    if len(keep) > conf["adapter_max_queries"]:
-        totals = np.asarray(weights[keep].sum(axis=1)).ravel()
-        keep = np.sort(keep[np.argsort(-totals, kind="stable")[:conf["adapter_max_queries"]]])
     targets = weights[keep].tocoo()
     queries_np = np.ascontiguousarray(query_vectors[keep], dtype=np.float32)
     logged = np.unique(targets.col)
@@ -93,14 +159,14 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     target = np.zeros((len(keep), len(softmax_rows)), dtype=np.float32)
     for q, a, w in zip(targets.row, targets.col, targets.data):
         start = index.cap_start[a]
-        sims = index.vectors[start:start + index.cap_count[a]] @ queries_np[q]
+        sims = vectors[start:start + index.cap_count[a]] @ queries_np[q]
         target[q, np.searchsorted(softmax_rows, start + int(np.argmax(sims)))] += w
     target /= target.sum(axis=1, keepdims=True)
 
     torch.manual_seed(0)
     queries = torch.from_numpy(queries_np)
     target_t = torch.from_numpy(target)
-    caps = torch.from_numpy(np.ascontiguousarray(index.vectors[softmax_rows], dtype=np.float32))
+    caps = torch.from_numpy(np.ascontiguousarray(vectors[softmax_rows], dtype=np.float32))
     moved_at = torch.from_numpy(np.searchsorted(softmax_rows, rows))
     dim = caps.shape[1]
     projection = torch.zeros(dim, dim, requires_grad=True)
@@ -132,14 +198,14 @@ def _softmax_rows(index: LoadedIndex, queries: np.ndarray, logged_rows: np.ndarr
     return np.union1d(logged_rows, nearest[nearest >= 0]).astype(np.int64)
 
 
-def fit_key(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
-            conf: dict) -> str:
+def fit_key(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
+            weights: sparse.csr_matrix, conf: dict) -> str:
     """Content address of a fit: the same catalog version, log and settings give the same adapter,
     so a fit can be stored once and reused (each CLI command builds its state anew)."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in sorted(conf.items())
                 if k.startswith("adapter_") and k != "adapter_refit_seconds"}  # when, not what
-    digest.update(json.dumps([index.version, index.manifest.get("model"), settings]).encode())
+    digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts]).encode())
     for array in (query_vectors, weights.data, weights.indices, weights.indptr):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]

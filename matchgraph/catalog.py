@@ -87,6 +87,12 @@ class Artifact(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
+def capability_texts(artifacts: list[Artifact]) -> list[str]:
+    """The embedded text of every capability, in index row order (artifacts in order, each
+    artifact's capabilities contiguous)."""
+    return [c.text() for a in artifacts for c in a.capabilities]
+
+
 def _records(path: Path) -> Iterable[tuple[str, Any]]:
     """Yield (place, raw record) for one file; place is 'file:line' (or 'file[item]')."""
     if path.suffix == ".jsonl":

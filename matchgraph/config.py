@@ -72,6 +72,13 @@ DEFAULTS: dict[str, Any] = {
         #                                serves meanwhile); CLI commands and refresh() always refit
         "adapter_max_capabilities": 4096,  # capabilities in the fit's softmax (past it: the logged
         #                                    ones and each query's nearest)
+        "adapter_encoder_epochs": 0,  # passes over the log fine-tuning a copy of the embedding
+        #   model (finetune.py); 0 keeps the base model's vectors. Off by default: with it (and the
+        #   weights train chose for it) dev's cold group fell below its floor (BENCHMARKS.md
+        #   "Learned from the log: the encoder"); 1 with w_adapter 1.5, w_offsets 4, graph_window 0.7
+        "adapter_encoder_lr": 2e-5,  # AdamW learning rate of that fine-tuning
+        "adapter_encoder_batch": 32,  # (past query, capability) pairs per step; the other pairs of
+        #                               a batch are each pair's negatives
     },
     "graph": {
         "select_weight": 3.0,  # a select weighs this many matches on an edge
@@ -101,7 +108,8 @@ ENV_PREFIX = "MATCHGRAPH_"
 # Beyond "the type of its default and not negative": keys that must be above 0 or within a range.
 ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.adapter_lr",
               "search.adapter_temperature", "search.adapter_max_queries",
-              "search.adapter_max_capabilities", "server.max_body_bytes"}
+              "search.adapter_max_capabilities", "search.adapter_encoder_lr",
+              "search.adapter_encoder_batch", "server.max_body_bytes"}
 AT_MOST = {"search.name_min": 100, "graph.merge_ratio": 100, "graph.pagerank_alpha": 1,
            "compare.shared_min": 1, "search.graph_min_sim": 1, "search.graph_restart": 1,
            "scores.neutral_prior": 100, "server.port": 65535}

@@ -40,6 +40,15 @@ def load_model(name: str):
     return SentenceTransformer(resolve_model(name), device="cpu")
 
 
+def encode_with(model, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    """(len(texts), dim) L2-normalized float32 vectors of `texts` under the SentenceTransformer
+    `model`; one encode at a time per process (torch on 2 cores: faster than two contending)."""
+    with _LOCK:
+        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
+
+
 class Embedder:
     """Encodes texts to L2-normalized float32 vectors of shape (n, dim), reading and filling the cache.
 
@@ -61,10 +70,7 @@ class Embedder:
         return int(self.model.get_embedding_dimension())
 
     def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
-        with _LOCK:  # torch on 2 cores: one encode at a time is faster than two contending
-            vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        return encode_with(self.model, texts, self.batch_size)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Vectors for `texts` in order; only texts missing from the cache are run through the model."""

@@ -15,8 +15,8 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter, fit_adapter, fit_key
-from .catalog import Artifact, load_catalog
+from .adapter import Adapter, fit_key, learn
+from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
@@ -183,18 +183,22 @@ class Engine:
         if graph.empty or conf["adapter_steps"] <= 0:
             return None
         folder = self.home / ADAPTERS
-        path = folder / f"{fit_key(index, graph.query_vectors, graph.weights, conf)}.npz"
+        # The encoder learns from the request as asked (the graph's texts are normalized).
+        texts = [request_part(graph.labels[q], conf["input_markers"]) for q in graph.queries]
+        path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf)}.npz"
         if path.exists():
             try:
                 return Adapter.load(path)
-            except (OSError, ValueError, KeyError) as exc:  # a damaged file is refitted, not fatal
+            except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
                 log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
-        adapter = fit_adapter(index, graph.query_vectors, graph.weights, conf)
+        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf,
+                        self.embedder(index.manifest["model"]).model)
         if adapter is not None:
             adapter.save(path)
             try:
                 for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_ADAPTERS]:
                     old.unlink(missing_ok=True)
+                    shutil.rmtree(old.with_suffix(".encoder"), ignore_errors=True)
             except OSError:  # another process pruned at the same time
                 pass
         return adapter
@@ -221,7 +225,7 @@ class Engine:
         model = model or (self.config["model"] if catalog or not last else last[0]["model"])
         artifacts = load_catalog(paths)
         embedder = self.embedder(model)
-        texts = [c.text() for a in artifacts for c in a.capabilities]
+        texts = capability_texts(artifacts)
         vectors = embedder.encode(texts, progress=progress)
         embedded = embedder.last_embedded
         with self.versions.publishing():

@@ -3,7 +3,8 @@
 Score of an artifact for a query (weights in config `search.*`):
     cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-    learned = w_adapter * adapted cosine (the query through the projection learned from the log)
+    learned = w_adapter * adapted cosine (the request through the encoder fine-tuned on the log and
+              the projection learned with it, against the catalog under that encoder; adapter.py)
     score = cold + learned + relevance * (w_graph * walk score / max + w_offsets * offset gain)
           + w_task * task share + w_prior * rank / 100
 The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
@@ -183,7 +184,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     }
     # What was learned from the log applies only where the log is: with no past query within
     # graph_min_sim, a projection fitted to other intents would reorder this one's results.
-    general, personal = adapter.scores(index, query_vector) if adapter and seeds else (0.0, 0.0)
+    general, personal = adapter.scores(index, query_vector, query) if adapter and seeds else (0.0, 0.0)
     learned = conf["w_adapter"] * general
     near = relevance(sum(parts.values()) + learned, best_row >= 0, conf["graph_window"])
     parts["graph"] = (learned + near * (conf["w_graph"] * history + conf["w_offsets"] * (personal - general))

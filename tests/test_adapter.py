@@ -10,6 +10,8 @@ from scipy import sparse
 from matchgraph import Engine
 from matchgraph.adapter import fit_adapter
 from matchgraph.config import DEFAULTS
+from matchgraph.embeddings import encode_with
+from matchgraph.finetune import fine_tune
 
 CHOSEN = "openai/whisper-large-v3"  # what people in this log pick for subtitles
 WORDINGS = ["make subtitles for my videos", "caption the talks we recorded", "subtitle a lecture video"]
@@ -75,9 +77,13 @@ def test_adapter_steps_zero_turns_learning_off(fresh_home, model):
     engine.close()
 
 
+ENCODER = {"search": {"adapter_encoder_epochs": 1}}
+
+
 def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
-    """Every CLI command builds its state anew: the same catalog and log load the stored fit."""
-    first = Engine(fresh_home)
+    """Every CLI command builds its state anew: the same catalog and log load the stored fit,
+    fine-tuned encoder included."""
+    first = Engine(fresh_home, overrides=ENCODER)
     first.add_events(_log())
     fitted = first.state.adapter
     first.close()
@@ -86,11 +92,15 @@ def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("refitted although this fit is stored")
 
-    monkeypatch.setattr("matchgraph.engine.fit_adapter", no_fit)
-    second = Engine(fresh_home)
+    monkeypatch.setattr("matchgraph.engine.learn", no_fit)
+    second = Engine(fresh_home, overrides=ENCODER)
     loaded = second.state.adapter
     assert np.array_equal(loaded.projection, fitted.projection)
     assert np.array_equal(loaded.offsets, fitted.offsets) and np.array_equal(loaded.rows, fitted.rows)
+    assert np.array_equal(loaded.vectors, fitted.vectors)  # the fine-tuned encoder's catalog
+    request = "subtitles for a webinar"
+    assert np.allclose(encode_with(loaded.encoder, [request]), encode_with(fitted.encoder, [request]),
+                       atol=1e-5)
     second.close()
 
 
@@ -104,7 +114,7 @@ def test_capability_budget_keeps_logged_rows_and_the_nearest(fresh_home, model):
     adapter = state.adapter
     assert list(adapter.rows) == state.index.cap_rows[CHOSEN]
     query = engine.embedder().encode_query(WORDINGS[0])
-    general, personal = adapter.scores(state.index, query)
+    general, personal = adapter.scores(state.index, query, WORDINGS[0])
     position = state.index.position[CHOSEN]
     assert personal[position] > general[position]
     engine.close()
@@ -126,4 +136,35 @@ def test_a_server_refits_at_most_every_adapter_refit_seconds(fresh_home, model):
     third = engine.state
     assert third.adapter is not first.adapter
     assert set(third.adapter.rows) > set(first.adapter.rows)  # the new artifact got offsets
+    engine.close()
+
+
+def test_fine_tuned_encoder_moves_requests_towards_what_the_log_chose(fresh_home, model):
+    """The encoder copy learns from (past query, chosen capability) pairs: a new wording of a
+    logged intent comes closer to the chosen capability than under the base model, and the base
+    model itself is left as it was."""
+    engine = Engine(fresh_home)
+    engine.add_events(_log() + [{"query": "read this paragraph aloud", "artifact_id": "coqui/XTTS-v2",
+                                 "kind": "select", "event_id": "tts-0"}])
+    state = engine.state
+    adapter = state.adapter
+    assert adapter.encoder is not None and adapter.vectors.shape == state.index.vectors.shape
+    request = "I need captions for a recorded conference session"
+    base = engine.embedder().encode_query(request)
+    row = state.index.cap_rows[CHOSEN][0]
+    tuned = encode_with(adapter.encoder, [request])[0]
+    assert tuned @ adapter.vectors[row] > base @ state.index.vectors[row]
+    assert np.allclose(engine.embedder().encode_query(request), base)  # base model untouched
+    assert (fresh_home / "adapters").glob("*.encoder").__next__().is_dir()
+    engine.close()
+
+
+def test_encoder_off_by_default_keeps_the_base_vectors(fresh_home, model):
+    engine = Engine(fresh_home)
+    engine.add_events(_log())
+    adapter = engine.state.adapter
+    assert adapter is not None and adapter.encoder is None and adapter.vectors is None
+    assert not list((fresh_home / "adapters").glob("*.encoder"))
+    conf = dict(DEFAULTS["search"], adapter_encoder_epochs=0)
+    assert fine_tune(model, ["a", "b"], ["x", "y"], [0, 1], conf) is None
     engine.close()
