@@ -143,7 +143,7 @@ def test_fine_tuned_encoder_moves_requests_towards_what_the_log_chose(fresh_home
     """The encoder copy learns from (past query, chosen capability) pairs: a new wording of a
     logged intent comes closer to the chosen capability than under the base model, and the base
     model itself is left as it was."""
-    engine = Engine(fresh_home)
+    engine = Engine(fresh_home, overrides=ENCODER)
     engine.add_events(_log() + [{"query": "read this paragraph aloud", "artifact_id": "coqui/XTTS-v2",
                                  "kind": "select", "event_id": "tts-0"}])
     state = engine.state
