@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from .embeddings import encode_with
+from .embeddings import encode_with, open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
 from .catalog import capability_texts
@@ -77,9 +77,7 @@ class Adapter:
         folder = path.with_suffix(".encoder")
         if not folder.is_dir():
             raise OSError(f"{folder} is missing")
-        from sentence_transformers import SentenceTransformer
-
-        return replace(adapter, encoder=SentenceTransformer(str(folder), device="cpu"), vectors=vectors)
+        return replace(adapter, encoder=open_model(str(folder)), vectors=vectors)
 
     def scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +110,11 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
         return None
     texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
-    catalog = capability_texts(index.artifacts)
-    pairs, rows = training_pairs(index, texts, query_vectors, weights)
-    encoder = fine_tune(model, pairs, catalog, rows, conf)
+    encoder = None
+    if conf["adapter_encoder_epochs"] > 0:
+        catalog = capability_texts(index.artifacts)
+        pairs, rows = training_pairs(index, texts, query_vectors, weights)
+        encoder = fine_tune(model, pairs, catalog, rows, conf)
     if encoder is None:
         return fit_adapter(index, query_vectors, weights, conf)
     vectors = encode_with(encoder, catalog)

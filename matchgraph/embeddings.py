@@ -30,14 +30,19 @@ def resolve_model(name: str) -> str:
 @lru_cache(maxsize=4)
 def load_model(name: str):
     """Load a sentence-transformers model once per process (it is shared by every engine)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from disk, never from a hub
+    return open_model(resolve_model(name))
+
+
+def open_model(path: str):
+    """A SentenceTransformer from a folder on disk, on the CPU, never from a hub; not cached
+    (fine-tuned copies are owned by the fit that made or loaded them)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # keeps stderr to our own progress and errors
-
-    return SentenceTransformer(resolve_model(name), device="cpu")
+    return SentenceTransformer(path, device="cpu")
 
 
 def encode_with(model, texts: list[str], batch_size: int = 32) -> np.ndarray:
