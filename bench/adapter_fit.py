@@ -26,11 +26,11 @@ import numpy as np
 from scipy import sparse
 
 from matchgraph import Engine
+from matchgraph.engine import past_requests
 from matchgraph.adapter import fit_adapter, fitted_rows, learn
 from matchgraph.catalog import capability_texts
 from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
-from matchgraph.search import request_part
 from matchgraph.ann import create_ann
 from matchgraph.config import DEFAULTS
 
@@ -68,7 +68,8 @@ def search_latency(home: str, queries_file: str) -> None:
 
     def fits() -> None:
         while not stop.is_set():
-            learn(state.index, past_texts(engine), state.graph.query_vectors, state.graph.weights,
+            learn(state.index, past_requests(state.graph, engine.config["search"]["input_markers"]),
+                  state.graph.query_vectors, state.graph.weights,
                   engine.config["search"], engine.embedder().model)
 
     worker = threading.Thread(target=fits)
@@ -79,18 +80,14 @@ def search_latency(home: str, queries_file: str) -> None:
     engine.close()
 
 
-def past_texts(engine: Engine) -> list[str]:
-    graph, markers = engine.state.graph, engine.config["search"]["input_markers"]
-    return [request_part(graph.labels[q], markers) for q in graph.queries]
-
-
 def phases(home: str) -> None:
     """Seconds of each phase of `adapter.learn` on the home's catalog and log."""
     engine = Engine(home)
     state, conf = engine.state, engine.config["search"]
     index, graph = state.index, state.graph
     keep = fitted_rows(graph.weights, conf["adapter_max_queries"])
-    texts = [past_texts(engine)[i] for i in keep]
+    requests = past_requests(graph, conf["input_markers"])
+    texts = [requests[i] for i in keep]
     catalog_texts = capability_texts(index.artifacts)
     clock = time.perf_counter()
     queries, rows = training_pairs(index, texts, graph.query_vectors[keep], graph.weights[keep])

@@ -13,7 +13,8 @@ computed once as (queries x artifacts) arrays; the fusion is search.py's.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
 beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
-fine-tuned encoder, then projection and offsets) fitted on four folds, the fifth searched; warm = the request's model is in the four folds. Same rule:
+fine-tuned encoder when `--encoder-epochs` > 0, then projection and offsets) fitted on four folds,
+the fifth searched; warm = the request's model is in the four folds. Same rule:
 best warm R@5, then MRR@10, among the settings whose cold R@5 is not below the cold ranking's in
 any of the seeds (an average let a setting through that broke the cold constraint on dev).
 """

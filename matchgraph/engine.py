@@ -77,6 +77,12 @@ class Learned:
     events: tuple = ()  # the graph signature it was fitted on
 
 
+def past_requests(graph: MatchGraph, markers: list[str]) -> list[str]:
+    """Each past query of the graph as it was asked, without a pasted sample (search.request_part):
+    the encoder learns from the request itself (the graph's own texts are normalized, markers lost)."""
+    return [request_part(graph.labels[q], markers) for q in graph.queries]
+
+
 class Engine:
     """Open on a home folder (default ./.matchgraph or MATCHGRAPH_HOME).
 
@@ -183,8 +189,7 @@ class Engine:
         if graph.empty or conf["adapter_steps"] <= 0:
             return None
         folder = self.home / ADAPTERS
-        # The encoder learns from the request as asked (the graph's texts are normalized).
-        texts = [request_part(graph.labels[q], conf["input_markers"]) for q in graph.queries]
+        texts = past_requests(graph, conf["input_markers"])
         path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf)}.npz"
         if path.exists():
             try:
