@@ -3,8 +3,8 @@
 Score of an artifact for a query (weights in config `search.*`):
     cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-    learned = w_adapter * adapted cosine (the request through the encoder fine-tuned on the log and
-              the projection learned with it, against the catalog under that encoder; adapter.py)
+    learned = w_adapter * adapted cosine (the query through the projection learned from the log;
+              with adapter_encoder_epochs > 0, on the vectors of the encoder copy fine-tuned on it)
     score = cold + learned + relevance * (w_graph * walk score / max + w_offsets * offset gain)
           + w_task * task share + w_prior * rank / 100
 The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
