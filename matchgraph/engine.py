@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 ADAPTERS = "adapters"  # folder of the home holding stored adapter fits
 KEEP_ADAPTERS = 4
+STALE_SECONDS = 3600  # a save takes seconds to minutes (bench/adapter_fit.py)
 
 
 @dataclass(frozen=True)
@@ -200,12 +201,7 @@ class Engine:
                         self.embedder(index.manifest["model"]).model)
         if adapter is not None:
             adapter.save(path)
-            try:
-                for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_ADAPTERS]:
-                    old.unlink(missing_ok=True)
-                    shutil.rmtree(old.with_suffix(".encoder"), ignore_errors=True)
-            except OSError:  # another process pruned at the same time
-                pass
+            prune_fits(folder)
         return adapter
 
     def refresh(self) -> None:
@@ -450,3 +446,20 @@ def _advancing(items, advance, every: int = 10_000):
         if count % every == 0:
             advance(every)
         yield item
+
+
+def prune_fits(folder: Path, now: float | None = None) -> None:
+    """Keep the newest KEEP_ADAPTERS stored fits, and clear what a crashed save left behind (a
+    `.partial` temporary, an encoder folder whose .npz never came) once it is STALE_SECONDS old:
+    younger, it may be a save that another process is still writing."""
+    now = time.time() if now is None else now
+    try:
+        for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_ADAPTERS]:
+            old.unlink(missing_ok=True)
+            shutil.rmtree(old.with_suffix(".encoder"), ignore_errors=True)
+        orphans = [p for p in folder.glob("*.encoder") if not p.with_suffix(".npz").exists()]
+        for left in [*folder.glob("*.partial"), *orphans]:
+            if now - left.stat().st_mtime >= STALE_SECONDS:
+                shutil.rmtree(left) if left.is_dir() else left.unlink()
+    except OSError:  # another process pruned at the same time
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ from matchgraph import Engine
 from matchgraph.adapter import fit_adapter
 from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import encode_with
+from matchgraph.engine import STALE_SECONDS, prune_fits
 from matchgraph.finetune import fine_tune
 
 CHOSEN = "openai/whisper-large-v3"  # what people in this log pick for subtitles
@@ -168,3 +170,22 @@ def test_encoder_off_by_default_keeps_the_base_vectors(fresh_home, model):
     conf = dict(DEFAULTS["search"], adapter_encoder_epochs=0)
     assert fine_tune(model, ["a", "b"], ["x", "y"], [0, 1], conf) is None
     engine.close()
+
+
+def test_pruning_clears_what_a_crashed_save_left_behind(tmp_path):
+    """Temporaries and an encoder folder without its .npz go once stale; a save that may still be
+    running (young temporaries) and complete fits stay."""
+    (tmp_path / "a.npz").write_bytes(b"fit")
+    (tmp_path / "a.encoder").mkdir()
+    crashed = [tmp_path / "b.npz1.partial", tmp_path / "c.encoder2.partial", tmp_path / "d.encoder"]
+    crashed[0].write_bytes(b"half")
+    crashed[1].mkdir()
+    (crashed[1] / "model.safetensors").write_bytes(b"half")
+    crashed[2].mkdir()
+    running = tmp_path / "e.npz3.partial"
+    running.write_bytes(b"being written")
+    now = time.time()
+    for path in crashed:
+        os.utime(path, (now - STALE_SECONDS - 1, now - STALE_SECONDS - 1))
+    prune_fits(tmp_path, now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.encoder", "a.npz", "e.npz3.partial"]
