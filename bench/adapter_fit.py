@@ -27,7 +27,7 @@ from scipy import sparse
 
 from matchgraph import Engine
 from matchgraph.engine import past_requests
-from matchgraph.adapter import fit_adapter, fit_threads, fitted_rows, learn
+from matchgraph.adapter import fit_adapter, fitted_rows, learn
 from matchgraph.catalog import capability_texts
 from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
@@ -63,23 +63,20 @@ def search_latency(home: str, queries_file: str) -> None:
             out.append((time.perf_counter() - started) * 1000)
         return np.percentile(out, [50, 95])
 
-    print("searches idle:                     p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
-    for label, threads in (("fits on all threads", None), ("fits on one thread (server)", 1)):
-        stop = threading.Event()
+    print("searches idle:        p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
+    stop = threading.Event()
 
-        def fits() -> None:
-            with fit_threads(threads):
-                while not stop.is_set():
-                    learn(state.index, past_requests(state.graph, engine.config["search"]["input_markers"]),
-                          state.graph.query_vectors, state.graph.weights,
-                          engine.config["search"], engine.embedder().model)
+    def fits() -> None:
+        while not stop.is_set():
+            learn(state.index, past_requests(state.graph, engine.config["search"]["input_markers"]),
+                  state.graph.query_vectors, state.graph.weights,
+                  engine.config["search"], engine.embedder().model)
 
-        worker = threading.Thread(target=fits)
-        worker.start()
-        time.sleep(1)  # the fit under way
-        print(f"searches during {label:<27}" + " p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
-        stop.set()
-        worker.join()
+    worker = threading.Thread(target=fits)
+    worker.start()
+    print("searches during fits: p50 %.1f ms, p95 %.1f ms" % tuple(timed()), flush=True)
+    stop.set()
+    worker.join()
     engine.close()
 
 

@@ -26,10 +26,8 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from scipy import sparse
@@ -122,24 +120,6 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     vectors = encode_with(encoder, catalog)
     adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors)
     return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
-
-
-@contextmanager
-def fit_threads(threads: int | None) -> Iterator[None]:
-    """Torch's intra-op thread count set to `threads` for the block (None: left as is). The count
-    is process-wide: a server fits with one thread so that searches are not queued behind the
-    fit's on every core (bench/adapter_fit.py --latency-home)."""
-    import torch
-
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def fitted_rows(weights: sparse.csr_matrix, max_queries: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter, fit_key, fit_threads, learn
+from .adapter import Adapter, fit_key, learn
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
@@ -197,10 +197,8 @@ class Engine:
                 return Adapter.load(path)
             except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
                 log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
-        # A server keeps answering while it fits: one torch thread for the fit leaves it a core.
-        with fit_threads(1 if self.refresh_seconds else None):
-            adapter = learn(index, texts, graph.query_vectors, graph.weights, conf,
-                            self.embedder(index.manifest["model"]).model)
+        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf,
+                        self.embedder(index.manifest["model"]).model)
         if adapter is not None:
             adapter.save(path)
             prune_fits(folder)

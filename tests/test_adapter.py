@@ -189,27 +189,3 @@ def test_pruning_clears_what_a_crashed_save_left_behind(tmp_path):
         os.utime(path, (now - STALE_SECONDS - 1, now - STALE_SECONDS - 1))
     prune_fits(tmp_path, now)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.encoder", "a.npz", "e.npz3.partial"]
-
-
-def test_a_server_fits_on_one_thread_and_a_command_on_all(fresh_home, model, monkeypatch):
-    """Searches keep a core while a server fits; the thread count is restored after the fit."""
-    import torch
-
-    import matchgraph.engine as engine_module
-
-    before, seen, real_learn = torch.get_num_threads(), [], engine_module.learn
-
-    def counting(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return real_learn(*args, **kwargs)
-
-    monkeypatch.setattr(engine_module, "learn", counting)
-    server = Engine(fresh_home, refresh_seconds=60)
-    server.add_events(_log())
-    server.refresh()
-    assert server.state.adapter is not None
-    server.close()
-    command = Engine(fresh_home, overrides={"search": {"adapter_steps": 20}})
-    assert command.state.adapter is not None
-    command.close()
-    assert seen == [1, before] and torch.get_num_threads() == before
