@@ -54,7 +54,8 @@ from matchgraph.catalog import Artifact  # noqa: E402
 from matchgraph.config import DEFAULTS  # noqa: E402
 from matchgraph.embeddings import Embedder  # noqa: E402
 from matchgraph.events import Event, EventIn, finish, normalize_query  # noqa: E402
-from matchgraph.graph import bipartite_pagerank, build_match_graph  # noqa: E402
+from matchgraph.graph import build_match_graph  # noqa: E402
+from matchgraph.pagerank import bipartite_pagerank  # noqa: E402
 from matchgraph.store import create_store  # noqa: E402
 from matchgraph.store import sql as sqlstore  # noqa: E402
 

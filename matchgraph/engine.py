@@ -32,7 +32,8 @@ from .events import (
     validate_batch,
 )
 from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
-from .graph import MatchGraph, anode, bipartite_pagerank, build_match_graph, qnode
+from .graph import MatchGraph, anode, build_match_graph, qnode
+from .pagerank import bipartite_pagerank
 from .index import LoadedIndex, write_index
 from .models import (
     ArtifactDetail,

@@ -11,13 +11,12 @@ import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-import faiss
 import networkx as nx
 import numpy as np
-from rapidfuzz import fuzz, process
 from scipy import sparse
 
 from .ann import ANN, create_ann
+from .dedup import regroup
 from .embeddings import Embedder
 from .index import LoadedIndex
 
@@ -34,72 +33,6 @@ def anode(artifact_id: str) -> str:
 
 def cnode(artifact_id: str, capability_id: str) -> str:
     return f"c:{artifact_id}#{capability_id}"
-
-
-MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
-
-
-def _find(parent: dict, x):
-    root = x
-    while parent.get(root, root) != root:
-        root = parent[root]
-    while x != root:  # path compression
-        parent[x], x = root, parent[x]
-    return root
-
-
-def _near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], ratio: float,
-                min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
-    """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
-    the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
-
-    The test depends on the two queries only (not on which others exist), so adding queries never
-    splits a group: an incremental build merges new queries against the existing ones and gets
-    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
-    never all pairs); the cosine is then recomputed in float64 so both directions agree exactly.
-    """
-    if not targets or len(queries) < 2:
-        return []
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    lims, _, ids = index.range_search(np.ascontiguousarray(vectors[targets], dtype=np.float32),
-                                      min_cosine - 1e-3)
-    lengths = np.array([len(q) for q in queries])
-    pairs = []
-    for row, i in enumerate(targets):
-        cands = ids[lims[row]:lims[row + 1]]
-        cands = cands[cands != i]
-        if not len(cands):
-            continue
-        # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
-        li, lj = lengths[i], lengths[cands]
-        cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
-        if not len(cands):
-            continue
-        close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
-                                score_cutoff=ratio, limit=None)
-        vi = vectors[i].astype(np.float64)
-        for _, _, k in close:
-            j = int(cands[k])
-            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
-                pairs.append((i, j))
-    return pairs
-
-
-def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
-                          min_cosine: float = MERGE_MIN_COSINE) -> list[int]:
-    """Map each query to the position of its group's representative (the group's smallest
-    position: with sorted queries, its alphabetically first text).
-
-    Two queries merge when their vectors are close (cosine >= min_cosine) and their texts are
-    near-identical (rapidfuzz ratio >= ratio); groups are the connected components.
-    """
-    parent: dict[int, int] = {}
-    for i, j in _near_pairs(queries, vectors, list(range(len(queries))), ratio, min_cosine):
-        ri, rj = _find(parent, i), _find(parent, j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    return [_find(parent, i) for i in range(len(queries))]
 
 
 @dataclass
@@ -289,7 +222,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     all_queries = [None] * len(raw_pos)
     for q, i in raw_pos.items():
         all_queries[i] = q
-    members, aliases, changed, removed = _regroup(all_queries, vectors, raw_pos, new_queries,
+    members, aliases, changed, removed = regroup(all_queries, vectors, raw_pos, new_queries,
                                                   ratio, base.members, old_aliases)
 
     # 3. Merged edges: add deltas for unchanged groups, recompute changed ones from raw counts.
@@ -349,44 +282,6 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
                       signature=signature, task_of=task_of, tasks=tasks, evidence=evidence)
 
 
-def _regroup(all_queries: list[str], vectors: np.ndarray, raw_pos: dict[str, int],
-             new_queries: list[str], ratio: float, old_members: dict[str, list[str]],
-             old_aliases: dict[str, str]
-             ) -> tuple[dict[str, list[str]], dict[str, str], set[str], set[str]]:
-    """Merge the new queries into the existing near-duplicate groups.
-
-    Returns (members, aliases, changed, removed): representative -> its raw queries, raw query ->
-    representative, the representatives whose members changed, and old representatives that no
-    longer are one (their group joined another). A group's representative is its first member.
-    """
-    parent: dict[str, str] = {}  # union-find over group keys: old representatives and new queries
-    for i, j in _near_pairs(all_queries, vectors, [raw_pos[q] for q in new_queries], ratio):
-        gi = old_aliases.get(all_queries[i], all_queries[i])
-        gj = old_aliases.get(all_queries[j], all_queries[j])
-        ri, rj = _find(parent, gi), _find(parent, gj)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    components: dict[str, set[str]] = {}  # root -> group keys merged into it (new queries, old groups)
-    for g in {*new_queries, *parent, *parent.values()}:
-        components.setdefault(_find(parent, g), set()).add(g)
-    members = dict(old_members)
-    aliases = dict(old_aliases)
-    changed: set[str] = set()
-    removed: set[str] = set()
-    for keys in components.values():
-        group = sorted({m for g in keys for m in (old_members.get(g) or [g])})
-        rep = group[0]
-        for g in keys:
-            if g in old_members and g != rep:
-                removed.add(g)
-                del members[g]
-        members[rep] = group
-        for m in group:
-            aliases[m] = rep
-        changed.add(rep)
-    return members, aliases, changed, removed
-
-
 def _weights(index: LoadedIndex, previous: MatchGraph | None, queries: list[str],
              edges: dict[tuple[str, str], tuple[int, int]], touched_pairs: set[tuple[str, str]],
              dropped: set[str], select_weight: float) -> sparse.csr_matrix:
@@ -430,31 +325,3 @@ def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:
     tasks = sorted({n for n in names if n})
     number = {t: i for i, t in enumerate(tasks)}
     return tasks, np.array([number.get(n, -1) for n in names], dtype=np.int64)
-
-
-def bipartite_pagerank(weights: sparse.csr_matrix, alpha: float = 0.85, tol: float = 1e-10,
-                       max_iter: int = 200) -> np.ndarray:
-    """Weighted PageRank over the undirected query-artifact graph given by `weights`
-    (n_queries, n_artifacts); returns (n_artifacts,) scores.
-
-    Power iteration on the sparse matrix itself (what networkx.pagerank computes, without
-    building a second graph object: at a million edges that copy costs more than the iteration).
-    Nodes without edges spread their mass uniformly, as in networkx. Artifacts without any edge
-    get the teleport share here; scores.py turns "never matched" into the documented prior.
-    """
-    n_q, n_a = weights.shape
-    if weights.nnz == 0:
-        return np.zeros(n_a)
-    w = weights.astype(np.float64)
-    adjacency = sparse.bmat([[None, w], [w.T, None]], format="csr")
-    n = adjacency.shape[0]
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    dangling = degree == 0
-    transition = sparse.diags(np.divide(1.0, degree, out=np.zeros(n), where=~dangling)) @ adjacency
-    rank = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
-        previous = rank
-        rank = alpha * (rank @ transition + rank[dangling].sum() / n) + (1 - alpha) / n
-        if np.abs(rank - previous).sum() < n * tol:
-            break
-    return rank[n_q:]

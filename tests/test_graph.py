@@ -67,7 +67,7 @@ def test_recorded_searches_tie_queries_to_the_matched_capability(fresh_home):
 
 def test_near_duplicate_queries_merge_and_different_ones_do_not(model):
     from matchgraph.embeddings import Embedder
-    from matchgraph.graph import merge_near_duplicates
+    from matchgraph.dedup import merge_near_duplicates
 
     queries = [normalize_query(q) for q in ["handwriting recognition", "handwritting recognition",
                                             "Handwriting recognition!", "speech recognition"]]
@@ -154,7 +154,7 @@ def test_near_duplicate_groups_do_not_depend_on_the_other_queries(model):
     """Whether two queries merge depends on the two only: a query that arrives later can join or
     bridge groups but never split one (what lets a refresh merge only the new queries)."""
     from matchgraph.embeddings import Embedder
-    from matchgraph.graph import merge_near_duplicates
+    from matchgraph.dedup import merge_near_duplicates
 
     a, b, c = (normalize_query(q) for q in ["convert scanned handwritten letters into plain text",
                                             "convrt scaned handwriten leters into plan txt",

@@ -4,7 +4,7 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
-from matchgraph.graph import bipartite_pagerank
+from matchgraph.pagerank import bipartite_pagerank
 
 
 def _reference(weights: sparse.csr_matrix, alpha: float) -> np.ndarray:

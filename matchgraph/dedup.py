@@ -1,0 +1,114 @@
+"""Near-duplicate queries: "stable difusion" and "stable diffusion" are one node of the match graph.
+
+Two queries merge when their vectors are close and their texts near-identical; groups are the
+connected components (union-find). Used by graph.build_match_graph, full and incremental.
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+from rapidfuzz import fuzz, process
+
+MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
+
+
+def _find(parent: dict, x):
+    root = x
+    while parent.get(root, root) != root:
+        root = parent[root]
+    while x != root:  # path compression
+        parent[x], x = root, parent[x]
+    return root
+
+
+def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], ratio: float,
+                min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
+    """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
+    the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
+
+    The test depends on the two queries only (not on which others exist), so adding queries never
+    splits a group: an incremental build merges new queries against the existing ones and gets
+    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
+    never all pairs); the cosine is then recomputed in float64 so both directions agree exactly.
+    """
+    if not targets or len(queries) < 2:
+        return []
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    lims, _, ids = index.range_search(np.ascontiguousarray(vectors[targets], dtype=np.float32),
+                                      min_cosine - 1e-3)
+    lengths = np.array([len(q) for q in queries])
+    pairs = []
+    for row, i in enumerate(targets):
+        cands = ids[lims[row]:lims[row + 1]]
+        cands = cands[cands != i]
+        if not len(cands):
+            continue
+        # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
+        li, lj = lengths[i], lengths[cands]
+        cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
+        if not len(cands):
+            continue
+        close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
+                                score_cutoff=ratio, limit=None)
+        vi = vectors[i].astype(np.float64)
+        for _, _, k in close:
+            j = int(cands[k])
+            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
+                pairs.append((i, j))
+    return pairs
+
+
+def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
+                          min_cosine: float = MERGE_MIN_COSINE) -> list[int]:
+    """Map each query to the position of its group's representative (the group's smallest
+    position: with sorted queries, its alphabetically first text).
+
+    Two queries merge when their vectors are close (cosine >= min_cosine) and their texts are
+    near-identical (rapidfuzz ratio >= ratio); groups are the connected components.
+    """
+    parent: dict[int, int] = {}
+    for i, j in near_pairs(queries, vectors, list(range(len(queries))), ratio, min_cosine):
+        ri, rj = _find(parent, i), _find(parent, j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return [_find(parent, i) for i in range(len(queries))]
+
+
+def regroup(all_queries: list[str], vectors: np.ndarray, raw_pos: dict[str, int],
+             new_queries: list[str], ratio: float, old_members: dict[str, list[str]],
+             old_aliases: dict[str, str]
+             ) -> tuple[dict[str, list[str]], dict[str, str], set[str], set[str]]:
+    """Merge the new queries into the existing near-duplicate groups.
+
+    Returns (members, aliases, changed, removed): representative -> its raw queries, raw query ->
+    representative, the representatives whose members changed, and old representatives that no
+    longer are one (their group joined another). A group's representative is its first member.
+    """
+    parent: dict[str, str] = {}  # union-find over group keys: old representatives and new queries
+    for i, j in near_pairs(all_queries, vectors, [raw_pos[q] for q in new_queries], ratio):
+        gi = old_aliases.get(all_queries[i], all_queries[i])
+        gj = old_aliases.get(all_queries[j], all_queries[j])
+        ri, rj = _find(parent, gi), _find(parent, gj)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    components: dict[str, set[str]] = {}  # root -> group keys merged into it (new queries, old groups)
+    for g in {*new_queries, *parent, *parent.values()}:
+        components.setdefault(_find(parent, g), set()).add(g)
+    members = dict(old_members)
+    aliases = dict(old_aliases)
+    changed: set[str] = set()
+    removed: set[str] = set()
+    for keys in components.values():
+        group = sorted({m for g in keys for m in (old_members.get(g) or [g])})
+        rep = group[0]
+        for g in keys:
+            if g in old_members and g != rep:
+                removed.add(g)
+                del members[g]
+        members[rep] = group
+        for m in group:
+            aliases[m] = rep
+        changed.add(rep)
+    return members, aliases, changed, removed
