@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from matchgraph import Engine
-from matchgraph.engine import past_requests
+from matchgraph.fits import past_requests
 from matchgraph.adapter import fit_adapter, fitted_rows, learn
 from matchgraph.catalog import capability_texts
 from matchgraph.embeddings import encode_with

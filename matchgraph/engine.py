@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter, fit_key, learn
+from .adapter import Adapter
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
@@ -31,6 +31,7 @@ from .events import (
     read_log,
     validate_batch,
 )
+from .fits import stored_or_learned
 from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
 from .graph import MatchGraph, anode, build_match_graph, qnode
 from .pagerank import bipartite_pagerank
@@ -51,9 +52,7 @@ from .versions import IndexVersions
 
 log = logging.getLogger(__name__)
 
-ADAPTERS = "adapters"  # folder of the home holding stored adapter fits
-KEEP_ADAPTERS = 4
-STALE_SECONDS = 3600  # a save takes seconds to minutes (bench/adapter_fit.py)
+FITS = "adapters"  # folder of the home holding stored adapter fits (fits.py)
 
 
 @dataclass(frozen=True)
@@ -77,12 +76,6 @@ class Learned:
     adapter: Adapter | None
     fitted_at: float = 0.0  # time.monotonic()
     events: tuple = ()  # the graph signature it was fitted on
-
-
-def past_requests(graph: MatchGraph, markers: list[str]) -> list[str]:
-    """Each past query of the graph as it was asked, without a pasted sample (search.request_part):
-    the encoder learns from the request itself (the graph's own texts are normalized, markers lost)."""
-    return [request_part(graph.labels[q], markers) for q in graph.queries]
 
 
 class Engine:
@@ -185,25 +178,8 @@ class Engine:
         return Learned(self._adapter(index, graph), time.monotonic(), graph.signature)
 
     def _adapter(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
-        """The adapter for this catalog and log: from the home's store of fits when this exact
-        fit was made before (every CLI command builds its state anew), else fitted and stored."""
-        conf = self.config["search"]
-        if graph.empty or conf["adapter_steps"] <= 0:
-            return None
-        folder = self.home / ADAPTERS
-        texts = past_requests(graph, conf["input_markers"])
-        path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf)}.npz"
-        if path.exists():
-            try:
-                return Adapter.load(path)
-            except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
-                log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
-        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf,
-                        self.embedder(index.manifest["model"]).model)
-        if adapter is not None:
-            adapter.save(path)
-            prune_fits(folder)
-        return adapter
+        return stored_or_learned(self.home / FITS, index, graph, self.config["search"],
+                                 lambda: self.embedder(index.manifest["model"]).model)
 
     def refresh(self) -> None:
         """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
@@ -447,20 +423,3 @@ def _advancing(items, advance, every: int = 10_000):
         if count % every == 0:
             advance(every)
         yield item
-
-
-def prune_fits(folder: Path, now: float | None = None) -> None:
-    """Keep the newest KEEP_ADAPTERS stored fits, and clear what a crashed save left behind (a
-    `.partial` temporary, an encoder folder whose .npz never came) once it is STALE_SECONDS old:
-    younger, it may be a save that another process is still writing."""
-    now = time.time() if now is None else now
-    try:
-        for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_ADAPTERS]:
-            old.unlink(missing_ok=True)
-            shutil.rmtree(old.with_suffix(".encoder"), ignore_errors=True)
-        orphans = [p for p in folder.glob("*.encoder") if not p.with_suffix(".npz").exists()]
-        for left in [*folder.glob("*.partial"), *orphans]:
-            if now - left.stat().st_mtime >= STALE_SECONDS:
-                shutil.rmtree(left) if left.is_dir() else left.unlink()
-    except OSError:  # another process pruned at the same time
-        pass

@@ -12,7 +12,7 @@ from matchgraph import Engine
 from matchgraph.adapter import fit_adapter
 from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import encode_with
-from matchgraph.engine import STALE_SECONDS, prune_fits
+from matchgraph.fits import STALE_SECONDS, prune_fits
 from matchgraph.finetune import fine_tune
 
 CHOSEN = "openai/whisper-large-v3"  # what people in this log pick for subtitles
@@ -94,7 +94,7 @@ def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("refitted although this fit is stored")
 
-    monkeypatch.setattr("matchgraph.engine.learn", no_fit)
+    monkeypatch.setattr("matchgraph.fits.learn", no_fit)
     second = Engine(fresh_home, overrides=ENCODER)
     loaded = second.state.adapter
     assert np.array_equal(loaded.projection, fitted.projection)
