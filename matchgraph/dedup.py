@@ -23,7 +23,7 @@ def _find(parent: dict, x):
 
 
 def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], ratio: float,
-                min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
+               min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
     """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
     the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
 
@@ -60,26 +60,18 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
     return pairs
 
 
-def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float,
-                          min_cosine: float = MERGE_MIN_COSINE) -> list[int]:
-    """Map each query to the position of its group's representative (the group's smallest
-    position: with sorted queries, its alphabetically first text).
-
-    Two queries merge when their vectors are close (cosine >= min_cosine) and their texts are
-    near-identical (rapidfuzz ratio >= ratio); groups are the connected components.
-    """
-    parent: dict[int, int] = {}
-    for i, j in near_pairs(queries, vectors, list(range(len(queries))), ratio, min_cosine):
-        ri, rj = _find(parent, i), _find(parent, j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    return [_find(parent, i) for i in range(len(queries))]
+def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float) -> list[int]:
+    """Map each of the distinct `queries` to the position of its group's representative (its
+    alphabetically first text): the groups a full build makes (`regroup` from no groups)."""
+    positions = {q: i for i, q in enumerate(queries)}
+    _, aliases, _, _ = regroup(queries, vectors, positions, list(queries), ratio, {}, {})
+    return [positions[aliases[q]] for q in queries]
 
 
 def regroup(all_queries: list[str], vectors: np.ndarray, raw_pos: dict[str, int],
-             new_queries: list[str], ratio: float, old_members: dict[str, list[str]],
-             old_aliases: dict[str, str]
-             ) -> tuple[dict[str, list[str]], dict[str, str], set[str], set[str]]:
+            new_queries: list[str], ratio: float, old_members: dict[str, list[str]],
+            old_aliases: dict[str, str]
+            ) -> tuple[dict[str, list[str]], dict[str, str], set[str], set[str]]:
     """Merge the new queries into the existing near-duplicate groups.
 
     Returns (members, aliases, changed, removed): representative -> its raw queries, raw query ->

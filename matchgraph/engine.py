@@ -31,10 +31,9 @@ from .events import (
     read_log,
     validate_batch,
 )
-from .fits import stored_or_learned
 from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
+from .fits import stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
-from .pagerank import bipartite_pagerank
 from .index import LoadedIndex, write_index
 from .models import (
     ArtifactDetail,
@@ -44,6 +43,7 @@ from .models import (
     SimilarResponse,
 )
 from .names import resolve_artifact
+from .pagerank import bipartite_pagerank
 from .scores import compute_scores
 from .search import Filters, request_part, search
 from .similar import nearest_capabilities, similar_artifacts
@@ -175,11 +175,9 @@ class Engine:
             due = time.monotonic() - before.fitted_at >= self.config["search"]["adapter_refit_seconds"]
             if self.refresh_seconds and not refit and not due and before.adapter is not None:
                 return before
-        return Learned(self._adapter(index, graph), time.monotonic(), graph.signature)
-
-    def _adapter(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
-        return stored_or_learned(self.home / FITS, index, graph, self.config["search"],
-                                 lambda: self.embedder(index.manifest["model"]).model)
+        adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
+                                    lambda: self.embedder(index.manifest["model"]).model)
+        return Learned(adapter, time.monotonic(), graph.signature)
 
     def refresh(self) -> None:
         """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
