@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 from scipy import sparse
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score  # scikit-learn comes with sentence-transformers
 
 from matchgraph.catalog import capability_texts
 from matchgraph.config import DEFAULTS
