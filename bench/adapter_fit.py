@@ -26,13 +26,13 @@ import numpy as np
 from scipy import sparse
 
 from matchgraph import Engine
-from matchgraph.fits import past_requests
 from matchgraph.adapter import fit_adapter, fitted_rows, learn
+from matchgraph.ann import create_ann
 from matchgraph.catalog import capability_texts
+from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
-from matchgraph.ann import create_ann
-from matchgraph.config import DEFAULTS
+from matchgraph.fits import past_requests
 
 DIM = 384
 

@@ -36,7 +36,7 @@ from matchgraph.config import DEFAULTS, bm25_settings
 from matchgraph.embeddings import Embedder, load_model
 from matchgraph.evaluate import metrics
 from matchgraph.lexical import BM25Index, NameMatcher
-from matchgraph.search import name_signal, relevance, request_part
+from matchgraph.search import name_signal, relevance, request_part, task_evidence_scale
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
 
@@ -181,8 +181,8 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seed
                     parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i], texts[i])
             history, tasks = vote(past, gold[fit], best.shape[1], conf["graph_neighbours"],
                                   conf["graph_min_sim"], conf["graph_power"], task_of)
-            seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
-            evidence = np.minimum(1.0, seeds / max(conf["task_evidence"], 1))[:, None]  # search.py's
+            n_seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
+            evidence = task_evidence_scale(n_seeds, conf["task_evidence"])[:, None]
             parts["history"][held], parts["tasks"][held] = history, tasks * evidence
             known = set(gold[fit].tolist())
             groups[held] = ["warm" if g in known else "cold" for g in gold[held]]

@@ -67,6 +67,13 @@ def name_signal(scores: np.ndarray, name_min: float) -> np.ndarray:
     return np.clip((scores - name_min) / (100 - name_min), 0, 1)
 
 
+def task_evidence_scale(n_seeds, task_evidence: int):
+    """How much of w_task counts with `n_seeds` past queries seeding the walk (a number or an
+    array): all of it from task_evidence on, less below. One past query in the wrong task would
+    otherwise hand that whole task its full share (a young log; bench/pseudo_split.py)."""
+    return np.minimum(1.0, np.asarray(n_seeds) / max(task_evidence, 1))
+
+
 def dense_scores(index: LoadedIndex, query_vector: np.ndarray, candidates: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per artifact: best capability cosine, mean of top-3 cosines, best capability row (-1 if none).
@@ -168,9 +175,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         walked, seeds = np.zeros(len(index.artifacts)), []
     history = walked / walked.max() if walked.max() > 0 else walked
     tasks = task_share(mg, walked) if mg is not None else np.zeros(len(index.artifacts))
-    # One past query in the wrong task would hand that whole task its full share: below
-    # task_evidence seeds the task level is scaled down (a young log; bench/pseudo_split.py).
-    tasks = tasks * min(1.0, len(seeds) / max(conf["task_evidence"], 1))
+    tasks = tasks * task_evidence_scale(len(seeds), conf["task_evidence"])
 
     # Artifacts brought forward by a non-dense signal get their exact dense score too.
     missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0) | (tasks > 0)))[0]
