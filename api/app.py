@@ -2,8 +2,9 @@
 
 Swaps are safe by construction: the engine keeps what a request reads (index, graph, scores) in
 one immutable State object and replaces it whole, so a request holding the old state finishes on
-it. A background thread keeps the state fresh (new index versions, new events) so that the
-rebuild usually happens off the request path; a request that arrives mid-rebuild waits for it.
+it. A background thread keeps the state fresh (new index versions, new events), so rebuilds happen
+off the request path; a request that arrives mid-rebuild does not wait for it but reads the
+previous state (only the very first load, before any state exists, is waited for).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matchgraph.engine import Engine
-from matchgraph.errors import Ambiguous, MatchgraphError, NoIndex, NotFound, SchemaOutdated, ValidationFailed
+from matchgraph.errors import MatchgraphError, NoIndex, ValidationFailed
+from matchgraph.validation import problems_of
 
 from .metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from .models import ErrorBody, EventsIn, Health, Ready
-from .web import templates_env
+from .web import templates_env, wants_json
 
 log = logging.getLogger("matchgraph.api")
 HERE = Path(__file__).resolve().parent
@@ -42,10 +44,6 @@ class Service:
         self.load_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def current_state(self):
-        """The state being served, without triggering a build (None before the first load)."""
-        return self.engine.loaded
 
     @property
     def interval(self) -> float:
@@ -130,46 +128,21 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
-def wants_json(request: Request) -> bool:
-    """A page's JSON twin: ?format=json, or an Accept header asking for JSON rather than HTML."""
-    if request.query_params.get("format") == "json":
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
 def _is_api(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/api") \
         or wants_json(request)
 
 
-def _parameter(problems: list[str]) -> str | None:
-    """'k: must be between 1 and 100' -> 'k'; 'events[3]: artifact_id: ...' -> 'events[3]'."""
-    for problem in problems:
-        head, sep, _ = problem.partition(":")
-        if sep and head and " " not in head.strip():
-            return head.strip()
-    return None
+# HTTP status of each engine error code (MatchgraphError.code); any other code is a 400.
+STATUS = {"not_found": 404, "ambiguous": 409, "invalid": 422, "no_index": 503, "schema_outdated": 503}
 
 
-def error_body(exc: Exception, status: int | None = None) -> ErrorBody:
-    parameter = getattr(exc, "parameter", None)
-    if isinstance(exc, Ambiguous):
-        return ErrorBody(error="ambiguous", status=409, message=str(exc), parameter=parameter,
-                         candidates=exc.candidates)
-    if isinstance(exc, NotFound):
-        return ErrorBody(error="not_found", status=404, message=str(exc), parameter=parameter)
-    if isinstance(exc, ValidationFailed):
-        parameter = parameter or _parameter(exc.problems)
-        message = "; ".join(exc.problems) if exc.problems else str(exc)
-        return ErrorBody(error="invalid", status=422, message=message, parameter=parameter,
-                         problems=exc.problems)
-    if isinstance(exc, NoIndex):
-        return ErrorBody(error="no_index", status=503, message=str(exc))
-    if isinstance(exc, SchemaOutdated):
-        return ErrorBody(error="schema_outdated", status=503, message=str(exc))
-    return ErrorBody(error="error", status=status or 400, message=str(exc), parameter=parameter)
+def error_body(exc: MatchgraphError) -> ErrorBody:
+    """The JSON body of an engine error: its code, one-line message and parameter, as data."""
+    return ErrorBody(error=exc.code, status=STATUS.get(exc.code, 400), message=exc.summary,
+                     parameter=exc.parameter, problems=getattr(exc, "problems", []),
+                     candidates=getattr(exc, "candidates", []))
 
 
 def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
@@ -181,7 +154,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     endpoint at /mcp; `host` is the address served (loopback enables MCP's DNS-rebinding guard)."""
     engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
     service = Service(engine)
-    metrics = Metrics(lambda: service)
+    metrics = Metrics(engine)
     mcp_http = None
     if mcp:
         from .mcp import create_mcp_http
@@ -239,19 +212,10 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError):
-        problems, names = [], []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "header")]
-            if loc and loc[0] == "body" and len(loc) > 1:
-                loc = loc[1:]
-            name = loc[0] if loc else "body"
-            for part in loc[1:]:
-                name += f"[{part}]" if part.isdigit() else f".{part}"
-            names.append(name)
-            problems.append(f"{name}: {err.get('msg', 'invalid')}")
-        body = ErrorBody(error="invalid", status=422, message="; ".join(problems),
-                         parameter=names[0] if names else None, problems=problems)
-        return render_error(request, body)
+        # FastAPI heads each location with where the value came from; "body" alone stays
+        errors = [{**err, "loc": tuple(err.get("loc", ()))[1:]} if len(err.get("loc", ())) > 1 else err
+                  for err in exc.errors()]
+        return render_error(request, error_body(ValidationFailed("request", problems_of(errors, default_field="body"))))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -284,18 +248,17 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
              responses={503: {"model": ErrorBody, "description": "no index loaded yet"}},
              summary="An index is loaded; reports its version")
     def readyz():
-        state = service.current_state()
-        if state is None:
+        seen = engine.overview(load=False)
+        if seen is None:
             if not background:
                 service.touch()
-                state = service.current_state()
-            if state is None:
+                seen = engine.overview(load=False)
+            if seen is None:
                 message = service.load_error or "loading the index"
                 return JSONResponse(ErrorBody(error="not_ready", status=503, message=message).model_dump(),
                                     status_code=503)
-        return Ready(status="ready", index_version=state.index.version,
-                     model=state.index.manifest.get("model"), artifacts=len(state.index.artifacts),
-                     capabilities=len(state.index.rows), queries=len(state.graph.queries),
+        return Ready(status="ready", index_version=seen.index_version, model=seen.model,
+                     artifacts=seen.artifacts, capabilities=seen.capabilities, queries=seen.queries,
                      refresh_error=service.load_error)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",

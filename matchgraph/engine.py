@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import logging
 import shutil
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,11 +18,11 @@ import networkx as nx
 import numpy as np
 
 from .adapter import Adapter
-from .catalog import Artifact, capability_texts, load_catalog
+from .catalog import KINDS, PRICINGS, Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
-from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
+from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed, invalid
 from .events import (
     EventIn,
     check_events,
@@ -53,6 +55,7 @@ from .versions import IndexVersions
 log = logging.getLogger(__name__)
 
 FITS = "adapters"  # folder of the home holding stored adapter fits (fits.py)
+POPULAR = 6  # artifacts in Overview.most_matched
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,30 @@ class State:
     @property
     def adapter(self) -> Adapter | None:
         return self.learned.adapter
+
+    @cached_property
+    def overview(self) -> Overview:
+        """Counted once per state (a state never changes): what pages and probes show of it."""
+        index, scores = self.index, self.scores
+        top = heapq.nsmallest(POPULAR, scores, key=lambda aid: (-scores[aid]["times_matched"], aid))
+        return Overview(index_version=index.version, model=index.manifest.get("model"),
+                        artifacts=len(index.artifacts), capabilities=len(index.rows),
+                        queries=len(self.graph.queries),
+                        tasks=tuple(sorted({a.task for a in index.artifacts if a.task})),
+                        most_matched=tuple((index.artifact(aid), scores[aid]) for aid in top))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The served state at a glance: what the pages, /readyz, /metrics and `stats` report."""
+
+    index_version: int
+    model: str | None  # embedding model of the index
+    artifacts: int
+    capabilities: int
+    queries: int  # merged past queries in the match graph
+    tasks: tuple[str, ...]  # every task of the catalog, sorted
+    most_matched: tuple[tuple[Artifact, dict], ...]  # (artifact, its scores), most Times Matched first
 
 
 @dataclass(frozen=True)
@@ -242,7 +269,8 @@ class Engine:
 
     def add_events(self, items: list[dict]) -> dict[str, int]:
         """Store a batch of events (POST /api/events); rejected whole when any item is bad."""
-        events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids())
+        events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids(),
+                                request=True)
         new = self.store.add_events(events)
         return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
@@ -250,9 +278,10 @@ class Engine:
         return {a.id for a in self.state.index.artifacts}
 
     # -- reading --------------------------------------------------------------------------------
-    def resolve(self, name: str) -> Artifact:
-        """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name."""
-        return resolve_artifact(self.state.index, name)
+    def resolve(self, name: str, parameter: str | None = None) -> Artifact:
+        """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name; an error
+        names `parameter`, the input the name came in."""
+        return resolve_artifact(self.state.index, name, parameter)
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                pricing: str | None = None, task: str | None = None, record: bool = True
@@ -260,11 +289,12 @@ class Engine:
         """Rank artifacts for `query`; a recorded search stores its top results as match events."""
         query = check_query(query)
         k = _check_k("search", self.config["search"]["k"] if k is None else k)
+        filters = search_filters(kind, pricing, task)
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(request)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
-        results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
+        results = search(state.index, state.graph, vector, request, k, filters,
                          self.config, ranks, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
@@ -277,7 +307,7 @@ class Engine:
     def artifact(self, name: str, similar: int = 5, queries: int = 20) -> ArtifactDetail:
         """One artifact: catalog record, scores with explanations, queries that matched it, similar ones."""
         state = self.state
-        artifact = self.resolve(name)
+        artifact = self.resolve(name, "id")
         return ArtifactDetail(artifact=artifact.model_dump(mode="json"),
                               scores=ScoreCard(**state.scores[artifact.id]),
                               queries=most_matched(queries_of(state.graph, artifact.id), queries),
@@ -285,10 +315,13 @@ class Engine:
 
     def compare(self, a: str, b: str) -> Comparison:
         """The "A vs B" comparison; artifacts are named by id, name or an unambiguous fuzzy name."""
+        for name, value in (("a", a), ("b", b)):
+            if not (value or "").strip():
+                raise invalid("compare", name, "must not be blank")
         state = self.state
-        first, second = self.resolve(a), self.resolve(b)
+        first, second = self.resolve(a, "a"), self.resolve(b, "b")
         if first.id == second.id:
-            raise ValidationFailed("compare", [f"b: '{b}' is the same artifact as a ({first.id})"])
+            raise invalid("compare", "b", f"'{b}' is the same artifact as a ({first.id})")
         return compare(state.index, state.graph, state.scores, first, second, self.config)
 
     def similar(self, text: str | None = None, artifact: str | None = None,
@@ -296,12 +329,14 @@ class Engine:
         """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
         most similar artifacts (by capabilities and by shared queries)."""
         _check_k("similar", k)
+        text, artifact = similar_input(text, artifact, capability)
         state = self.state
         if artifact:
-            target = self.resolve(artifact)
+            target = self.resolve(artifact, "artifact")
             if capability:
                 if capability not in {c.id for c in target.capabilities}:
-                    raise NotFound(f"artifact '{target.id}' has no capability '{capability}'")
+                    raise NotFound(f"artifact '{target.id}' has no capability '{capability}'",
+                                   parameter="capability")
                 vector = state.index.capability_vector(target.id, capability)
             else:
                 vector = state.index.vectors[state.index.cap_rows[target.id]].mean(axis=0)
@@ -310,8 +345,6 @@ class Engine:
                 query=f"{target.id}#{capability}" if capability else target.id,
                 capabilities=nearest_capabilities(state.index, vector, k, exclude=target.id),
                 artifacts=similar_artifacts(state.index, state.graph, target, k))
-        if not text or not text.strip():
-            raise ValidationFailed("similar", ["text: give a text or an artifact"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(text)
         return SimilarResponse(query=text, capabilities=nearest_capabilities(state.index, vector, k),
                                artifacts=[])
@@ -322,11 +355,11 @@ class Engine:
         if name in graph.graph:
             return name
         try:
-            return anode(self.resolve(name).id)
+            return anode(self.resolve(name, "ego").id)
         except NotFound:
             alias = graph.aliases.get(normalize_query(name))
             if alias is None:
-                raise NotFound(f"no artifact or past query named '{name}'") from None
+                raise NotFound(f"no artifact or past query named '{name}'", parameter="ego") from None
             return qnode(alias)
 
     def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
@@ -334,11 +367,11 @@ class Engine:
         """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
         of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
         if fmt is not None and fmt not in FORMATS:
-            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
+            raise invalid("export", "format", f"must be one of {', '.join(FORMATS)}, got '{fmt}'")
         if radius < 0 or radius > 5:
-            raise ValidationFailed("export", [f"radius: must be between 0 and 5, got {radius}"])
+            raise invalid("export", "radius", f"must be between 0 and 5, got {radius}")
         if min_weight < 0:
-            raise ValidationFailed("export", [f"min_weight: must be >= 0, got {min_weight}"])
+            raise invalid("export", "min_weight", f"must be >= 0, got {min_weight}")
         node = self.graph_node(ego) if ego else None
         return filter_graph(self.state.graph.graph, min_weight, node, radius)
 
@@ -395,14 +428,28 @@ class Engine:
             config["token"] = "***"
         return config
 
+    def overview(self, load: bool = True) -> Overview | None:
+        """The served state at a glance; `load=False` never loads or refreshes (None before the
+        first load): what a probe or a scrape may call without waiting for a build."""
+        state = self.state if load else self._state
+        return state.overview if state is not None else None
+
+    def has_artifact(self, artifact_id: str) -> bool:
+        """Whether `artifact_id` is exactly the id of an indexed artifact (no name matching)."""
+        return artifact_id in self.state.index.position
+
+    def events_stored(self) -> int:
+        return self.store.event_count()
+
     def stats(self) -> dict[str, Any]:
-        state = self.state
+        """The overview's counts plus the store's and the NetworkX graph's (built on first use)."""
+        state, seen = self.state, self.overview()
+        network = state.graph.graph
         return {"home": str(self.home), "store": self.store.safe_url,
-                "index_version": state.index.version, "model": state.index.manifest["model"],
-                "artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
-                "events": self.store.event_count(), "queries": len(state.graph.queries),
-                "graph_nodes": state.graph.graph.number_of_nodes(),
-                "graph_edges": state.graph.graph.number_of_edges(),
+                "index_version": seen.index_version, "model": seen.model,
+                "artifacts": seen.artifacts, "capabilities": seen.capabilities,
+                "events": self.events_stored(), "queries": seen.queries,
+                "graph_nodes": network.number_of_nodes(), "graph_edges": network.number_of_edges(),
                 "versions": [v["version"] for v in self.store.versions()][:5]}
 
     def close(self) -> None:
@@ -411,8 +458,38 @@ class Engine:
 
 def _check_k(what: str, k: int) -> int:
     if not 1 <= k <= 100:
-        raise ValidationFailed(what, [f"k: must be between 1 and 100, got {k}"])
+        raise invalid(what, "k", f"must be between 1 and 100, got {k}")
     return k
+
+
+def search_filters(kind: str | None, pricing: str | None, task: str | None) -> Filters:
+    """A search's filters, checked: blank is none; a kind or pricing must be one of the catalog's."""
+    def choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and value not in allowed:
+            raise invalid("search", name, f"must be one of {', '.join(allowed)}, got '{value}'")
+        return value
+
+    return Filters(choice("kind", kind, KINDS), choice("pricing", pricing, PRICINGS),
+                   (task or "").strip() or None)
+
+
+def similar_input(text: str | None, artifact: str | None, capability: str | None
+                  ) -> tuple[str | None, str | None]:
+    """The one rule of `similar` for every face: a text, or an artifact (optionally with one of
+    its capabilities), never both: a request naming both is refused rather than one of the two
+    silently ignored. Returns (text, artifact), blanks as None."""
+    text = text if text and text.strip() else None
+    if artifact is not None and not artifact.strip():
+        raise invalid("similar", "artifact", "must not be blank")
+    if capability and not artifact:
+        raise invalid("similar", "artifact",
+                      "`capability` needs `artifact` (a capability id is only unique within its artifact)")
+    if text and artifact:
+        raise invalid("similar", "text", "give either `text` or `artifact`, not both")
+    if not text and not artifact:
+        raise invalid("similar", "text", "give a text or an artifact")
+    return text, artifact
 
 
 def _advancing(items, advance, every: int = 10_000):
