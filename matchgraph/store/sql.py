@@ -1,4 +1,10 @@
-"""SQLAlchemy store for SQLite and PostgreSQL: one implementation, dialect-specific upserts."""
+"""The SQLAlchemy store: every dialect-neutral query, with hooks where SQLite and PostgreSQL differ.
+
+`SQLStore` holds the SQL both backends share; `sqlite.SQLiteStore` and
+`postgresql.PostgreSQLStore` fill in the hooks (connection set-up, the migration lock, how a
+batch of events is written and numbered, how a delta of events is read). `create_store(url)`
+picks the backend from the URL.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +19,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, delete, event, func, inspect, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy import case, create_engine, delete, func, inspect, select
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
-from ..errors import SchemaOutdated
+from ..errors import SchemaOutdated, invalid
 from ..events import Event
 from .schema import artifacts, embeddings, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-MIGRATION_LOCK = 7_301_994_001  # pg_advisory_xact_lock key held while migrating
-COPY_MIN_ROWS = 1000  # PostgreSQL batches at least this big go through COPY
 EVENT_COLUMNS = [c.name for c in events.columns if c.name not in ("seq", "txid")]  # the database fills those
 
 
@@ -64,16 +67,47 @@ class Aggregates:
 
 
 class SQLStore:
-    """Store on any SQLAlchemy URL; SQLite and PostgreSQL are the two supported backends."""
+    """The store on a SQLAlchemy URL. A backend subclass sets `insert` (its dialect's INSERT,
+    for ON CONFLICT) and fills in the hooks below ("Hook:"); `aggregates` it must implement."""
+
+    insert = None  # sqlalchemy.dialects.<backend>.insert
 
     def __init__(self, url: str, create: bool = True, check: bool = True):
         self.url = normalize_url(url)
         self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
-        if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._on_engine(self.engine)
         if check:
             self._check_schema(create)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _on_engine(self, engine: Engine) -> None:
+        """Hook: set up the new SQLAlchemy engine (e.g. per-connection settings)."""
+
+    def _lock_migrations(self, conn) -> None:
+        """Hook: serialize processes migrating the same database at once (inside `conn`'s transaction)."""
+
+    def _write_batch(self, conn, batch: list[Event]) -> int:
+        """Hook: insert a batch sorted by event_id, skipping stored event_ids; return how many
+        were new. Default: one INSERT ... ON CONFLICT DO NOTHING of `_event_rows`."""
+        stmt = self.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+        rows = self._event_rows(conn, batch)
+        return len(conn.execute(stmt.returning(events.c.event_id), rows).all())
+
+    def _event_rows(self, conn, batch: list[Event]) -> list[dict]:
+        """The rows of a batch (timestamps in UTC); a backend may number them here."""
+        rows = [e.model_dump() for e in batch]
+        for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
+            row["ts"] = _utc(row["ts"])
+        return rows
+
+    def aggregates(self, since: str | None = None) -> Aggregates:
+        """Hook. Edge counts, capability counts and query texts of the events stored after
+        `since` (a cursor from an earlier call; None: all events), read from one view of the
+        table, with the cursor of that view. A cursor this store cannot continue from (another
+        backend's, or one from the future: the database was replaced) gives a complete read,
+        marked `complete`, instead of a wrong delta."""
+        raise NotImplementedError
 
     # -- schema -----------------------------------------------------------------------------
     def current_revision(self) -> str | None:
@@ -97,12 +131,11 @@ class SQLStore:
                                  f"{head}; run `matchgraph db upgrade`")
 
     def upgrade(self) -> str:
-        """Migrate to head in one transaction. On PostgreSQL an advisory lock serializes processes
-        that start together on an empty database (4 API processes, the indexer): the first
-        creates the schema, the others then find it at head and do nothing."""
+        """Migrate to head in one transaction, under the backend's migration lock: of processes
+        that start together on an empty database (4 API processes, the indexer), the first creates
+        the schema, the others then find it at head and do nothing."""
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            self._lock_migrations(conn)
             command.upgrade(_alembic_config(conn), "head")
         return head_revision()
 
@@ -111,18 +144,14 @@ class SQLStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     # -- events -----------------------------------------------------------------------------
-    def _insert(self, table):
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
-
     def add_events(self, new_events: Iterable[Event], batch_size: int = 5000) -> int:
         """Store events in one transaction (all or nothing); event_ids already stored are skipped.
 
         Idempotency is the database's: INSERT ... ON CONFLICT (event_id) DO NOTHING, so any number
         of processes may send the same events at once. Rows go in sorted by event_id, so two
-        concurrent batches lock the same keys in the same order (no deadlock). On PostgreSQL, large
-        batches are streamed with COPY into a temporary table and merged with one INSERT ... SELECT.
-        A list (not a one-shot iterator) is retried when PostgreSQL still reports a deadlock.
+        concurrent batches lock the same keys in the same order (no deadlock); how a batch is
+        written is the backend's (`_write_batch`: PostgreSQL streams large ones with COPY). A list
+        (not a one-shot iterator) is retried when PostgreSQL still reports a deadlock.
         """
         if isinstance(new_events, (list, tuple)):
             for attempt in range(5):
@@ -137,40 +166,14 @@ class SQLStore:
     def _add_events(self, new_events: Iterable[Event], batch_size: int) -> int:
         inserted = 0
         batch: list[Event] = []
-        copy_ready = False
-
-        def flush(conn) -> int:
-            nonlocal copy_ready
-            batch.sort(key=lambda e: e.event_id)
-            if self.dialect == "postgresql" and len(batch) >= COPY_MIN_ROWS:
-                if not copy_ready:
-                    conn.exec_driver_sql(
-                        "CREATE TEMPORARY TABLE IF NOT EXISTS events_in ON COMMIT DROP AS "
-                        f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WITH NO DATA")
-                    copy_ready = True
-                return _copy_events(conn, batch)
-            stmt = self._insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-            rows = [e.model_dump() for e in batch]
-            for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
-                row["ts"] = _utc(row["ts"])
-            if self.dialect == "sqlite":
-                # Advancing the counter takes SQLite's write lock until commit: seq order is commit
-                # order, so "seq > the last one read" never misses a row (duplicates leave gaps).
-                last = conn.execute(text("UPDATE event_seq SET value = value + :n WHERE id = 1 "
-                                         "RETURNING value"), {"n": len(rows)}).scalar_one()
-                for i, row in enumerate(rows):
-                    row["seq"] = last - len(rows) + 1 + i
-            result = conn.execute(stmt.returning(events.c.event_id), rows)
-            return len(result.all())
-
         with self.engine.begin() as conn:  # one transaction: a batch is stored whole or not at all
             for item in new_events:
                 batch.append(item)
                 if len(batch) >= batch_size:
-                    inserted += flush(conn)
+                    inserted += self._write_batch(conn, sorted(batch, key=lambda e: e.event_id))
                     batch = []
             if batch:
-                inserted += flush(conn)
+                inserted += self._write_batch(conn, sorted(batch, key=lambda e: e.event_id))
         return inserted
 
     def event_count(self) -> int:
@@ -202,43 +205,6 @@ class SQLStore:
     def query_texts(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {norm: text for norm, text in conn.execute(_query_texts())}
-
-    def aggregates(self, since: str | None = None) -> Aggregates:
-        """Edge counts, capability counts and query texts of the events stored after `since` (a
-        cursor from an earlier call; None: all events), read from one view of the table.
-
-        SQLite: the cursor is the highest seq read (one writer at a time, seq order = commit order).
-        PostgreSQL: the cursor is the reading transaction's snapshot (pg_current_snapshot()); the
-        next read takes the rows whose inserting transaction that snapshot did not see
-        (NOT pg_visible_in_snapshot(txid, previous)). Sequence values are handed out at insert but
-        committed in any order, so "seq > last seen" could skip a slower writer's rows; snapshot
-        visibility cannot: a row is either seen by the previous snapshot or read now, never both.
-
-        A cursor this store cannot continue from (another backend's, or one from the future: the
-        database was replaced) gives a complete read, marked `complete`, instead of a wrong delta.
-        """
-        if self.dialect == "postgresql":
-            with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
-                    conn.begin():  # one snapshot for the three aggregations and the cursor
-                snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
-                previous = _pg_snapshot(since) if since is not None else None
-                if previous and int(previous.split(":")[1]) > int(snapshot.split(":")[1]):
-                    previous = None  # transaction ids went backwards: not this database's cursor
-                where = None
-                if previous is not None:
-                    where = (events.c.txid >= int(previous.split(":")[0])) & text(
-                        "NOT pg_visible_in_snapshot(events.txid::text::xid8, "
-                        f"CAST('{previous}' AS pg_snapshot))")
-                return self._aggregate(conn, where, f"pg:{snapshot}", complete=previous is None)
-        with self.engine.connect() as conn:
-            high = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
-            where = events.c.seq <= high
-            low = _sqlite_seq(since) if since is not None else None
-            if low is not None and low > high:
-                low = None  # fewer events than the cursor has seen: not this database's cursor
-            if low is not None:
-                where = where & (events.c.seq > low)
-            return self._aggregate(conn, where, f"seq:{int(high)}", complete=low is None)
 
     def _aggregate(self, conn, where, cursor: str, complete: bool) -> Aggregates:
         """The three aggregations under `where`. Only a full read streams: on PostgreSQL a
@@ -279,7 +245,7 @@ class SQLStore:
             return
         rows = [{"model": model, "text_hash": h, "dim": int(v.shape[0]),
                  "vector": np.asarray(v, dtype="<f4").tobytes()} for h, v in vectors.items()]
-        stmt = self._insert(embeddings).on_conflict_do_nothing(index_elements=["model", "text_hash"])
+        stmt = self.insert(embeddings).on_conflict_do_nothing(index_elements=["model", "text_hash"])
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
 
@@ -334,48 +300,9 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc) if value is not None else None
 
 
-def _pg_snapshot(cursor: str) -> str | None:
-    """The pg_snapshot text of a PostgreSQL cursor ('pg:xmin:xmax:xip,...'); None when `cursor`
-    is not one (it is spliced into SQL: only digits, colons and commas pass)."""
-    kind, _, snapshot = cursor.partition(":")
-    parts = snapshot.split(":")
-    if kind != "pg" or len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or \
-            not all(x.isdigit() for x in parts[2].split(",") if x):
-        return None
-    return snapshot
-
-
-def _sqlite_seq(cursor: str) -> int | None:
-    kind, _, value = cursor.partition(":")
-    return int(value) if kind == "seq" and value.isdigit() else None
-
-
-def _copy_events(conn, batch: list[Event]) -> int:
-    """COPY a sorted batch into the temporary table events_in, then merge it into events."""
-    cursor = conn.connection.driver_connection.cursor()
-    columns = ", ".join(EVENT_COLUMNS)
-    with cursor.copy(f"COPY events_in ({columns}) FROM STDIN") as copy:
-        for e in batch:
-            copy.write_row(tuple(getattr(e, name) for name in EVENT_COLUMNS))
-    cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in "
-                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING")
-    inserted = cursor.rowcount
-    cursor.execute("TRUNCATE events_in")
-    cursor.close()
-    return inserted
-
-
 def _retryable(exc: OperationalError) -> bool:
     """Deadlock or serialization failure reported by PostgreSQL: safe to run the batch again."""
     return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL lets the server read while the indexer or an ingest writes; the timeout waits out writers.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def create_store(url: str, create: bool = True, check: bool = True) -> SQLStore:
@@ -384,4 +311,12 @@ def create_store(url: str, create: bool = True, check: bool = True) -> SQLStore:
     An existing store at an older schema raises SchemaOutdated unless `check` is False
     (what `matchgraph db upgrade` does before migrating it).
     """
-    return SQLStore(url, create=create, check=check)
+    from .postgresql import PostgreSQLStore
+    from .sqlite import SQLiteStore
+
+    backends = {"sqlite": SQLiteStore, "postgresql": PostgreSQLStore}
+    backend = make_url(normalize_url(url)).get_backend_name()
+    if backend not in backends:
+        raise invalid("store", "database_url", f"unsupported database '{backend}': "
+                      "use sqlite:///PATH or postgresql://...")
+    return backends[backend](url, create=create, check=check)
