@@ -32,11 +32,11 @@ from starlette.types import Receive, Scope, Send
 from api.models import EventsResult
 from matchgraph.catalog import Kind, Pricing
 from matchgraph.engine import Engine
-from matchgraph.events import check_query
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
-from matchgraph.validation import problems_of
-from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, ScoreCard, SearchResponse,
+from matchgraph.events import check_query
+from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, ScoreCard, SearchResponse,
                                SearchResult, Side, SimilarResponse)
+from matchgraph.validation import problems_of
 
 log = logging.getLogger("matchgraph.mcp")
 
@@ -74,7 +74,7 @@ ARTIFACT_KEEP: Keep = {
 SIMILAR_KEEP: Keep = {}
 # Keys of the catalog record (ArtifactDetail.artifact, a free-form dict) kept in compact results.
 RECORD_KEEP = ("id", "name", "kind", "pricing", "provider", "task", "license", "url", "tags")
-LIST_LIMITS = {(Evidence, "both"): 5, (Evidence, "only_a"): 5, (Evidence, "only_b"): 5,
+LIST_LIMITS = {(MatchEvidence, "both"): 5, (MatchEvidence, "only_a"): 5, (MatchEvidence, "only_b"): 5,
                (ArtifactDetail, "queries"): 5}
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from matchgraph.catalog import KINDS, PRICINGS
-from matchgraph.engine import search_filters
 from matchgraph.errors import NotFound, invalid
+from matchgraph.inputs import search_filters
 
 from .models import jsonable
 from .routes import MAX_QUERY, engine, graph_view, renamed

@@ -9,8 +9,8 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 
 from .adapter import Adapter
-from .catalog import KINDS, PRICINGS, Artifact, capability_texts, load_catalog
+from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
@@ -33,10 +33,11 @@ from .events import (
     read_log,
     validate_batch,
 )
-from .export import FORMATS, filter_graph, graph_bytes, to_view, write_graph
+from .export import filter_graph, graph_bytes, to_view, write_graph
 from .fits import stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
 from .index import LoadedIndex, write_index
+from .inputs import check_cut, check_k, search_filters, similar_input
 from .models import (
     ArtifactDetail,
     Comparison,
@@ -47,7 +48,7 @@ from .models import (
 from .names import resolve_artifact
 from .pagerank import bipartite_pagerank
 from .scores import compute_scores
-from .search import Filters, request_part, search
+from .search import request_part, search
 from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
 from .versions import IndexVersions
@@ -288,7 +289,7 @@ class Engine:
                ) -> SearchResponse:
         """Rank artifacts for `query`; a recorded search stores its top results as match events."""
         query = check_query(query)
-        k = _check_k("search", self.config["search"]["k"] if k is None else k)
+        k = check_k("search", self.config["search"]["k"] if k is None else k)
         filters = search_filters(kind, pricing, task)
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
@@ -328,7 +329,7 @@ class Engine:
                 capability: str | None = None, k: int = 10) -> SimilarResponse:
         """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
         most similar artifacts (by capabilities and by shared queries)."""
-        _check_k("similar", k)
+        check_k("similar", k)
         text, artifact = similar_input(text, artifact, capability)
         state = self.state
         if artifact:
@@ -352,7 +353,7 @@ class Engine:
     def graph_node(self, name: str) -> str:
         """Graph node id for an artifact (id or name) or a past query (its text)."""
         graph = self.state.graph
-        if name in graph.graph:
+        if name in graph.network:
             return name
         try:
             return anode(self.resolve(name, "ego").id)
@@ -366,14 +367,9 @@ class Engine:
                  fmt: str | None = None) -> nx.DiGraph:
         """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
         of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
-        if fmt is not None and fmt not in FORMATS:
-            raise invalid("export", "format", f"must be one of {', '.join(FORMATS)}, got '{fmt}'")
-        if radius < 0 or radius > 5:
-            raise invalid("export", "radius", f"must be between 0 and 5, got {radius}")
-        if min_weight < 0:
-            raise invalid("export", "min_weight", f"must be >= 0, got {min_weight}")
+        check_cut(fmt, radius, min_weight)
         node = self.graph_node(ego) if ego else None
-        return filter_graph(self.state.graph.graph, min_weight, node, radius)
+        return filter_graph(self.state.graph.network, min_weight, node, radius)
 
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:
@@ -444,7 +440,7 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         """The overview's counts plus the store's and the NetworkX graph's (built on first use)."""
         state, seen = self.state, self.overview()
-        network = state.graph.graph
+        network = state.graph.network
         return {"home": str(self.home), "store": self.store.safe_url,
                 "index_version": seen.index_version, "model": seen.model,
                 "artifacts": seen.artifacts, "capabilities": seen.capabilities,
@@ -454,42 +450,6 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _check_k(what: str, k: int) -> int:
-    if not 1 <= k <= 100:
-        raise invalid(what, "k", f"must be between 1 and 100, got {k}")
-    return k
-
-
-def search_filters(kind: str | None, pricing: str | None, task: str | None) -> Filters:
-    """A search's filters, checked: blank is none; a kind or pricing must be one of the catalog's."""
-    def choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
-        value = (value or "").strip() or None
-        if value is not None and value not in allowed:
-            raise invalid("search", name, f"must be one of {', '.join(allowed)}, got '{value}'")
-        return value
-
-    return Filters(choice("kind", kind, KINDS), choice("pricing", pricing, PRICINGS),
-                   (task or "").strip() or None)
-
-
-def similar_input(text: str | None, artifact: str | None, capability: str | None
-                  ) -> tuple[str | None, str | None]:
-    """The one rule of `similar` for every face: a text, or an artifact (optionally with one of
-    its capabilities), never both: a request naming both is refused rather than one of the two
-    silently ignored. Returns (text, artifact), blanks as None."""
-    text = text if text and text.strip() else None
-    if artifact is not None and not artifact.strip():
-        raise invalid("similar", "artifact", "must not be blank")
-    if capability and not artifact:
-        raise invalid("similar", "artifact",
-                      "`capability` needs `artifact` (a capability id is only unique within its artifact)")
-    if text and artifact:
-        raise invalid("similar", "text", "give either `text` or `artifact`, not both")
-    if not text and not artifact:
-        raise invalid("similar", "text", "give a text or an artifact")
-    return text, artifact
 
 
 def _advancing(items, advance, every: int = 10_000):

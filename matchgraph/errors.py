@@ -47,7 +47,8 @@ class MatchgraphError(Exception):
         return str(self)
 
     def renamed(self, names: dict[str, str]) -> "MatchgraphError":
-        """This error with the engine's field names replaced by a face's (`{"query": "q"}`)."""
+        """This error with the engine's field names replaced by a face's (`{"query": "q"}`);
+        its parameter is renamed in place (a ValidationFailed also renames its problem lines)."""
         if self.parameter in names:
             self.parameter = names[self.parameter]
         return self
