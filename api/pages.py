@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, ValidationFailed
 from .app import wants_json
 from .models import jsonable
 from .routes import compare as compare_artifacts
-from .routes import MAX_QUERY, engine, graph_view, param
+from .routes import MAX_QUERY, engine, graph_view, param, recording_client
 from .web import idpath, qs
 
 router = APIRouter(include_in_schema=False)
@@ -53,18 +53,22 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     pricing = _choice("pricing", pricing, PRICINGS)
     task = (task or "").strip() or None
     response = None
+    headers: dict[str, str] = {}
     if q and q.strip():
-        response = eng.search(q, k, kind, pricing, task, record=True)
+        record, client = recording_client(request, True, headers)
+        response = eng.search(q, k, kind, pricing, task, record=record, client=client)
     data = response or {"query": "", "results": [], "recorded": False}
     tasks = sorted({a.task for a in state.index.artifacts if a.task})
     popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
     names = {a.id: a for a in state.index.artifacts}
-    return render(request, "search.html", data, nav="search", title="Search the match graph",
+    page = render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=kind, pricing=pricing, task=task, response=response,
                   kinds=KINDS, pricings=PRICINGS, tasks=tasks, examples=EXAMPLES,
                   popular=[(names[aid], s) for aid, s in popular if aid in names],
                   stats={"artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
                          "queries": len(state.graph.queries)})
+    page.headers.update(headers)
+    return page
 
 
 @router.get("/a/{id:path}")

@@ -86,6 +86,17 @@ DEFAULTS: dict[str, Any] = {
         "refresh_seconds": 30,  # long-running server: how often new events reach the graph
         "pagerank_alpha": 0.85,
     },
+    # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are
+    # refused with file:line before anything is stored, so one bad file cannot exhaust the machine.
+    "limits": {
+        "file_bytes": 1_073_741_824,  # one catalog file (a folder may hold many)
+        "line_bytes": 10_000_000,  # one line of a JSONL catalog or event log
+        "capabilities": 1000,  # capabilities of one artifact
+        "id_length": 300,  # artifact and capability ids (the store's columns are 300 wide)
+        "text_length": 20_000,  # any one text field of a catalog record
+        "depth": 20,  # nesting of objects and lists in one record
+        "min_artifacts": 1,  # `index` refuses to publish a catalog with fewer artifacts
+    },
     "compare": {
         "shared_min": 0.6,  # capability cosine at which an A and a B capability count as shared
         "evidence": 10,  # past queries listed per side in the match-graph evidence
@@ -100,7 +111,18 @@ DEFAULTS: dict[str, Any] = {
         },
         "neutral_prior": 50.0,  # percentile given to an artifact lacking a signal
     },
-    "server": {"host": "127.0.0.1", "port": 8000, "max_body_bytes": 1_000_000},
+    "server": {
+        "host": "127.0.0.1", "port": 8000, "max_body_bytes": 1_000_000,
+        # Evidence integrity (api/guard.py): recorded searches per client and minute in one server
+        # process (past it a search is answered but not recorded), the window in which identical
+        # searches of one client count once, wrong tokens per client and minute before 429.
+        "record_per_minute": 10,
+        "record_window_seconds": 3600,
+        "token_failures_per_minute": 5,
+        # Header carrying the client address when a reverse proxy you run sets it (its last
+        # entry is used); empty: the connecting address.
+        "client_ip_header": "",
+    },
 }
 
 ENV_PREFIX = "MATCHGRAPH_"
@@ -109,10 +131,14 @@ ENV_PREFIX = "MATCHGRAPH_"
 ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.adapter_lr",
               "search.adapter_temperature", "search.adapter_max_queries",
               "search.adapter_max_capabilities", "search.adapter_encoder_lr",
-              "search.adapter_encoder_batch", "server.max_body_bytes"}
+              "search.adapter_encoder_batch", "server.max_body_bytes", "limits.file_bytes",
+              "limits.line_bytes", "limits.capabilities", "limits.id_length", "limits.text_length",
+              "limits.depth", "limits.min_artifacts", "server.record_window_seconds",
+              "server.token_failures_per_minute"}
 AT_MOST = {"search.name_min": 100, "graph.merge_ratio": 100, "graph.pagerank_alpha": 1,
            "compare.shared_min": 1, "search.graph_min_sim": 1, "search.graph_restart": 1,
-           "scores.neutral_prior": 100, "server.port": 65535}
+           "scores.neutral_prior": 100, "server.port": 65535,
+           "limits.id_length": 300}
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -20,8 +20,8 @@ from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
 from ..errors import SchemaOutdated
-from ..events import Event
-from .schema import artifacts, embeddings, events, index_versions
+from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
+from .schema import artifacts, embeddings, event_purges, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK = 7_301_994_001  # pg_advisory_xact_lock key held while migrating
@@ -148,7 +148,9 @@ class SQLStore:
                         "CREATE TEMPORARY TABLE IF NOT EXISTS events_in ON COMMIT DROP AS "
                         f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WITH NO DATA")
                     copy_ready = True
-                return _copy_events(conn, batch)
+                stored = _copy_events(conn, batch)
+                _check_conflicts(conn, batch, stored)
+                return len(stored)
             stmt = self._insert(events).on_conflict_do_nothing(index_elements=["event_id"])
             rows = [e.model_dump() for e in batch]
             for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
@@ -160,8 +162,9 @@ class SQLStore:
                                          "RETURNING value"), {"n": len(rows)}).scalar_one()
                 for i, row in enumerate(rows):
                     row["seq"] = last - len(rows) + 1 + i
-            result = conn.execute(stmt.returning(events.c.event_id), rows)
-            return len(result.all())
+            stored = {row[0] for row in conn.execute(stmt.returning(events.c.event_id), rows)}
+            _check_conflicts(conn, batch, stored)
+            return len(stored)
 
         with self.engine.begin() as conn:  # one transaction: a batch is stored whole or not at all
             for item in new_events:
@@ -215,8 +218,20 @@ class SQLStore:
         visibility cannot: a row is either seen by the previous snapshot or read now, never both.
 
         A cursor this store cannot continue from (another backend's, or one from the future: the
-        database was replaced) gives a complete read, marked `complete`, instead of a wrong delta.
+        database was replaced, or one read before a purge: counts cannot be subtracted) gives a
+        complete read, marked `complete`, instead of a wrong delta.
         """
+        generation = self.purge_generation()
+        if since is not None:
+            since, _, seen = since.partition("|p")
+            if int(seen or 0) != generation:
+                since = None
+        out = self._aggregates(since)
+        if generation:
+            out.cursor = f"{out.cursor}|p{generation}"
+        return out
+
+    def _aggregates(self, since: str | None) -> Aggregates:
         if self.dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
                     conn.begin():  # one snapshot for the three aggregations and the cursor
@@ -304,8 +319,91 @@ class SQLStore:
             rows = conn.execute(select(index_versions).order_by(index_versions.c.version.desc()))
             return [{**row._mapping, "created_at": _utc(row.created_at)} for row in rows]
 
+    # -- audit and purge (matchgraph events audit / purge) -----------------------------------
+    def event_bursts(self, since: datetime, min_events: int = 2, limit: int = 50) -> list[dict]:
+        """Groups of events stored at or after `since` sharing a client and a normalized query,
+        with at least `min_events` events, most events first: [{"client", "query", "events",
+        "artifacts", "first", "last"}]. Events without a client (logs, CLI) group under None."""
+        count = func.count().label("events")
+        stmt = (select(events.c.client, events.c.query_norm, count,
+                       func.count(func.distinct(events.c.artifact_id)), func.min(events.c.ts),
+                       func.max(events.c.ts))
+                .where(events.c.ts >= since)
+                .group_by(events.c.client, events.c.query_norm)
+                .having(func.count() >= min_events)
+                .order_by(count.desc(), events.c.query_norm).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"client": client, "query": query, "events": int(n), "artifacts": int(n_art),
+                     "first": _utc(first), "last": _utc(last)}
+                    for client, query, n, n_art, first, last in conn.execute(stmt)]
+
+    def purge_events(self, query_norm: str | None = None, artifact_id: str | None = None,
+                     client: str | None = None, before: datetime | None = None,
+                     dry_run: bool = False) -> int:
+        """Delete the events matching every given criterion (at least one is required) and log
+        the purge in event_purges, in one transaction; returns how many events matched. The next
+        graph build of any process reads all events again (aggregates: the purge count changed)."""
+        where = []
+        if query_norm is not None:
+            where.append(events.c.query_norm == query_norm)
+        if artifact_id is not None:
+            where.append(events.c.artifact_id == artifact_id)
+        if client is not None:
+            where.append(events.c.client == client)
+        if before is not None:
+            where.append(events.c.ts < _utc(before))
+        if not where:
+            raise ValueError("purge_events needs at least one criterion")
+        with self.engine.begin() as conn:
+            if dry_run:
+                return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
+            removed = conn.execute(delete(events).where(*where)).rowcount
+            if removed:
+                criteria = {"query": query_norm, "artifact": artifact_id, "client": client,
+                            "before": _utc(before).isoformat() if before else None}
+                conn.execute(event_purges.insert().values(
+                    purged_at=datetime.now(timezone.utc), criteria=criteria, events=removed))
+        return int(removed)
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def purge_generation(self) -> int:
+        """How many purges removed events so far (0: none); part of every aggregates cursor."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(event_purges)).scalar_one())
+
+    def purges(self) -> list[dict]:
+        """The purge log, newest first: [{"id", "purged_at", "criteria", "events"}]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(event_purges).order_by(event_purges.c.id.desc()))
+            return [{**row._mapping, "purged_at": _utc(row.purged_at)} for row in rows]
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _check_conflicts(conn, batch: list[Event], stored: set[str]) -> None:
+    """Raise EventConflict when an event of `batch` that was not stored (its event_id was taken,
+    by an earlier transaction or earlier in this one) differs from the stored event in an
+    IDENTITY_FIELDS field. Ids matchgraph derives itself are duplicates by construction."""
+    by_id: dict[str, list[Event]] = {}
+    for e in batch:
+        if not e.event_id.startswith(DERIVED_ID_PREFIXES):
+            by_id.setdefault(e.event_id, []).append(e)
+    ids = sorted(i for i, group in by_id.items() if i not in stored or len(group) > 1)
+    columns = [events.c.event_id, events.c.query, *(events.c[name] for name in IDENTITY_FIELDS)]
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(select(*columns).where(events.c.event_id.in_(ids[start:start + 500]))):
+            held = dict(row._mapping)
+            held["ts"] = _utc(held["ts"])
+            for given in by_id[held["event_id"]]:
+                differs = [name for name in IDENTITY_FIELDS if (name != "ts" or given.ts_given) and
+                           (_utc(given.ts) if name == "ts" else getattr(given, name)) != held[name]]
+                if differs:
+                    raise EventConflict(given, held, differs)
 
 
 def _edge_counts():
@@ -350,7 +448,7 @@ def _sqlite_seq(cursor: str) -> int | None:
     return int(value) if kind == "seq" and value.isdigit() else None
 
 
-def _copy_events(conn, batch: list[Event]) -> int:
+def _copy_events(conn, batch: list[Event]) -> set[str]:
     """COPY a sorted batch into the temporary table events_in, then merge it into events."""
     cursor = conn.connection.driver_connection.cursor()
     columns = ", ".join(EVENT_COLUMNS)
@@ -358,8 +456,8 @@ def _copy_events(conn, batch: list[Event]) -> int:
         for e in batch:
             copy.write_row(tuple(getattr(e, name) for name in EVENT_COLUMNS))
     cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in "
-                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING")
-    inserted = cursor.rowcount
+                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+    inserted = {row[0] for row in cursor.fetchall()}
     cursor.execute("TRUNCATE events_in")
     cursor.close()
     return inserted
