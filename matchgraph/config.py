@@ -133,7 +133,7 @@ ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "s
               "search.adapter_max_capabilities", "search.adapter_encoder_lr",
               "search.adapter_encoder_batch", "server.max_body_bytes", "limits.file_bytes",
               "limits.line_bytes", "limits.capabilities", "limits.id_length", "limits.text_length",
-              "limits.depth", "limits.min_artifacts", "server.record_window_seconds",
+              "limits.depth", "limits.min_artifacts",
               "server.token_failures_per_minute"}
 AT_MOST = {"search.name_min": 100, "graph.merge_ratio": 100, "graph.pagerank_alpha": 1,
            "compare.shared_min": 1, "search.graph_min_sim": 1, "search.graph_restart": 1,

@@ -474,8 +474,10 @@ class Engine:
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:
         """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
-        graph = self.subgraph(ego, radius, min_weight, fmt)
+        if fmt not in FORMATS:
+            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
         path = check_output(path, fmt, self._protected_paths())
+        graph = self.subgraph(ego, radius, min_weight, fmt)
         try:
             write_graph(graph, fmt, path)
         except OSError as exc:
