@@ -2,9 +2,9 @@
 
 Swaps are safe by construction: the engine keeps what a request reads (index, graph, scores) in
 one immutable State object and replaces it whole, so a request holding the old state finishes on
-it. A background thread keeps the state fresh (new index versions, new events), so rebuilds happen
-off the request path; a request that arrives mid-rebuild does not wait for it but reads the
-previous state (only the very first load, before any state exists, is waited for).
+it. A background thread keeps the state fresh (new index versions, new events every
+graph.refresh_seconds, an adapter refit every search.adapter_refit_seconds); once it runs,
+requests never build: they read the state in place, whatever the thread is doing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NoIndex, ValidationFailed
 from matchgraph.validation import problems_of
 
+from .guard import ClientGuard
 from .metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from .models import ErrorBody, EventsIn, Health, Ready
 from .web import templates_env, wants_json
@@ -53,7 +54,7 @@ class Service:
     def touch(self) -> None:
         """Load or refresh the state now if it is stale (a no-op when fresh)."""
         try:
-            self.engine.state
+            self.engine.refresh_if_stale()
             self.load_error = None
         except NoIndex as exc:
             self.load_error = str(exc)
@@ -67,11 +68,13 @@ class Service:
                 self.touch()
                 self._stop.wait(self.interval)
 
+        self.engine.background_refresh = True  # from now on only this thread builds states
         self._thread = threading.Thread(target=loop, name="matchgraph-refresh", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.engine.background_refresh = False
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -126,6 +129,51 @@ class BodyLimitMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
+
+
+# Pages load scripts and styles from /static only; inline style attributes (score bars) are the
+# one exception. /docs and /redoc (FastAPI's Swagger UI and ReDoc, from a CDN) keep their own.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"), (b"cross-origin-opener-policy", b"same-origin")]
+
+
+class SecurityHeadersMiddleware:
+    """The usual security headers on every response, and a Content-Security-Policy on pages."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path", "").startswith(("/docs", "/redoc"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in SECURITY_HEADERS if n not in names]
+                media = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                if media.startswith(b"text/html") and not docs:
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def public_text(text: str, engine: Engine) -> str:
+    """`text` without the server's folders: a public response names the home folder as <home>."""
+    return text.replace(str(engine.home), "<home>") if text else text
+
+
+def public_model(name: str | None) -> str | None:
+    """A model named by a local path is shown by its last part only."""
+    return Path(name).name if name and ("/" in name or "\\" in name) and Path(name).is_absolute() else name
 
 
 def _is_api(request: Request) -> bool:
@@ -187,13 +235,18 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.templates = Jinja2Templates(env=templates_env())
+    app.state.guard = ClientGuard(engine.config["server"])
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(engine.config["server"]["max_body_bytes"]))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def render_error(request: Request, body: ErrorBody, headers: dict[str, str] | None = None) -> Response:
         headers = dict(headers or {})
+        body = body.model_copy(update={"message": public_text(body.message, engine),
+                                       "problems": [public_text(p, engine) for p in body.problems or []]
+                                       or body.problems})
         if body.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
         if _is_api(request):
@@ -248,18 +301,28 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
              responses={503: {"model": ErrorBody, "description": "no index loaded yet"}},
              summary="An index is loaded; reports its version")
     def readyz():
+        """Ready only while a search would succeed: a state is loaded, it has artifacts, and the
+        store answers (a recorded search writes to it)."""
         seen = engine.overview(load=False)
+        if seen is None and not background:
+            service.touch()
+            seen = engine.overview(load=False)
+        problem = None
         if seen is None:
-            if not background:
-                service.touch()
-                seen = engine.overview(load=False)
-            if seen is None:
-                message = service.load_error or "loading the index"
-                return JSONResponse(ErrorBody(error="not_ready", status=503, message=message).model_dump(),
-                                    status_code=503)
-        return Ready(status="ready", index_version=seen.index_version, model=seen.model,
+            problem = service.load_error or "loading the index"
+        elif not seen.artifacts:
+            problem = f"index version {seen.index_version} has no artifacts"
+        else:
+            try:
+                engine.store.ping()
+            except Exception as exc:  # any driver error: searches that record would fail too
+                problem = f"the store does not answer: {type(exc).__name__}"
+        if problem is not None:
+            body = ErrorBody(error="not_ready", status=503, message=public_text(problem, engine))
+            return JSONResponse(body.model_dump(), status_code=503)
+        return Ready(status="ready", index_version=seen.index_version, model=public_model(seen.model),
                      artifacts=seen.artifacts, capabilities=seen.capabilities, queries=seen.queries,
-                     refresh_error=service.load_error)
+                     refresh_error=public_text(service.load_error, engine))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})

@@ -278,7 +278,7 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         record: Annotated[bool, Field(description="store this search as match events")] = True,
         detail: Detail = False,
     ) -> Annotated[CallToolResult, SearchOut]:
-        response = _call(lambda: engine.search(query, k, kind, pricing, task, record=record))
+        response = _call(lambda: engine.search(query, k, kind, pricing, task, record=record, client="mcp"))
         return _result(SearchResponse, response, detail, SEARCH_KEEP)
 
     @server.tool(

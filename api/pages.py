@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, invalid
 from matchgraph.inputs import search_filters
 
 from .models import jsonable
-from .routes import MAX_QUERY, engine, graph_view, renamed
+from .routes import MAX_QUERY, engine, graph_view, recording_client, renamed
 from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)
@@ -42,14 +42,18 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     seen = eng.overview()
     filters = search_filters(kind, pricing, task)
     response = None
+    headers: dict[str, str] = {}
     if q and q.strip():
+        record, client = recording_client(request, True, headers)
         with renamed(query="q"):
-            response = eng.search(q, k, kind, pricing, task, record=True)
+            response = eng.search(q, k, kind, pricing, task, record=record, client=client)
     data = response or {"query": "", "results": [], "recorded": False}
-    return render(request, "search.html", data, nav="search", title="Search the match graph",
+    page = render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=filters.kind, pricing=filters.pricing,
                   task=filters.task, response=response, kinds=KINDS, pricings=PRICINGS,
                   tasks=seen.tasks, examples=EXAMPLES, popular=seen.most_matched, stats=seen)
+    page.headers.update(headers)
+    return page
 
 
 @router.get("/a/{id:path}")

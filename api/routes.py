@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
+from fastapi import Response as ResponseHeaders
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,8 @@ ERRORS = {404: {"model": ErrorBody, "description": "no artifact answers to that 
           503: {"model": ErrorBody, "description": "no index has been published yet"}}
 WRITE_ERRORS = {401: {"model": ErrorBody, "description": "no bearer token sent"},
                 403: {"model": ErrorBody, "description": "wrong token"},
+                429: {"model": ErrorBody, "description": "too many wrong tokens from this client "
+                                                         "(server.token_failures_per_minute); retry after a minute"},
                 413: {"model": ErrorBody, "description": "body larger than server.max_body_bytes"},
                 415: {"model": ErrorBody, "description": "the body is not sent as application/json"},
                 422: {"model": ErrorBody, "description": "invalid body; `problems` lists every place"},
@@ -52,6 +55,21 @@ def engine(request: Request):
     return request.app.state.engine
 
 
+NOT_RECORDED = "X-Matchgraph-Not-Recorded"  # why a search asked to record was not (api/guard.py)
+
+
+def recording_client(request: Request, record: bool, headers) -> tuple[bool, str | None]:
+    """(record, client key) for a search: the guard's verdict (cross-site, rate limit) when the
+    search asked to be recorded; the reason it was not goes to the NOT_RECORDED header."""
+    if not record:
+        return False, None
+    client, reason = request.app.state.guard.recording(request)
+    if reason is not None:
+        headers[NOT_RECORDED] = reason
+        return False, None
+    return True, client
+
+
 @contextmanager
 def renamed(**names: str):
     """Engine errors raised inside name this route's parameters (`query="q"`: the engine's
@@ -68,10 +86,19 @@ WRITE_STATUS = {"disabled": (503, "writes_disabled"), "missing": (401, "unauthor
 
 def require_token(request: Request,
                   credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
-    """The engine's token rule; a missing token is sent as `Authorization: Bearer <token>`."""
+    """The engine's token rule; a missing token is sent as `Authorization: Bearer <token>`. A
+    client that sent too many wrong tokens in the last minute is refused (429) before checking."""
+    guard = request.app.state.guard
+    if credentials and guard.token_blocked(request):
+        error = WriteError(429, "too_many_requests", "too many wrong tokens from this client; "
+                                                     "try again in a minute")
+        error.headers = {"Retry-After": "60"}
+        raise error
     try:
         request.app.state.engine.authorize(credentials.credentials if credentials else None)
     except Unauthorized as exc:
+        if exc.reason == "wrong":
+            guard.token_failed(request)
         status, code = WRITE_STATUS[exc.reason]
         hint = ": send `Authorization: Bearer <token>`" if exc.reason == "missing" else ""
         raise WriteError(status, code, f"{exc}{hint}") from None
@@ -80,7 +107,7 @@ def require_token(request: Request,
 # -- reading ----------------------------------------------------------------------------------
 @router.get("/search", response_model=SearchResponse, responses=ERRORS, tags=["search"],
             summary="Rank artifacts whose capabilities fit a query")
-def api_search(request: Request,
+def api_search(request: Request, response: ResponseHeaders,
                q: str = Query(..., min_length=1, max_length=MAX_QUERY,
                               description="what you need, in your own words (letters or digits, "
                                           f"at most {MAX_QUERY} characters)",
@@ -90,10 +117,14 @@ def api_search(request: Request,
                kind: Optional[Kind] = Query(None, description="only this kind"),
                pricing: Optional[Pricing] = Query(None, description="only this pricing"),
                task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
-               record: bool = Query(True, description="store the top results as match events")
+               record: bool = Query(True, description="store the top results as match events: "
+                                    "not when the request comes from another site's page, and at "
+                                    "most server.record_per_minute per client (see README "
+                                    "\"Operations\"); header X-Matchgraph-Not-Recorded says why not")
                ) -> SearchResponse:
+    record, client = recording_client(request, record, response.headers)
     with renamed(query="q"):
-        return engine(request).search(q, k, kind, pricing, task, record=record)
+        return engine(request).search(q, k, kind, pricing, task, record=record, client=client)
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,
@@ -177,6 +208,7 @@ def api_graph_export(request: Request,
 def api_stats(request: Request) -> Stats:
     data = dict(engine(request).stats())
     data.pop("home", None)  # a server need not reveal its folders
+    data["store"] = engine(request).store.dialect  # the URL holds a path (SQLite) or a host
     return Stats(**data)
 
 

@@ -64,4 +64,6 @@ def templates_env() -> Environment:
                       autoescape=select_autoescape(["html", "xml"]), trim_blocks=True, lstrip_blocks=True)
     env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct, why=why)
     env.globals["signal_names"] = SIGNAL_NAMES
+    # Only web links become links (an index built before urls were checked may hold javascript:).
+    env.tests["match_web"] = lambda value: str(value).startswith(("http://", "https://"))
     return env

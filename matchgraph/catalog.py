@@ -6,7 +6,10 @@ Every bad record is reported with file, line and field; nothing is returned when
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Literal, get_args
 
@@ -14,9 +17,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ValidationFailed
-from .validation import loads, problems_of, read_jsonl
+from .validation import decode_error_line, depth, loads, problems_of, read_jsonl
 
 CATALOG_SUFFIXES = {".jsonl", ".json", ".yaml", ".yml"}
+# Used when load_catalog is called without limits (tests, importers); config `limits` overrides.
+DEFAULT_LIMITS = {"file_bytes": 1_073_741_824, "line_bytes": 10_000_000, "capabilities": 1000,
+                  "id_length": 300, "text_length": 20_000, "depth": 20}
 
 
 _ID_SEPARATORS = re.compile(r"[_\-/.]+")
@@ -76,6 +82,14 @@ class Artifact(BaseModel):
             raise ValueError("id must not contain spaces")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        # Pages render it as a link: javascript:, data: and the like would run in the reader's browser.
+        if value is not None and not re.match(r"https?://[^\s/]", value, re.IGNORECASE):
+            raise ValueError("url must start with http:// or https:// and name a host")
+        return value
+
     def lexical_text(self) -> str:
         """Name, id, task, tags, description and capability texts: what BM25 indexes.
 
@@ -99,16 +113,84 @@ def capability_texts(artifacts: list[Artifact]) -> list[str]:
     return [c.text() for a in artifacts for c in a.capabilities]
 
 
-def _records(path: Path) -> Iterable[tuple[str, Any]]:
-    """Yield (place, raw record) for one file; place is 'file:line' (or 'file[item]')."""
-    if path.suffix == ".jsonl":
-        yield from read_jsonl(path)
-        return
-    text = path.read_text(encoding="utf-8")
+class _Located(ValueError):
+    """A parse error with the file:line it happened at."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_too_deep_line(text: str, limit: int) -> int:
+    """1-based line where brackets outside strings first nest deeper than `limit` (1 if never)."""
+    import numpy as np
+
+    bare = _JSON_STRING.sub(lambda m: "_" * len(m.group()), text)  # same length: offsets hold
+    codes = np.frombuffer(bare.encode("utf-32-le"), dtype=np.uint32)
+    opens = np.isin(codes, [ord("["), ord("{")]).astype(np.int64)
+    steps = opens - np.isin(codes, [ord("]"), ord("}")])
+    over = np.flatnonzero(np.cumsum(steps) > limit)
+    return text.count("\n", 0, int(over[0])) + 1 if over.size else 1
+
+
+def _check_yaml_events(text: str, limit: int) -> None:
+    """Walk the YAML event stream (an iterative parser: no recursion, nothing expanded) and refuse
+    aliases — a few lines of `*alias` can expand to gigabytes ("billion laughs") and a catalog has
+    no need for them — and nesting past `limit`, each at its line."""
+    level = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _Located(event.start_mark.line + 1,
+                           f"YAML aliases (*{event.anchor}) are not allowed in a catalog")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            level += 1
+            if level > limit + 1:  # the file's top-level list is one level more than a record
+                raise _Located(event.start_mark.line + 1,
+                               f"nested deeper than {limit} levels (config limits.depth)")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            level -= 1
+
+
+def _parse_document(path: Path, data: bytes, limit: int) -> Any:
+    """A whole JSON or YAML file; raises _Located for decode, syntax and nesting errors."""
     try:
-        data = loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        yield str(path), exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Located(decode_error_line(data, exc), "not UTF-8") from None
+    if path.suffix == ".json":
+        try:
+            return loads(text)
+        except json.JSONDecodeError as exc:
+            raise _Located(exc.lineno, exc.msg) from None
+        except ValueError as exc:  # NaN / Infinity, or nested past the parser's recursion limit
+            line = _json_too_deep_line(text, limit + 1) if "nested" in str(exc) else 1
+            raise _Located(line, str(exc)) from None
+    try:
+        _check_yaml_events(text, limit)
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise _Located(mark.line + 1 if mark else 1, exc.problem or str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise _Located(1, str(exc)) from None
+
+
+def _records(path: Path, limits: dict) -> Iterable[tuple[str, Any]]:
+    """Yield (place, raw record) for one file; place is 'file:line' (or 'file[item]')."""
+    size = path.stat().st_size
+    if size > limits["file_bytes"]:
+        yield f"{path}:1", ValueError(f"file is {size} bytes, over limits.file_bytes ({limits['file_bytes']})")
+        return
+    if path.suffix == ".jsonl":
+        yield from read_jsonl(path, limits["line_bytes"])
+        return
+    try:
+        data = _parse_document(path, path.read_bytes(), limits["depth"])
+    except _Located as exc:
+        yield f"{path}:{exc.line}", exc
         return
     if isinstance(data, dict):
         data = [data]
@@ -134,18 +216,77 @@ def catalog_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_catalog(paths: Iterable[str | Path]) -> list[Artifact]:
-    """Load and validate every artifact under `paths`; raise ValidationFailed listing all problems."""
+def id_problem(value: str, limit: int) -> str | None:
+    """Why `value` cannot be an artifact or capability id, or None: ids end up in URLs, file
+    names, store columns and event logs, so no control, format or separator characters."""
+    if len(value) > limit:
+        return f"at most {limit} characters (config limits.id_length), got {len(value)}"
+    bad = next((ch for ch in value if ch == "\\" or unicodedata.category(ch)[0] in "CZ"), None)
+    if bad is not None:
+        return f"must not contain {bad!r} (control, space or backslash characters)"
+    return None
+
+
+def _text_problems(value: Any, limit: int, where: str = "") -> Iterable[str]:
+    """'field: why' for each string in a record longer than `limit` characters."""
+    stack = [(where, value)]
+    while stack:
+        name, item = stack.pop()
+        if isinstance(item, str) and len(item) > limit:
+            yield f"{name or '(record)'}: at most {limit} characters (config limits.text_length), got {len(item)}"
+        elif isinstance(item, dict):
+            stack.extend((f"{name}.{k}" if name else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{name}.{i}", v) for i, v in enumerate(item))
+
+
+def _record_problems(raw: dict, limits: dict) -> list[str]:
+    """Limits checked before validation, so an oversized record costs nothing to refuse."""
+    if depth(raw, limits["depth"]) > limits["depth"]:
+        return [f"(record): nested deeper than {limits['depth']} levels (config limits.depth)"]
+    caps = raw.get("capabilities")
+    if isinstance(caps, list) and len(caps) > limits["capabilities"]:
+        return [f"capabilities: at most {limits['capabilities']} per artifact (config "
+                f"limits.capabilities), got {len(caps)}"]
+    return list(_text_problems(raw, limits["text_length"]))
+
+
+def _artifact_problems(artifact: Artifact, limits: dict) -> list[str]:
+    problems = []
+    why = id_problem(artifact.id, limits["id_length"])
+    if why:
+        problems.append(f"id: {why}")
+    counts = Counter(c.id for c in artifact.capabilities)
+    for number, cap in enumerate(artifact.capabilities):
+        why = id_problem(cap.id, limits["id_length"])
+        if why:
+            problems.append(f"capabilities.{number}.id: {why}")
+    problems.extend(f"capabilities: duplicate capability id '{dup}'"
+                    for dup in sorted(c for c, n in counts.items() if n > 1))
+    return problems
+
+
+def load_catalog(paths: Iterable[str | Path], limits: dict | None = None) -> list[Artifact]:
+    """Load and validate every artifact under `paths`; raise ValidationFailed listing all problems.
+
+    `limits` is config `limits` (file and line bytes, capabilities per artifact, id length, text
+    length, nesting depth); missing keys take DEFAULT_LIMITS.
+    """
+    limits = {**DEFAULT_LIMITS, **(limits or {})}
     artifacts: list[Artifact] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
     for path in catalog_files(paths):
-        for place, raw in _records(path):
+        for place, raw in _records(path, limits):
             if isinstance(raw, Exception):
                 problems.append(f"{place}: not valid {path.suffix.lstrip('.').upper()}: {raw}")
                 continue
             if not isinstance(raw, dict):
                 problems.append(f"{place}: expected an object, got {type(raw).__name__}")
+                continue
+            early = _record_problems(raw, limits)
+            if early:
+                problems.extend(f"{place}: {p}" for p in early)
                 continue
             try:
                 artifact = Artifact.model_validate(raw)
@@ -155,9 +296,7 @@ def load_catalog(paths: Iterable[str | Path]) -> list[Artifact]:
             if artifact.id in seen:
                 problems.append(f"{place}: id: duplicate artifact id '{artifact.id}' (first at {seen[artifact.id]})")
             seen.setdefault(artifact.id, place)
-            cap_ids = [c.id for c in artifact.capabilities]
-            for dup in sorted({c for c in cap_ids if cap_ids.count(c) > 1}):
-                problems.append(f"{place}: capabilities: duplicate capability id '{dup}'")
+            problems.extend(f"{place}: {p}" for p in _artifact_problems(artifact, limits))
             artifacts.append(artifact)
     if problems:
         raise ValidationFailed("catalog is invalid, nothing was indexed", problems)

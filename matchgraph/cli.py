@@ -21,15 +21,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Search, compare and graph AI models and tools by what they can do.")
 db_app = typer.Typer(help="Store schema management.")
 app.add_typer(db_app, name="db")
+events_app = typer.Typer(help="Audit and purge stored events.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 HomeOption = typer.Option(None, "--home", envvar="MATCHGRAPH_HOME",
                           help="Home folder (index, SQLite store, matchgraph.toml). Default ./.matchgraph")
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
-def _engine(home: Optional[Path], overrides: dict | None = None) -> Engine:
+def _engine(home: Optional[Path], overrides: dict | None = None, fit: bool = True) -> Engine:
+    """The engine for a command; `fit=False` for commands that only read or ingest: they reuse the
+    newest stored adapter fit of the index version instead of refitting (seconds to minutes)."""
     try:
-        return Engine(home, overrides)
+        return Engine(home, overrides, fit=fit)
     except MatchgraphError as exc:
         _fail(exc)
 
@@ -76,7 +80,7 @@ def search(query: str = typer.Argument(..., help="What you need, in your own wor
            no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Find the artifacts whose capabilities fit QUERY."""
-    engine = _engine(home)
+    engine = _engine(home, fit=False)
     response = _run(lambda: engine.search(query, k, kind, pricing, task, record=not no_record))
     if as_json:
         _print_json(response)
@@ -95,7 +99,7 @@ def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuz
             b: str = typer.Argument(..., help="Second artifact."),
             home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Compare two artifacts: scores table, capabilities, alignment, match-graph evidence, verdict."""
-    engine = _engine(home)
+    engine = _engine(home, fit=False)
     result = _run(lambda: engine.compare(a, b))
     if as_json:
         _print_json(result)
@@ -132,7 +136,7 @@ def similar(text: Optional[str] = typer.Argument(None, help="A capability text t
             capability: Optional[str] = typer.Option(None, "--capability", help="One capability of --artifact."),
             k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Nearest capabilities to a text or an artifact's capability, and an artifact's nearest artifacts."""
-    engine = _engine(home)
+    engine = _engine(home, fit=False)
     result = _run(lambda: engine.similar(text, artifact, capability, k))
     if as_json:
         _print_json(result)
@@ -154,8 +158,8 @@ def export(fmt: str = typer.Option(..., "--format", help="graphml | gexf | json 
            ego: Optional[str] = typer.Option(None, "--ego", help="Artifact or past query at the centre."),
            radius: int = typer.Option(1, "--radius"), home: Optional[Path] = HomeOption,
            as_json: bool = JsonOption) -> None:
-    """Export the match graph for networkx, Gephi or a spreadsheet."""
-    engine = _engine(home)
+    """Export the match graph for networkx, Gephi or a spreadsheet (never into the home folder)."""
+    engine = _engine(home, fit=False)
     summary = _run(lambda: engine.export(fmt, output, min_weight, ego, radius))
     if as_json:
         _print_json(summary)
@@ -167,7 +171,7 @@ def export(fmt: str = typer.Option(..., "--format", help="graphml | gexf | json 
 def ingest(events: Path = typer.Option(..., "--events", help="JSONL log of search/feedback events."),
            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Store a search/feedback log (validated whole; events already stored are skipped)."""
-    engine = _engine(home)
+    engine = _engine(home, fit=False)
     summary = _run(lambda: engine.ingest(events, progress=True))
     if as_json:
         _print_json(summary)
@@ -196,7 +200,7 @@ def evaluate(queries: Path = typer.Option(..., "--queries", help="Labeled JSONL:
 @app.command()
 def stats(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Index version, catalog size, events and graph size."""
-    data = _run(lambda: _engine(home).stats())
+    data = _run(lambda: _engine(home, fit=False).stats())
     if as_json:
         _print_json(data)
     else:
@@ -228,7 +232,9 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Address to li
     """Serve the JSON API, the pages and /metrics (uvicorn); picks up new index versions and events."""
     from api.serving import serve as serve_api  # lazily: the core never imports api at import time
 
-    engine = _engine(home)
+    # refresh_seconds=None: graph.refresh_seconds and search.adapter_refit_seconds apply, and the
+    # server's refresh thread rebuilds off the request path (api.app.Service).
+    engine = _run(lambda: Engine(home, refresh_seconds=None))
     _run(lambda: serve_api(engine, host, port))
 
 
@@ -239,6 +245,50 @@ def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
     from api.serving import serve_mcp_stdio  # lazily, as in serve
 
     serve_mcp_stdio(_engine(home))
+
+
+@events_app.command("audit")
+def events_audit(hours: float = typer.Option(24.0, "--hours", help="Look at the events of the last HOURS."),
+                 min_events: int = typer.Option(10, "--min-events", help="List groups with at least this many."),
+                 limit: int = typer.Option(50, "--limit"), home: Optional[Path] = HomeOption,
+                 as_json: bool = JsonOption) -> None:
+    """List recent bursts: events sharing a client and a query, most first (client '-': logs,
+    the command line). Remove one with `matchgraph events purge --client KEY --query TEXT`."""
+    bursts = _run(lambda: _engine(home, fit=False).event_bursts(hours, min_events, limit))
+    if as_json:
+        _print_json({"hours": hours, "min_events": min_events, "bursts": bursts})
+        return
+    if not bursts:
+        typer.echo(f"no client sent one query {min_events} times or more in the last {hours:g} hours")
+    for b in bursts:
+        typer.echo(f"{b['events']:>7} events  {b['artifacts']:>3} artifacts  client {b['client'] or '-'}  "
+                   f"{b['first']:%Y-%m-%d %H:%M} .. {b['last']:%Y-%m-%d %H:%M}  {b['query']!r}")
+
+
+@events_app.command("purge")
+def events_purge(query: Optional[str] = typer.Option(None, "--query", help="Events of this query (compared normalized)."),
+                 artifact: Optional[str] = typer.Option(None, "--artifact", help="Events for this artifact id."),
+                 client: Optional[str] = typer.Option(None, "--client", help="A client key from `events audit`, or the address it came from."),
+                 before: Optional[str] = typer.Option(None, "--before", help="Events older than this ISO-8601 time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z."),
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Count, delete nothing."),
+                 home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Delete the stored events matching every given criterion (abuse, privacy requests). Times
+    Matched, the graph and the scores forget them at the next refresh."""
+    from datetime import datetime
+
+    when = None
+    if before is not None:
+        try:
+            when = datetime.fromisoformat(before.strip().replace("Z", "+00:00"))
+        except ValueError:
+            _fail(ValueError(f"--before: '{before}' is not an ISO-8601 date or time"))
+    summary = _run(lambda: _engine(home, fit=False).purge_events(query, artifact, client, when, dry_run))
+    if as_json:
+        _print_json(summary)
+    elif dry_run:
+        typer.echo(f"{summary['matched']} events match; nothing deleted (--dry-run)")
+    else:
+        typer.echo(f"purged {summary['purged']} events")
 
 
 @db_app.command("upgrade")

@@ -153,6 +153,26 @@ SETTINGS: list[Setting] = [
     S("server.host", "127.0.0.1", "`serve` address"),
     S("server.port", 8000, "`serve` port", at_most=65535),
     S("server.max_body_bytes", 1_000_000, "larger request bodies get 413", positive=True),
+    # Evidence integrity (api/guard.py)
+    S("server.record_per_minute", 10, "recorded searches per client in any 60 s, per server process; past it a "
+      "search is answered but not recorded; 0 = the API records none (see \"Operations\")"),
+    S("server.record_window_seconds", 3600, "identical searches (same normalized query) of one client count once "
+      "per window of this many seconds, in Times Matched and the graph; 0 = every search counts"),
+    S("server.token_failures_per_minute", 5, "wrong tokens one client may send in 60 s; then every token it sends "
+      "gets 429 until the minute has passed", positive=True),
+    S("server.client_ip_header", "", "header holding the client address, set by a reverse proxy you run (its last "
+      "entry is used, e.g. `x-forwarded-for`); empty = the connecting address"),
+    # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are refused
+    # with file:line before anything is stored, so one bad file cannot exhaust the machine.
+    S("limits.file_bytes", 1_073_741_824, "largest catalog file (a catalog folder may hold many)", positive=True),
+    S("limits.line_bytes", 10_000_000, "longest line of a JSONL catalog or event log", positive=True),
+    S("limits.capabilities", 1000, "capabilities of one artifact", positive=True),
+    S("limits.id_length", 300, "longest artifact or capability id (at most 300: the store's column); ids never "
+      "hold control, space or backslash characters", positive=True, at_most=300),
+    S("limits.text_length", 20_000, "longest text field in a catalog record", positive=True),
+    S("limits.depth", 20, "deepest nesting of objects and lists in one catalog record", positive=True),
+    S("limits.min_artifacts", 1, "`index` refuses to publish a catalog with fewer artifacts (the version in use "
+      "stays)", positive=True),
 ]
 del S
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import heapq
 import hmac
+import json
 import logging
 import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,13 +18,14 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter
+from .adapter import Adapter, fit_key
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed, invalid
 from .events import (
+    EventConflict,
     EventIn,
     check_events,
     check_query,
@@ -32,11 +34,12 @@ from .events import (
     normalize_query,
     read_log,
     validate_batch,
+    window_id,
 )
-from .export import filter_graph, graph_bytes, to_view, write_graph
-from .fits import stored_or_learned
+from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
+from .fits import past_requests, stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
-from .index import LoadedIndex, write_index
+from .index import MANIFEST, LoadedIndex, write_index
 from .inputs import check_cut, check_k, search_filters, similar_input
 from .models import (
     ArtifactDetail,
@@ -111,10 +114,12 @@ class Engine:
 
     `overrides` is a nested dict of config keys (flags); `refresh_seconds` > 0 (servers) lets
     new events reach the graph at most that often, 0 (CLI) rebuilds whenever events changed.
+    `fit=False` (CLI commands that read or ingest) never fits the adapter when a fit for this
+    index version is stored: the newest one serves, however many events came since.
     """
 
     def __init__(self, home: str | Path | None = None, overrides: dict | None = None,
-                 refresh_seconds: float | None = 0):
+                 refresh_seconds: float | None = 0, fit: bool = True):
         self.home = home_dir(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.config = load_config(self.home, overrides)
@@ -126,6 +131,10 @@ class Engine:
         self._checked_at = time.monotonic()
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
+        self.fit = fit
+        # Set by a server's refresh thread (api.app.Service): requests then never build a state
+        # after the first load; the thread does it (refresh_if_stale), off the request path.
+        self.background_refresh = False
 
     # -- building blocks ------------------------------------------------------------------------
     def embedder(self, model: str | None = None) -> Embedder:
@@ -148,7 +157,7 @@ class Engine:
                 if self._state is None:
                     self._state = self._build_state(None)
                 return self._state
-        if self._stale(state) and self._lock.acquire(blocking=False):
+        if not self.background_refresh and self._stale(state) and self._lock.acquire(blocking=False):
             try:
                 if self._state is state:
                     self._state = self._build_state(state)
@@ -156,6 +165,14 @@ class Engine:
             finally:
                 self._lock.release()
         return state
+
+    def refresh_if_stale(self) -> State:
+        """Load the state, or rebuild it when a new version or new events appeared (waiting for a
+        rebuild in progress): what a server's refresh thread calls."""
+        with self._lock:
+            if self._state is None or self._stale(self._state):
+                self._state = self._build_state(self._state)
+            return self._state
 
     @property
     def loaded(self) -> State | None:
@@ -178,6 +195,11 @@ class Engine:
         if current is None:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
         version, folder = current
+        if previous is None or previous.index.version != version:
+            manifest = json.loads((folder / MANIFEST).read_text())
+            if manifest.get("artifacts", 1) < 1:  # published before empty catalogs were refused
+                raise NoIndex(f"index version {version} has no artifacts; run `matchgraph index "
+                              "--catalog PATH` with a catalog that has some")
         index = previous.index if previous and previous.index.version == version \
             else LoadedIndex.load(version, folder, bm25_settings(self.config))
         # Same index version: only the events stored since the previous graph are read and merged.
@@ -198,14 +220,55 @@ class Engine:
             before = previous.learned
             if before.events == graph.signature:
                 return before
+            if not self.fit and before.adapter is not None:
+                return before
             # A server folds new events into the graph every few seconds; a fit costs seconds to
             # tens of seconds (bench/adapter_fit.py), so the previous one serves until it is due.
             due = time.monotonic() - before.fitted_at >= self.config["search"]["adapter_refit_seconds"]
             if self.refresh_seconds and not refit and not due and before.adapter is not None:
                 return before
+        if not self.fit:
+            stored = self._stored_fit(index, graph)
+            if stored is not None:
+                return Learned(stored, time.monotonic(), graph.signature)
         adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
                                     lambda: self.embedder(index.manifest["model"]).model)
+        if adapter is not None:
+            self._remember_fit(index, graph)
         return Learned(adapter, time.monotonic(), graph.signature)
+
+    def _fit_path(self, index: LoadedIndex, graph: MatchGraph) -> Path:
+        """Where fits.stored_or_learned keeps the fit for this catalog, log and settings."""
+        conf = self.config["search"]
+        key = fit_key(index, past_requests(graph, conf["input_markers"]), graph.query_vectors,
+                      graph.weights, conf)
+        return self.home / FITS / f"{key}.npz"
+
+    def _remember_fit(self, index: LoadedIndex, graph: MatchGraph) -> None:
+        """Note the newest fit of this index version, for commands that do not fit (fit=False)."""
+        try:
+            pointer = self.home / FITS / f"latest-v{index.version}"
+            pointer.with_suffix(".tmp").write_text(self._fit_path(index, graph).name)
+            pointer.with_suffix(".tmp").replace(pointer)
+        except OSError as exc:  # only a later read-only command loses: it fits once itself
+            log.warning("could not note the newest adapter fit: %s", exc)
+
+    def _stored_fit(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
+        """The stored fit for exactly this log, else the newest fit of this index version, else
+        None (`fit=False`: the caller fits once, there being nothing to reuse)."""
+        if graph.empty or self.config["search"]["adapter_steps"] <= 0:
+            return None
+        candidates = [self._fit_path(index, graph)]
+        pointer = self.home / FITS / f"latest-v{index.version}"
+        if pointer.exists():
+            candidates.append(self.home / FITS / pointer.read_text().strip())
+        for path in candidates:
+            if path.exists():
+                try:
+                    return Adapter.load(path)
+                except (OSError, ValueError, KeyError):
+                    continue
+        return None
 
     def refresh(self) -> None:
         """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
@@ -227,7 +290,12 @@ class Engine:
         if not paths:
             raise ValidationFailed("index", ["--catalog: no catalog given and no previous index"])
         model = model or (self.config["model"] if catalog or not last else last[0]["model"])
-        artifacts = load_catalog(paths)
+        limits = self.config["limits"]
+        artifacts = load_catalog(paths, limits)
+        if len(artifacts) < limits["min_artifacts"]:
+            raise ValidationFailed("catalog cannot be served, nothing was indexed", [
+                f"{', '.join(map(str, paths))}: {len(artifacts)} artifact(s), fewer than "
+                f"limits.min_artifacts ({limits['min_artifacts']}); the index in use stays"])
         embedder = self.embedder(model)
         texts = capability_texts(artifacts)
         vectors = embedder.encode(texts, progress=progress)
@@ -258,25 +326,77 @@ class Engine:
         lines never sits in memory.
         """
         known = self._known_ids()
-        total = check_events(read_log(path), known)
-        if not progress or total <= 10_000:
-            new = self.store.add_events(iter_events(read_log(path)))
-        else:
-            from .progress import progress_bar
+        line_bytes = self.config["limits"]["line_bytes"]
+        total = check_events(read_log(path, line_bytes), known)
+        try:
+            if not progress or total <= 10_000:
+                new = self.store.add_events(iter_events(read_log(path, line_bytes)))
+            else:
+                from .progress import progress_bar
 
-            with progress_bar(f"storing {total} events", total) as advance:
-                new = self.store.add_events(_advancing(iter_events(read_log(path)), advance))
+                with progress_bar(f"storing {total} events", total) as advance:
+                    new = self.store.add_events(_advancing(iter_events(read_log(path, line_bytes)), advance))
+        except EventConflict as exc:
+            places = [place for place, raw in read_log(path, line_bytes)
+                      if isinstance(raw, dict) and raw.get("event_id") == exc.event.event_id]
+            raise _located(exc, places) from None
         return {"received": total, "new": new, "duplicates": total - new}
 
     def add_events(self, items: list[dict]) -> dict[str, int]:
         """Store a batch of events (POST /api/events); rejected whole when any item is bad."""
         events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids(),
                                 request=True)
-        new = self.store.add_events(events)
+        try:
+            new = self.store.add_events(events)
+        except EventConflict as exc:
+            places = [f"events[{i}]" for i, e in enumerate(events) if e.event_id == exc.event.event_id]
+            raise _located(exc, places) from None
         return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
     def _known_ids(self) -> set[str]:
-        return {a.id for a in self.state.index.artifacts}
+        """Artifact ids of the current index version, without building graph or adapter (an
+        ingest must not wait for them): from the served state when it is current, else from the
+        version's catalog file."""
+        current = self.versions.current()
+        if current is None:
+            raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
+        state = self._state
+        if state is not None and state.index.version == current[0]:
+            return set(state.index.position)
+        return {artifact_id for artifact_id, _ in json.loads((current[1] / "rows.json").read_text())}
+
+    # -- audit and purge ------------------------------------------------------------------------
+    def event_bursts(self, hours: float = 24.0, min_events: int = 10, limit: int = 50) -> list[dict]:
+        """Groups of events of the last `hours` sharing a client and a normalized query with at
+        least `min_events` events, most first (store.event_bursts)."""
+        if hours <= 0 or min_events < 1 or limit < 1:
+            raise ValidationFailed("events audit", ["--hours, --min-events and --limit must be above 0"])
+        since = datetime.now(timezone.utc) - timedelta(hours=hours)
+        return self.store.event_bursts(since, min_events, limit)
+
+    def purge_events(self, query: str | None = None, artifact: str | None = None,
+                     client: str | None = None, before: datetime | None = None,
+                     dry_run: bool = False) -> dict[str, Any]:
+        """Delete the stored events that match every given criterion: `query` (compared
+        normalized), `artifact` (an id, as stored: artifacts no longer in the catalog too),
+        `client` (a client key, or the address it was derived from), `before` (a time). The graph
+        and scores forget them at the next refresh (a CLI command: at once). Returns
+        {"matched", "purged", "criteria"}."""
+        if not any(v is not None for v in (query, artifact, client, before)):
+            raise ValidationFailed("events purge", ["give at least one of --query, --artifact, "
+                                                    "--client, --before"])
+        norm = normalize_query(query) if query is not None else None
+        if query is not None and not norm:
+            raise ValidationFailed("events purge", ["--query: needs at least one letter or digit"])
+        if before is not None and before.tzinfo is None:
+            before = before.replace(tzinfo=timezone.utc)
+        from .events import client_key
+
+        key = client_key(client) if client is not None else None
+        criteria = {"query": norm, "artifact": artifact, "client": key,
+                    "before": before.isoformat() if before else None}
+        count = self.store.purge_events(norm, artifact, key, before, dry_run=dry_run)
+        return {"matched": count, "purged": 0 if dry_run else count, "criteria": criteria}
 
     # -- reading --------------------------------------------------------------------------------
     def resolve(self, name: str, parameter: str | None = None) -> Artifact:
@@ -285,9 +405,13 @@ class Engine:
         return resolve_artifact(self.state.index, name, parameter)
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
-               pricing: str | None = None, task: str | None = None, record: bool = True
-               ) -> SearchResponse:
-        """Rank artifacts for `query`; a recorded search stores its top results as match events."""
+               pricing: str | None = None, task: str | None = None, record: bool = True,
+               client: str | None = None) -> SearchResponse:
+        """Rank artifacts for `query`; a recorded search stores its top results as match events.
+
+        With `client` (a client key, api/guard.py), those events carry it and their ids are one
+        per client, normalized query, artifact and window of server.record_window_seconds: the
+        same search repeated by one client within a window is stored once."""
         query = check_query(query)
         k = check_k("search", self.config["search"]["k"] if k is None else k)
         filters = search_filters(kind, pricing, task)
@@ -300,9 +424,14 @@ class Engine:
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]
-            self.store.add_events([finish(EventIn(query=query, artifact_id=r.artifact_id, kind="match",
-                                                  ts=now, capability_id=r.matched_capability,
-                                                  score=r.score, rank=r.position)) for r in shown])
+            events = [finish(EventIn(query=query, artifact_id=r.artifact_id, kind="match", ts=now,
+                                     capability_id=r.matched_capability, score=r.score, rank=r.position))
+                      for r in shown]
+            if client is not None:
+                window = self.config["server"]["record_window_seconds"]
+                events = [e.model_copy(update={"client": client, "event_id": window_id(
+                    client, query, e.artifact_id, now, window)}) for e in events]
+            self.store.add_events(events)
         return SearchResponse(query=query, results=results, recorded=bool(record and results))
 
     def artifact(self, name: str, similar: int = 5, queries: int = 20) -> ArtifactDetail:
@@ -374,10 +503,24 @@ class Engine:
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:
         """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
+        check_cut(fmt, radius, min_weight)
+        path = check_output(path, fmt, self._protected_paths())
         graph = self.subgraph(ego, radius, min_weight, fmt)
-        write_graph(graph, fmt, path)
+        try:
+            write_graph(graph, fmt, path)
+        except OSError as exc:
+            raise ValidationFailed("export", [f"output: {path}: cannot write: {exc.strerror or exc}"]) from None
         return {"path": str(path), "format": fmt, "nodes": graph.number_of_nodes(),
                 "edges": graph.number_of_edges()}
+
+    def _protected_paths(self) -> list[Path]:
+        """What an export must never write over: the home folder (store, index versions, fits,
+        matchgraph.toml) and the store's file when it lives elsewhere."""
+        protected = [self.home]
+        database = getattr(self.store.engine.url, "database", None)
+        if self.store.dialect == "sqlite" and database:
+            protected.append(Path(database).resolve())
+        return protected
 
     def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
                      radius: int = 1) -> tuple[bytes, str, str]:
@@ -450,6 +593,13 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _located(conflict: EventConflict, places: list[str]) -> ValidationFailed:
+    """The conflict's message with the places (file:line or events[i]) holding that event_id."""
+    where = f"{places[-1]}: " if places else ""
+    also = f" (also at {', '.join(places[:-1])})" if len(places) > 1 else ""
+    return ValidationFailed("events rejected, nothing was stored", [f"{where}{conflict.detail}{also}"])
 
 
 def _advancing(items, advance, every: int = 10_000):

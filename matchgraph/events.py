@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
@@ -28,6 +28,10 @@ def normalize_query(text: str) -> str:
 MAX_QUERY = 2000
 MAX_ID = 300  # the store's artifact_id / capability_id columns are VARCHAR(300)
 MAX_RANK = 2**31 - 1  # the store's rank column is a 32-bit INTEGER on PostgreSQL
+# A search log older than this predates the models it could be about; a time further ahead
+# than clock skew explains is a wrong clock or a forged event meant to stay "latest".
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE = timedelta(days=1)
 
 
 class EventIn(BaseModel):
@@ -62,6 +66,18 @@ class EventIn(BaseModel):
             raise ValueError("must not contain NUL characters")
         return value
 
+    @field_validator("ts")
+    @classmethod
+    def _sane_time(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return value
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        latest = datetime.now(timezone.utc) + MAX_FUTURE
+        if not EARLIEST_TS <= aware <= latest:
+            raise ValueError(f"must be between {EARLIEST_TS.date()} and one day from now "
+                             f"({latest.isoformat(timespec='seconds')}), got {value.isoformat()}")
+        return value
+
 
 def check_query(text: str | None, field: str = "query") -> str:
     """A query the engine can search and record as events: words, no NUL, at most MAX_QUERY
@@ -88,6 +104,34 @@ class Event(BaseModel):
     ts: datetime
     score: float | None = None
     rank: int | None = None
+    client: str | None = None  # who recorded it (a search's client key, api/guard.py); None: a log
+    # False when the sender gave no time (it is then "now"): a resend of that event is not a
+    # different event for having a later time. Not a store column.
+    ts_given: bool = Field(default=True, exclude=True)
+
+
+# Fields that make two events with one event_id "the same event" (store.add_events compares them
+# when an event_id given by the sender is already stored). score and rank are how it was shown.
+IDENTITY_FIELDS = ("query_norm", "artifact_id", "kind", "ts", "capability_id")
+# Ids made by matchgraph itself (content hashes, windowed match ids): a resend under one of these
+# is a duplicate by construction, never a conflict.
+DERIVED_ID_PREFIXES = ("h-", "m-")
+
+
+class EventConflict(ValidationFailed):
+    """An event_id already stored (or sent earlier in the same batch) with different content.
+    `event` is the one refused, `stored` the identity fields held under that id."""
+
+    def __init__(self, event: Event, stored: dict, fields: list[str]):
+        self.event, self.stored, self.fields = event, stored, fields
+
+        def describe(get) -> str:
+            return ", ".join(f"{name} '{get(name)}'" for name in fields)
+
+        self.detail = (f"event_id: '{event.event_id}' is already used by another event with a different "
+                       f"{', '.join(fields)} (that one: {describe(stored.get)}; this one: "
+                       f"{describe(lambda name: getattr(event, name))})")
+        super().__init__("events rejected, nothing was stored", [self.detail])
 
 
 def content_id(query: str, artifact_id: str, kind: str, ts: datetime | None) -> str:
@@ -103,7 +147,8 @@ def finish(raw: EventIn, now: datetime | None = None) -> Event:
     event_id = raw.event_id or content_id(raw.query, raw.artifact_id, raw.kind, ts)
     return Event(event_id=event_id, query=raw.query, query_norm=normalize_query(raw.query),
                  artifact_id=raw.artifact_id, capability_id=raw.capability_id, kind=raw.kind,
-                 ts=ts or now or datetime.now(timezone.utc), score=raw.score, rank=raw.rank)
+                 ts=ts or now or datetime.now(timezone.utc), score=raw.score, rank=raw.rank,
+                 ts_given=ts is not None)
 
 
 def _validated(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None,
@@ -165,9 +210,32 @@ def iter_events(items: Iterable[tuple[str, Any]]) -> Iterator[Event]:
         raise ValidationFailed("events changed while being stored, nothing was stored", problems)
 
 
-def read_log(path: str | Path) -> Iterable[tuple[str, Any]]:
-    """Yield (file:line, parsed object or the parse error) for a JSONL log file."""
+CLIENT_KEY = re.compile(r"(ip|mcp|cli)-[0-9a-f]{16}|mcp|cli")
+
+
+def client_key(address: str) -> str:
+    """The key a client's recorded searches are stored under: 'ip-' and 16 hex digits of a hash
+    of its address (a pseudonym: an address can be hashed again to find its events, for audit and
+    privacy requests, but the store does not list addresses). A key is returned as it is."""
+    address = address.strip()
+    if CLIENT_KEY.fullmatch(address):
+        return address
+    return "ip-" + hashlib.sha256(f"matchgraph-client\0{address}".encode()).hexdigest()[:16]
+
+
+def window_id(client: str, query: str, artifact_id: str, ts: datetime, window_seconds: int) -> str:
+    """Id of a recorded search's match event: one per client, normalized query, artifact and
+    window of `window_seconds`, so a burst of identical searches is stored once per window
+    (the store skips an event_id it already holds)."""
+    window = int(ts.timestamp() // window_seconds) if window_seconds else ts.isoformat()
+    payload = json.dumps([client, normalize_query(query), artifact_id, window])
+    return "m-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def read_log(path: str | Path, line_bytes: int | None = None) -> Iterable[tuple[str, Any]]:
+    """Yield (file:line, parsed object or the parse error) for a JSONL log file; lines longer
+    than `line_bytes` (config limits.line_bytes) are errors in their place."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ValidationFailed("events", [f"{path}: no such file"])
-    return read_jsonl(path)
+    return read_jsonl(path, line_bytes)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import networkx as nx
+
+from .errors import ValidationFailed
 
 FORMATS = ("graphml", "gexf", "json", "csv")
 NODE_FIELDS = ("id", "type", "label", "kind", "task", "times_matched")
@@ -44,18 +47,54 @@ def _clean(graph: nx.DiGraph) -> nx.DiGraph:
     return out
 
 
+def _bad_output(path: Path, why: str) -> ValidationFailed:
+    exc = ValidationFailed("export", [f"output: {path}: {why}"])
+    exc.parameter = "output"
+    return exc
+
+
+def check_output(path: str | Path, fmt: str, protected: list[Path]) -> Path:
+    """The export target `path`, resolved (symlinks followed), once it is safe to write: its
+    folder exists, it is a file (csv: a folder) or absent, and it is neither one of `protected`
+    nor inside one (the home folder, the store). Raises ValidationFailed naming `output`."""
+    given = Path(path).expanduser()
+    target = given.resolve()
+    if not target.parent.is_dir():
+        raise _bad_output(given, f"folder {target.parent} does not exist")
+    if fmt == "csv" and target.exists() and not target.is_dir():
+        raise _bad_output(given, "csv writes a folder (nodes.csv and edges.csv), and this is a file")
+    if fmt != "csv" and target.is_dir():
+        raise _bad_output(given, "is a folder; give a file name")
+    written = [target / name for name in ("nodes.csv", "edges.csv")] if fmt == "csv" else [target]
+    for place in protected:
+        place = place.resolve()
+        for file in [target, *written]:
+            if file == place or place in file.parents:
+                raise _bad_output(given, f"would write over {place} (the home folder or the store); "
+                                         "choose a path outside it")
+    return target
+
+
 def write_graph(graph: nx.DiGraph, fmt: str, path: str | Path) -> Path:
-    """Write `graph` to `path` (for csv, a folder holding nodes.csv and edges.csv)."""
+    """Write `graph` to `path` (for csv, a folder holding nodes.csv and edges.csv). A file is
+    written to a temporary name beside it and renamed into place: a failed export leaves any
+    previous file whole."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     path = Path(path)
     graph = _clean(graph)
-    if fmt == "graphml":
-        nx.write_graphml(graph, path)
-    elif fmt == "gexf":
-        nx.write_gexf(graph, path)
-    elif fmt == "json":
-        path.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False))
+    if fmt != "csv":
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            if fmt == "graphml":
+                nx.write_graphml(graph, partial)
+            elif fmt == "gexf":
+                nx.write_gexf(graph, partial)
+            else:
+                partial.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False))
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
     else:
         path.mkdir(parents=True, exist_ok=True)
         for name, fields, rows in (("nodes.csv", NODE_FIELDS, _node_rows(graph)),

@@ -16,23 +16,65 @@ def _no_constant(name: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """json.loads that refuses NaN and Infinity."""
-    return json.loads(text, parse_constant=_no_constant)
+    """json.loads that refuses NaN and Infinity, and reports nesting too deep for the parser as a
+    ValueError (Python's json raises RecursionError past about a thousand levels)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    """Yield ('file:line', parsed object) per non-blank line, or the parse error in its place.
+def depth(value: Any, limit: int) -> int:
+    """Nesting depth of objects and lists in `value` (a scalar is 0), counted without recursion;
+    stops counting once past `limit` (returns limit + 1)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return limit + 1
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def decode_error_line(data: bytes, exc: UnicodeDecodeError) -> int:
+    """1-based line of the first byte that is not UTF-8."""
+    return data.count(b"\n", 0, exc.start) + 1
+
+
+def read_jsonl(path: Path, line_bytes: int | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ('file:line', parsed object) per non-blank line, or the error in its place: a line
+    that is not JSON, not UTF-8 or longer than `line_bytes` (read only that far).
 
     NaN and Infinity (which Python's json accepts) are errors: no signal, score or count is one.
     """
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        number = 0
+        while True:
+            raw = fh.readline(line_bytes + 1) if line_bytes else fh.readline()
+            if not raw:
+                break
+            number += 1
+            place = f"{path}:{number}"
+            if line_bytes and len(raw) > line_bytes and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the long line
+                    raw = fh.readline(1 << 20)
+                yield place, ValueError(f"line longer than {line_bytes} bytes (config limits.line_bytes)")
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield place, ValueError(f"not UTF-8 (byte {exc.start + 1} of the line)")
+                continue
             if not line.strip():
                 continue
             try:
-                yield f"{path}:{number}", loads(line)
+                yield place, loads(line)
             except ValueError as exc:  # JSONDecodeError is a ValueError
-                yield f"{path}:{number}", exc
+                yield place, exc
 
 
 def field_path(loc: Iterable[Any]) -> str:

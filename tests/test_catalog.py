@@ -74,4 +74,4 @@ def test_nan_and_infinity_are_not_numbers(tmp_path):
         load_catalog([tmp_path])
     text = str(err.value)
     assert f"{tmp_path / 'a.jsonl'}:1: not valid JSONL: NaN" in text
-    assert f"{tmp_path / 'b.json'}: not valid JSON: Infinity" in text
+    assert f"{tmp_path / 'b.json'}:1: not valid JSON: Infinity" in text

@@ -53,7 +53,7 @@ def index_names(url: str) -> set[str]:
 
 
 def test_head_is_latest_revision():
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_old_store_is_refused_then_upgraded_by_cli(store_home):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from matchgraph import Engine
 from matchgraph.catalog import Artifact
-from matchgraph.events import Event, EventIn, finish
+from matchgraph.events import Event, EventConflict, EventIn, finish
 from matchgraph.store import create_store
 from matchgraph.store.schema import artifacts as artifacts_table
 from matchgraph.store.schema import events as events_table
@@ -229,15 +229,55 @@ def _script(url: str) -> dict:
     out["vectors"] = {k: v.tolist() for k, v in store.get_vectors("m", list(vectors)).items()}
     store.record_version(1, "m", ["x"], 1, 2, 3)
     out["versions"] = [{k: v for k, v in row.items() if k != "created_at"} for row in store.versions()]
+    clients = [e.model_copy(update={"event_id": f"c{i}", "client": f"ip-{i % 3:016x}"})
+               for i, e in enumerate(bulk[:300])]
+    out["new"].append(store.add_events(clients))
+    out["bursts"] = store.event_bursts(T0 - timedelta(days=1), min_events=3, limit=20)
+    out["purged"] = [store.purge_events(client=f"ip-{1:016x}", dry_run=True),
+                     store.purge_events(client=f"ip-{1:016x}"),
+                     store.purge_events(query_norm="query number 5", artifact_id="org/model-5"),
+                     store.purge_events(before=T0 + timedelta(minutes=3))]
+    out["purges"] = [{k: v for k, v in row.items() if k != "purged_at"} for row in store.purges()]
+    out["after_purge"] = (store.event_count(), sorted(store.edge_counts()), store.aggregates().edges)
     store.close()
     return out
+
+
+def test_same_event_id_with_other_content_is_refused(store):
+    assert store.add_events(sample_events()) == 6
+    assert store.add_events(sample_events()) == 0  # the same events again: duplicates
+    moved = ev("read handwritten letters", SD, "match", "e1", "htr", 0)  # e1 names another artifact
+    with pytest.raises(EventConflict) as err:
+        store.add_events([ev("new one", TROCR, event_id="e-new"), moved])
+    assert "'e1'" in err.value.detail and "artifact_id" in err.value.detail and TROCR in err.value.detail
+    assert store.event_count() == 6  # the batch was refused whole
+    twice = [ev("a query", TROCR, event_id="dup", minutes=1), ev("a query", TROCR, event_id="dup", minutes=2)]
+    with pytest.raises(EventConflict, match="ts"):
+        store.add_events(twice)
+    again = finish(EventIn(query="a query", artifact_id=TROCR, event_id="no-ts"))
+    later = finish(EventIn(query="a query", artifact_id=TROCR, event_id="no-ts"))
+    assert store.add_events([again]) == 1 and store.add_events([later]) == 0  # a retry, not a conflict
+
+
+def test_purge_makes_the_next_aggregate_a_full_read(store):
+    store.add_events(sample_events())
+    first = store.aggregates()
+    assert store.purge_events(artifact_id=SD) == 3
+    store.add_events([ev("one more", TROCR, event_id=f"x{i}") for i in range(5)])  # count is back up
+    after = store.aggregates(first.cursor)
+    assert after.complete and sorted(after.edges) == sorted(store.edge_counts())
+    assert all(artifact != SD for _, artifact, _, _ in after.edges)
+    assert store.aggregates(after.cursor).edges == [] and not store.aggregates(after.cursor).complete
+    with pytest.raises(ValueError):
+        store.purge_events()
 
 
 @pytest.mark.postgres
 def test_congruence_sqlite_and_postgresql(tmp_path, pg_url):
     lite = _script(f"sqlite:///{tmp_path / 'congruence.db'}")
     pg = _script(pg_url)
-    assert lite["new"] == [6, 0, 2400]
+    assert lite["new"] == [6, 0, 2400, 300]
+    assert lite["bursts"] and lite["purged"][0] == lite["purged"][1] == 100 and lite["purges"][-1]["events"] == 100
     for key in lite:
         assert lite[key] == pg[key], key
 

@@ -22,7 +22,7 @@ class PostgreSQLStore(SQLStore):
     def _lock_migrations(self, conn) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
-    def _write_batch(self, conn, batch: list[Event]) -> int:
+    def _write_batch(self, conn, batch: list[Event]) -> set[str]:
         """Large batches: COPY into a temporary table, merged with one INSERT ... SELECT."""
         if len(batch) < self.copy_min_rows:
             return super()._write_batch(conn, batch)
@@ -30,7 +30,7 @@ class PostgreSQLStore(SQLStore):
                              f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WITH NO DATA")
         return _copy_events(conn, batch)
 
-    def aggregates(self, since: str | None = None) -> Aggregates:
+    def _aggregates(self, since: str | None) -> Aggregates:
         """The cursor is the reading transaction's snapshot (pg_current_snapshot()); the next read
         takes the rows whose inserting transaction that snapshot did not see (NOT
         pg_visible_in_snapshot(txid, previous)). Sequence values are handed out at insert but
@@ -61,7 +61,7 @@ def _snapshot(cursor: str) -> str | None:
     return snapshot
 
 
-def _copy_events(conn, batch: list[Event]) -> int:
+def _copy_events(conn, batch: list[Event]) -> set[str]:
     """COPY a sorted batch into the temporary table events_in, then merge it into events."""
     cursor = conn.connection.driver_connection.cursor()
     columns = ", ".join(EVENT_COLUMNS)
@@ -69,8 +69,8 @@ def _copy_events(conn, batch: list[Event]) -> int:
         for e in batch:
             copy.write_row(tuple(getattr(e, name) for name in EVENT_COLUMNS))
     cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in "
-                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING")
-    inserted = cursor.rowcount
+                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+    inserted = {row[0] for row in cursor.fetchall()}
     cursor.execute("TRUNCATE events_in")
     cursor.close()
     return inserted

@@ -31,10 +31,20 @@ events = Table(
     Column("seq", BigInteger),
     # revision 0003, PostgreSQL: the inserting transaction (pg_current_xact_id()); 0 on SQLite
     Column("txid", BigInteger, nullable=False, server_default="0"),
+    Column("client", String(64)),  # revision 0004: a recorded search's client key; NULL for logs
     Index("ix_events_artifact", "artifact_id"),
     Index("ix_events_query_norm_artifact", "query_norm", "artifact_id"),
     Index("ix_events_ts", "ts"),  # revision 0002: latest-event check, time ranges, monthly partitions
     Index("ix_events_seq", "seq"),  # revision 0003: events stored since the previous graph build
+)
+
+# revision 0004: one row per `matchgraph events purge`; their number marks graph cursors stale
+event_purges = Table(
+    "event_purges", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("purged_at", DateTime(timezone=True), nullable=False),
+    Column("criteria", JSON, nullable=False),  # what was purged: query, artifact, client, before
+    Column("events", Integer, nullable=False),  # how many events it removed
 )
 
 embeddings = Table(

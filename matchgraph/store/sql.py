@@ -19,14 +19,14 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, delete, func, inspect, select
+from sqlalchemy import case, create_engine, delete, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
 from ..errors import SchemaOutdated, invalid
-from ..events import Event
-from .schema import artifacts, embeddings, events, index_versions
+from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
+from .schema import artifacts, embeddings, event_purges, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 EVENT_COLUMNS = [c.name for c in events.columns if c.name not in ("seq", "txid")]  # the database fills those
@@ -87,12 +87,12 @@ class SQLStore:
     def _lock_migrations(self, conn) -> None:
         """Hook: serialize processes migrating the same database at once (inside `conn`'s transaction)."""
 
-    def _write_batch(self, conn, batch: list[Event]) -> int:
-        """Hook: insert a batch sorted by event_id, skipping stored event_ids; return how many
-        were new. Default: one INSERT ... ON CONFLICT DO NOTHING of `_event_rows`."""
+    def _write_batch(self, conn, batch: list[Event]) -> set[str]:
+        """Hook: insert a batch sorted by event_id, skipping stored event_ids; return the
+        event_ids that were new. Default: one INSERT ... ON CONFLICT DO NOTHING of `_event_rows`."""
         stmt = self.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
         rows = self._event_rows(conn, batch)
-        return len(conn.execute(stmt.returning(events.c.event_id), rows).all())
+        return {row[0] for row in conn.execute(stmt.returning(events.c.event_id), rows)}
 
     def _event_rows(self, conn, batch: list[Event]) -> list[dict]:
         """The rows of a batch (timestamps in UTC); a backend may number them here."""
@@ -102,11 +102,23 @@ class SQLStore:
         return rows
 
     def aggregates(self, since: str | None = None) -> Aggregates:
-        """Hook. Edge counts, capability counts and query texts of the events stored after
-        `since` (a cursor from an earlier call; None: all events), read from one view of the
-        table, with the cursor of that view. A cursor this store cannot continue from (another
-        backend's, or one from the future: the database was replaced) gives a complete read,
-        marked `complete`, instead of a wrong delta."""
+        """Edge counts, capability counts and query texts of the events stored after `since` (a
+        cursor from an earlier call; None: all events), read from one view of the table, with the
+        cursor of that view. A cursor this store cannot continue from (another backend's, one from
+        the future: the database was replaced, or one read before a purge: counts cannot be
+        subtracted) gives a complete read, marked `complete`, instead of a wrong delta."""
+        generation = self.purge_generation()
+        if since is not None:
+            since, _, seen = since.partition("|p")
+            if int(seen or 0) != generation:
+                since = None
+        out = self._aggregates(since)
+        if generation:
+            out.cursor = f"{out.cursor}|p{generation}"
+        return out
+
+    def _aggregates(self, since: str | None) -> Aggregates:
+        """Hook: `aggregates` for this backend's cursor (purges already accounted for)."""
         raise NotImplementedError
 
     # -- schema -----------------------------------------------------------------------------
@@ -170,11 +182,18 @@ class SQLStore:
             for item in new_events:
                 batch.append(item)
                 if len(batch) >= batch_size:
-                    inserted += self._write_batch(conn, sorted(batch, key=lambda e: e.event_id))
+                    inserted += self._write_checked(conn, batch)
                     batch = []
             if batch:
-                inserted += self._write_batch(conn, sorted(batch, key=lambda e: e.event_id))
+                inserted += self._write_checked(conn, batch)
         return inserted
+
+    def _write_checked(self, conn, batch: list[Event]) -> int:
+        """Write a batch; an event_id already held by different content is an EventConflict."""
+        batch = sorted(batch, key=lambda e: e.event_id)
+        stored = self._write_batch(conn, batch)
+        _check_conflicts(conn, batch, stored)
+        return len(stored)
 
     def event_count(self) -> int:
         with self.engine.connect() as conn:
@@ -270,8 +289,174 @@ class SQLStore:
             rows = conn.execute(select(index_versions).order_by(index_versions.c.version.desc()))
             return [{**row._mapping, "created_at": _utc(row.created_at)} for row in rows]
 
+    # -- audit and purge (matchgraph events audit / purge) -----------------------------------
+    def event_bursts(self, since: datetime, min_events: int = 2, limit: int = 50) -> list[dict]:
+        """Groups of events stored at or after `since` sharing a client and a normalized query,
+        with at least `min_events` events, most events first: [{"client", "query", "events",
+        "artifacts", "first", "last"}]. Events without a client (logs, CLI) group under None."""
+        count = func.count().label("events")
+        stmt = (select(events.c.client, events.c.query_norm, count,
+                       func.count(func.distinct(events.c.artifact_id)), func.min(events.c.ts),
+                       func.max(events.c.ts))
+                .where(events.c.ts >= since)
+                .group_by(events.c.client, events.c.query_norm)
+                .having(func.count() >= min_events)
+                .order_by(count.desc(), events.c.query_norm).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"client": client, "query": query, "events": int(n), "artifacts": int(n_art),
+                     "first": _utc(first), "last": _utc(last)}
+                    for client, query, n, n_art, first, last in conn.execute(stmt)]
+
+    def purge_events(self, query_norm: str | None = None, artifact_id: str | None = None,
+                     client: str | None = None, before: datetime | None = None,
+                     dry_run: bool = False) -> int:
+        """Delete the events matching every given criterion (at least one is required) and log
+        the purge in event_purges, in one transaction; returns how many events matched. The next
+        graph build of any process reads all events again (aggregates: the purge count changed)."""
+        where = []
+        if query_norm is not None:
+            where.append(events.c.query_norm == query_norm)
+        if artifact_id is not None:
+            where.append(events.c.artifact_id == artifact_id)
+        if client is not None:
+            where.append(events.c.client == client)
+        if before is not None:
+            where.append(events.c.ts < _utc(before))
+        if not where:
+            raise ValueError("purge_events needs at least one criterion")
+        with self.engine.begin() as conn:
+            if dry_run:
+                return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
+            removed = conn.execute(delete(events).where(*where)).rowcount
+            if removed:
+                criteria = {"query": query_norm, "artifact": artifact_id, "client": client,
+                            "before": _utc(before).isoformat() if before else None}
+                conn.execute(event_purges.insert().values(
+                    purged_at=datetime.now(timezone.utc), criteria=criteria, events=removed))
+        return int(removed)
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def purge_generation(self) -> int:
+        """How many purges removed events so far (0: none); part of every aggregates cursor."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(event_purges)).scalar_one())
+
+    def purges(self) -> list[dict]:
+        """The purge log, newest first: [{"id", "purged_at", "criteria", "events"}]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(event_purges).order_by(event_purges.c.id.desc()))
+            return [{**row._mapping, "purged_at": _utc(row.purged_at)} for row in rows]
+
+    # -- audit and purge (matchgraph events audit / purge) -----------------------------------
+    def event_bursts(self, since: datetime, min_events: int = 2, limit: int = 50) -> list[dict]:
+        """Groups of events stored at or after `since` sharing a client and a normalized query,
+        with at least `min_events` events, most events first: [{"client", "query", "events",
+        "artifacts", "first", "last"}]. Events without a client (logs, CLI) group under None."""
+        count = func.count().label("events")
+        stmt = (select(events.c.client, events.c.query_norm, count,
+                       func.count(func.distinct(events.c.artifact_id)), func.min(events.c.ts),
+                       func.max(events.c.ts))
+                .where(events.c.ts >= since)
+                .group_by(events.c.client, events.c.query_norm)
+                .having(func.count() >= min_events)
+                .order_by(count.desc(), events.c.query_norm).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"client": client, "query": query, "events": int(n), "artifacts": int(n_art),
+                     "first": _utc(first), "last": _utc(last)}
+                    for client, query, n, n_art, first, last in conn.execute(stmt)]
+
+    def purge_events(self, query_norm: str | None = None, artifact_id: str | None = None,
+                     client: str | None = None, before: datetime | None = None,
+                     dry_run: bool = False) -> int:
+        """Delete the events matching every given criterion (at least one is required) and log
+        the purge in event_purges, in one transaction; returns how many events matched. The next
+        graph build of any process reads all events again (aggregates: the purge count changed)."""
+        where = []
+        if query_norm is not None:
+            where.append(events.c.query_norm == query_norm)
+        if artifact_id is not None:
+            where.append(events.c.artifact_id == artifact_id)
+        if client is not None:
+            where.append(events.c.client == client)
+        if before is not None:
+            where.append(events.c.ts < _utc(before))
+        if not where:
+            raise ValueError("purge_events needs at least one criterion")
+        with self.engine.begin() as conn:
+            if dry_run:
+                return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
+            removed = conn.execute(delete(events).where(*where)).rowcount
+            if removed:
+                criteria = {"query": query_norm, "artifact": artifact_id, "client": client,
+                            "before": _utc(before).isoformat() if before else None}
+                conn.execute(event_purges.insert().values(
+                    purged_at=datetime.now(timezone.utc), criteria=criteria, events=removed))
+        return int(removed)
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def purge_generation(self) -> int:
+        """How many purges removed events so far (0: none); part of every aggregates cursor."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(event_purges)).scalar_one())
+
+    def purges(self) -> list[dict]:
+        """The purge log, newest first: [{"id", "purged_at", "criteria", "events"}]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(event_purges).order_by(event_purges.c.id.desc()))
+            return [{**row._mapping, "purged_at": _utc(row.purged_at)} for row in rows]
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _check_conflicts(conn, batch: list[Event], stored: set[str]) -> None:
+    """Raise EventConflict when an event of `batch` that was not stored (its event_id was taken,
+    by an earlier transaction or earlier in this one) differs from the stored event in an
+    IDENTITY_FIELDS field. Ids matchgraph derives itself are duplicates by construction."""
+    by_id: dict[str, list[Event]] = {}
+    for e in batch:
+        if not e.event_id.startswith(DERIVED_ID_PREFIXES):
+            by_id.setdefault(e.event_id, []).append(e)
+    ids = sorted(i for i, group in by_id.items() if i not in stored or len(group) > 1)
+    columns = [events.c.event_id, events.c.query, *(events.c[name] for name in IDENTITY_FIELDS)]
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(select(*columns).where(events.c.event_id.in_(ids[start:start + 500]))):
+            held = dict(row._mapping)
+            held["ts"] = _utc(held["ts"])
+            for given in by_id[held["event_id"]]:
+                differs = [name for name in IDENTITY_FIELDS if (name != "ts" or given.ts_given) and
+                           (_utc(given.ts) if name == "ts" else getattr(given, name)) != held[name]]
+                if differs:
+                    raise EventConflict(given, held, differs)
+
+
+def _check_conflicts(conn, batch: list[Event], stored: set[str]) -> None:
+    """Raise EventConflict when an event of `batch` that was not stored (its event_id was taken,
+    by an earlier transaction or earlier in this one) differs from the stored event in an
+    IDENTITY_FIELDS field. Ids matchgraph derives itself are duplicates by construction."""
+    by_id: dict[str, list[Event]] = {}
+    for e in batch:
+        if not e.event_id.startswith(DERIVED_ID_PREFIXES):
+            by_id.setdefault(e.event_id, []).append(e)
+    ids = sorted(i for i, group in by_id.items() if i not in stored or len(group) > 1)
+    columns = [events.c.event_id, events.c.query, *(events.c[name] for name in IDENTITY_FIELDS)]
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(select(*columns).where(events.c.event_id.in_(ids[start:start + 500]))):
+            held = dict(row._mapping)
+            held["ts"] = _utc(held["ts"])
+            for given in by_id[held["event_id"]]:
+                differs = [name for name in IDENTITY_FIELDS if (name != "ts" or given.ts_given) and
+                           (_utc(given.ts) if name == "ts" else getattr(given, name)) != held[name]]
+                if differs:
+                    raise EventConflict(given, held, differs)
 
 
 def _edge_counts():

@@ -29,7 +29,7 @@ class SQLiteStore(SQLStore):
             row["seq"] = last - len(rows) + 1 + i
         return rows
 
-    def aggregates(self, since: str | None = None) -> Aggregates:
+    def _aggregates(self, since: str | None) -> Aggregates:
         """The cursor is the highest seq read (one writer at a time, seq order = commit order)."""
         with self.engine.connect() as conn:
             high = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
