@@ -132,8 +132,8 @@ def api_search(request: Request, response: ResponseHeaders,
 def api_artifact_similar(request: Request,
                          id: str = Path(..., description="artifact id (may contain '/'), or its name"),
                          k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
-    with renamed(artifact="id"):
-        return engine(request).similar(artifact=id, k=k)
+    eng = engine(request)
+    return eng.similar(artifact=eng.resolve(id, "id").id, k=k)
 
 
 @router.get("/artifacts/{id:path}", response_model=ArtifactDetail, responses=ERRORS,

@@ -154,13 +154,13 @@ def finish(raw: EventIn, now: datetime | None = None) -> Event:
 def _validated(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None,
                problems: list[str], request: bool = False) -> Iterator[Event]:
     """Yield the valid events of (place, raw) pairs; append a Problem per bad one. A place is a
-    file line ('log.jsonl:3'), or with `request` the item's field ('events[3]'), which then
-    heads the field of each problem ('events[3].query')."""
+    file line ('log.jsonl:3'), or with `request` an item of the request ('events[3]'), which is
+    then the parameter the problem belongs to ('events[3]: query: ...')."""
     now = datetime.now(timezone.utc)
 
     def problem(field: str | None, why: str, place: str) -> Problem:
         if request:
-            return Problem(f"{place}.{field}" if field else place, why)
+            return Problem(place, f"{field}: {why}" if field else why)
         return Problem(field, why, place)
 
     for place, raw in items:
@@ -171,7 +171,7 @@ def _validated(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | Non
             event = finish(EventIn.model_validate(raw), now)
         except ValidationError as exc:
             problems.extend(problem(p.field, p.message, place)
-                            for p in problems_of(exc, default_field="" if request else "(event)"))
+                            for p in problems_of(exc, default_field="(event)"))
             continue
         if known_artifacts is not None and event.artifact_id not in known_artifacts:
             problems.append(problem("artifact_id", f"unknown artifact '{event.artifact_id}'", place))
