@@ -16,6 +16,7 @@ from matchgraph.errors import MatchgraphError, Unauthorized
 from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+from matchgraph.tokens import fit_results
 
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
 
@@ -91,9 +92,16 @@ def api_search(request: Request,
                kind: Optional[Kind] = Query(None, description="only this kind"),
                pricing: Optional[Pricing] = Query(None, description="only this pricing"),
                task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
-               record: bool = Query(True, description="store the top results as match events")
+               record: bool = Query(True, description="store the top results as match events"),
+               max_tokens: Optional[int] = Query(None, ge=1, le=1_000_000,
+                                                 description="keep only the best results whose whole response "
+                                                             "fits this many tokens, estimated as ceil(JSON "
+                                                             "characters / 4); `omitted` says how many were cut")
                ) -> SearchResponse:
-    return engine(request).search(q, k, kind, pricing, (task or "").strip() or None, record=record)
+    response = engine(request).search(q, k, kind, pricing, (task or "").strip() or None, record=record)
+    if max_tokens is None:
+        return response
+    return SearchResponse.model_validate(fit_results(response.model_dump(mode="json"), max_tokens))
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,
