@@ -201,13 +201,13 @@ def _result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep,
             for item in data.get("results", []):
                 if item.get("tool") is None:
                     item.pop("tool", None)
-    if max_tokens is not None:
-        data = fit_results(data, max_tokens)
         if model is ArtifactDetail:
             record = full.artifact
             data["artifact"] = {k: record[k] for k in RECORD_KEEP if record.get(k) not in (None, [], "")}
             data["artifact"]["capabilities"] = [{"id": c["id"], "title": c["title"]}
                                                 for c in record.get("capabilities", [])]
+    if max_tokens is not None:
+        data = fit_results(data, max_tokens)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
