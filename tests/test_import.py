@@ -121,11 +121,16 @@ def test_mcp_registry_current_schema_and_api_response(tmp_path):
                 "_meta": {"io.modelcontextprotocol.registry/official": {
                     "isLatest": latest, "publishedAt": "2025-10-0%sT00:00:00Z" % version[-1]}}}
     response = tmp_path / "servers.json"
-    response.write_text(json.dumps({"servers": [server("1.2.0", True), server("1.1.0", False)],
-                                     "metadata": {"count": 2}}), encoding="utf-8")
+    gone = server("0.1.0", True)
+    gone["server"]["name"] = "io.github.example/retired"
+    gone["_meta"]["io.modelcontextprotocol.registry/official"]["status"] = "deleted"
+    response.write_text(json.dumps({"servers": [server("1.2.0", True), server("1.1.0", False), gone],
+                                     "metadata": {"count": 3}}), encoding="utf-8")
     out = tmp_path / "out.jsonl"
     summary = import_catalog("mcp-registry", [str(response)], out)
-    assert summary["skipped"] == [f"{response}: servers[1].server: io.github.example/weather 1.1.0: an older version"]
+    assert summary["skipped"] == [f"{response}: servers[1].server: io.github.example/weather 1.1.0: an older version",
+                                  f"{response}: servers[2].server: io.github.example/retired: deleted from the registry"]
+    assert summary["artifacts"] == 1
     weather = by_id(out)["io.github.example/weather"]
     assert weather["name"] == "Weather" and weather["signals"]["version"] == "1.2.0"
     assert weather["signals"]["integrations"] == ["pypi:weather-mcp", "streamable-http:https://weather.example/mcp"]

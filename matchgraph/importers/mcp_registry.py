@@ -12,7 +12,8 @@ Accepted shapes, all read the same way:
 Per server: id = `name` (the reverse-DNS registry name), `kind: tool`, packages and remotes as
 `signals.integrations`, repository (or website) as `url`. When a name appears in several
 versions only the latest is kept (marked latest, else the highest version, else the newest
-release date); the others are reported as skipped, as are entries without a name.
+release date); the others are reported as skipped, as are entries without a name and entries
+the registry marks `deleted`.
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def import_mcp_registry(sources: list[Path]) -> Imported:
             name = doc.get("name")
             if not isinstance(name, str) or not name.strip():
                 skipped.append(f"{place}: no `name` (an empty entry)")
+                continue
+            if str(meta.get("status") or doc.get("status") or "").lower() == "deleted":
+                skipped.append(f"{place}: {name}: deleted from the registry")
                 continue
             latest = meta.get("isLatest", meta.get("is_latest"))
             detail = doc.get("version_detail") if isinstance(doc.get("version_detail"), dict) else {}
