@@ -30,12 +30,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.models import EventsResult
-from matchgraph.catalog import Kind, Pricing
+from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
 from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, ScoreCard, SearchResponse,
                                SearchResult, Side, SimilarResponse)
+from matchgraph.tokens import fit_results
 from matchgraph.validation import problems_of
 
 log = logging.getLogger("matchgraph.mcp")
@@ -60,7 +61,7 @@ Keep = dict[type[BaseModel], set[str]]
 
 SEARCH_KEEP: Keep = {
     SearchResult: {"artifact_id", "name", "kind", "pricing", "task", "rank", "score", "position",
-                   "matched_capability", "matched_capability_title", "explanation"},
+                   "matched_capability", "matched_capability_title", "explanation", "tool"},
 }
 COMPARE_KEEP: Keep = {
     Side: {"id", "name", "kind", "pricing", "task", "url", "scores", "capabilities"},
@@ -174,18 +175,36 @@ class SelectionRecorded(EventsResult):
 
     query: str
     artifact_id: str = Field(description="the artifact the name resolved to")
+    capability_id: Optional[str] = Field(None, description="the capability (tool) the selection names")
 
 
-def _result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep) -> CallToolResult:
-    """A tool result: structured content plus the same JSON as text (for clients that read text)."""
+def capability_named(artifact: Artifact, name: str) -> str:
+    """The id of `artifact`'s capability whose id, or whose MCP tool name, is `name`."""
+    for capability in artifact.capabilities:
+        if name in (capability.id, capability.tool.name if capability.tool else None):
+            return capability.id
+    known = ", ".join(c.id for c in artifact.capabilities[:20])
+    raise ToolError(f"tool: '{name}' is not a capability or tool of {artifact.id} (it has: {known})")
+
+
+def _result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep,
+            max_tokens: int | None = None) -> CallToolResult:
+    """A tool result: structured content plus the same JSON as text (for clients that read text);
+    with `max_tokens`, results cut best first to what fits (see matchgraph.tokens)."""
     data = full.model_dump(mode="json")
     if not detail:
         data = project(model, data, keep)
+        if model is SearchResponse:  # a compact result leaves out a tool's absence, not its presence
+            for item in data.get("results", []):
+                if item.get("tool") is None:
+                    item.pop("tool", None)
         if model is ArtifactDetail:
             record = full.artifact
             data["artifact"] = {k: record[k] for k in RECORD_KEEP if record.get(k) not in (None, [], "")}
             data["artifact"]["capabilities"] = [{"id": c["id"], "title": c["title"]}
                                                 for c in record.get("capabilities", [])]
+    if max_tokens is not None:
+        data = fit_results(data, max_tokens)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
@@ -277,9 +296,12 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         task: Annotated[Optional[str], Field(description="only this task, e.g. image-to-text")] = None,
         record: Annotated[bool, Field(description="store this search as match events")] = True,
         detail: Detail = False,
+        max_tokens: Annotated[Optional[int], Field(ge=1, le=1_000_000, description=(
+            "keep only the best results whose whole answer fits this many tokens, estimated as "
+            "ceil(JSON characters / 4); `omitted` says how many were cut"))] = None,
     ) -> Annotated[CallToolResult, SearchOut]:
         response = _call(lambda: engine.search(query, k, kind, pricing, task, record=record, client="mcp"))
-        return _result(SearchResponse, response, detail, SEARCH_KEEP)
+        return _result(SearchResponse, response, detail, SEARCH_KEEP, max_tokens)
 
     @server.tool(
         title="Compare two artifacts (A vs B)",
@@ -340,14 +362,20 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         artifact: Annotated[str, Field(min_length=1, description="the chosen artifact: id or name")],
         token: Annotated[Optional[str], Field(description="the write token (not needed when sent as an "
                                                           "HTTP Authorization: Bearer header)")] = None,
+        tool: Annotated[Optional[str], Field(min_length=1, description=(
+            "which of the artifact's capabilities was used: a capability id, or an MCP tool's name "
+            "(as search returned it); teaches the graph which tool serves this need"))] = None,
         ctx: Context = None,
     ) -> SelectionRecorded:
         check_token(engine, token or _bearer(ctx))
         _call(lambda: check_query(query, "query"))  # what a search could record: words, no NUL, not too long
         chosen = _call(lambda: engine.resolve(artifact, "artifact"))
-        counts = _call(lambda: engine.add_events([{"query": query, "artifact_id": chosen.id,
-                                                   "kind": "select"}]))
-        return SelectionRecorded(query=query, artifact_id=chosen.id, **counts)
+        event = {"query": query, "artifact_id": chosen.id, "kind": "select"}
+        if tool is not None:
+            event["capability_id"] = capability_named(chosen, tool)
+        counts = _call(lambda: engine.add_events([event]))
+        return SelectionRecorded(query=query, artifact_id=chosen.id, capability_id=event.get("capability_id"),
+                                 **counts)
 
     return server
 

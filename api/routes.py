@@ -18,6 +18,7 @@ from matchgraph.events import MAX_QUERY  # a recorded search stores its query as
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 from matchgraph.validation import loads, problems_of
+from matchgraph.tokens import fit_results
 
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
 
@@ -120,11 +121,18 @@ def api_search(request: Request, response: ResponseHeaders,
                record: bool = Query(True, description="store the top results as match events: "
                                     "not when the request comes from another site's page, and at "
                                     "most server.record_per_minute per client (see README "
-                                    "\"Operations\"); header X-Matchgraph-Not-Recorded says why not")
+                                    "\"Operations\"); header X-Matchgraph-Not-Recorded says why not"),
+               max_tokens: Optional[int] = Query(None, ge=1, le=1_000_000,
+                                                 description="keep only the best results whose whole response "
+                                                             "fits this many tokens, estimated as ceil(JSON "
+                                                             "characters / 4); `omitted` says how many were cut")
                ) -> SearchResponse:
     record, client = recording_client(request, record, response.headers)
     with renamed(query="q"):
-        return engine(request).search(q, k, kind, pricing, task, record=record, client=client)
+        found = engine(request).search(q, k, kind, pricing, task, record=record, client=client)
+    if max_tokens is None:
+        return found
+    return SearchResponse.model_validate(fit_results(found.model_dump(mode="json"), max_tokens))
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,

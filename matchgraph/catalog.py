@@ -34,6 +34,16 @@ def split_identifier(text: str) -> str:
     return _ID_BOUNDARIES.sub(" ", _ID_SEPARATORS.sub(" ", text))
 
 
+class ToolRef(BaseModel):
+    """How an agent calls a capability that is an MCP tool: the server, the tool's name and the
+    JSON Schema of its arguments (set by `matchgraph import mcp`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    server: str = Field(min_length=1, description="stdio command line or streamable HTTP URL of the MCP server")
+    name: str = Field(min_length=1, description="the tool's name, as tools/call takes it")
+    input_schema: dict[str, Any] = Field(default_factory=dict, description="the tool's inputSchema (JSON Schema)")
+
+
 class Capability(BaseModel):
     """One decomposed thing an artifact can do; the unit that is embedded and searched."""
 
@@ -46,6 +56,7 @@ class Capability(BaseModel):
     inputs: list[str] = []
     outputs: list[str] = []
     best_for: str | None = None
+    tool: ToolRef | None = None
 
     def text(self) -> str:
         """The text that is embedded for this capability."""

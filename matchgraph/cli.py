@@ -197,6 +197,29 @@ def evaluate(queries: Path = typer.Option(..., "--queries", help="Labeled JSONL:
                    f"{m['mrr@10']:>7.3f} {m['ndcg@10']:>8.3f} {m['latency_ms']['p50']:>7.1f} {m['latency_ms']['p95']:>7.1f}")
 
 
+@app.command("import")
+def import_(fmt: str = typer.Argument(..., metavar="FORMAT", help="hf | mcp-registry | mcp | openapi"),
+            sources: list[str] = typer.Argument(..., metavar="SOURCE...",
+                                                help="Files (hf, mcp-registry, openapi), or MCP server "
+                                                     "command lines / streamable HTTP URLs (mcp)."),
+            output: Path = typer.Option(..., "-o", "--output", help="Catalog file to write (*.jsonl)."),
+            cards: Optional[Path] = typer.Option(None, "--cards", help="hf: folder of model cards <id>/README.md."),
+            timeout: Optional[float] = typer.Option(None, "--timeout", min=1,
+                                                    help="mcp: seconds to start a server and list it (30)."),
+            as_json: bool = JsonOption) -> None:
+    """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog."""
+    from .importers import import_catalog
+
+    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout))
+    if as_json:
+        _print_json(summary)
+        return
+    typer.echo(f"wrote {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
+               f"to {summary['output']}; skipped {len(summary['skipped'])}")
+    for line in summary["skipped"]:
+        typer.echo(f"  skipped {line}")
+
+
 @app.command()
 def stats(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Index version, catalog size, events and graph size."""

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .catalog import ToolRef
+
 
 class Signals(BaseModel):
     """How much each signal added to a result's score (already weighted)."""
@@ -39,12 +41,17 @@ class SearchResult(BaseModel):
     explanation: str
     signals: Signals
     past_queries: list[PastQuery] = []
+    tool: ToolRef | None = Field(None, description="when the matched capability is an MCP tool: its server, "
+                                                   "name and input schema, enough to call it")
 
 
 class SearchResponse(BaseModel):
     query: str
     results: list[SearchResult]
     recorded: bool = Field(description="whether match events were stored for this search")
+    omitted: int = Field(0, description="results left out to fit max_tokens")
+    tokens: int | None = Field(None, description="estimated tokens of this response (ceil(JSON characters / 4)), "
+                                                 "when max_tokens was given")
 
 
 class ScoreCard(BaseModel):

@@ -239,4 +239,5 @@ def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks
                         pricing=artifact.pricing, task=artifact.task, rank=ranks.get(artifact.id, 50),
                         score=round(score, 4), position=position, matched_capability=cap_id,
                         matched_capability_title=capability.title, similarity=round(float(best[pos]), 4),
-                        explanation=explanation, signals=signals, past_queries=past[:5])
+                        explanation=explanation, signals=signals, past_queries=past[:5],
+                        tool=capability.tool)

@@ -213,8 +213,8 @@ def test_stdio_record_selection_with_token(demo_home):
                 assert "token" in refused
                 ok = data(await session.call_tool("record_selection",
                                                   {"query": HANDWRITING, "artifact": TROCR, "token": TOKEN}))
-                assert ok == {"query": HANDWRITING, "artifact_id": TROCR, "received": 1, "new": 1,
-                              "duplicates": 0}
+                assert ok == {"query": HANDWRITING, "artifact_id": TROCR, "capability_id": None, "received": 1,
+                              "new": 1, "duplicates": 0}
 
     run(go())
     assert selects_for(demo_home, TROCR) == before + 1

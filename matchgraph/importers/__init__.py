@@ -1,0 +1,48 @@
+"""`matchgraph import`: catalogs users already have -> our catalog schema, decomposed into
+capabilities deterministically from the structure of each format (no LLM).
+
+One module per format (hf, mcp_registry, mcp, openapi); `common` writes and validates the
+result exactly as `index` would read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .common import ImportFailed, Imported, write_catalog
+
+FORMATS = ("hf", "mcp-registry", "mcp", "openapi")
+
+
+def read_sources(fmt: str, sources: list[str], cards: Path | None = None,
+                 timeout: float | None = None) -> Imported:
+    """Artifacts from `sources` in format `fmt` (one of FORMATS), not yet written."""
+    if fmt not in FORMATS:
+        raise ImportFailed([f"format: '{fmt}' is not one of {', '.join(FORMATS)}"])
+    if not sources:
+        raise ImportFailed(["SOURCE: give at least one file, command or URL"])
+    if cards is not None and fmt != "hf":
+        raise ImportFailed(["--cards: model cards go with the hf format only"])
+    if fmt == "hf":
+        from .hf import import_hf
+        return import_hf([Path(s) for s in sources], cards)
+    if fmt == "mcp-registry":
+        from .mcp_registry import import_mcp_registry
+        return import_mcp_registry([Path(s) for s in sources])
+    if fmt == "openapi":
+        from .openapi import import_openapi
+        return import_openapi([Path(s) for s in sources])
+    from .mcp import DEFAULT_TIMEOUT, import_mcp
+    return import_mcp(sources, timeout or DEFAULT_TIMEOUT)
+
+
+def import_catalog(fmt: str, sources: list[str], output: str | Path, cards: Path | None = None,
+                   timeout: float | None = None) -> dict[str, Any]:
+    """Read `sources`, validate, write `output` (JSONL); returns {artifacts, capabilities,
+    skipped, output}. Raises ImportFailed (nothing written) naming each bad place."""
+    summary = write_catalog(read_sources(fmt, sources, cards, timeout), Path(output))
+    return {**summary, "output": str(output)}
+
+
+__all__ = ["FORMATS", "ImportFailed", "import_catalog", "read_sources"]

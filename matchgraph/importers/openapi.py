@@ -1,0 +1,178 @@
+"""OpenAPI 3.0/3.1 and Swagger 2.0 documents (YAML or JSON) -> API artifacts.
+
+The API is the artifact (`kind: api`); each operation is a capability: id = operationId (or
+`method-path`), title = summary (or the operationId in words, or `METHOD /path`), description =
+description or summary plus its tags, inputs = the names of its parameters and of the top-level
+fields of its request body. `$ref`s are resolved by `jsonref` (local and relative-file
+references; a reference to a URL is refused, since nothing is fetched at import time).
+Webhooks (3.1) are requests the API sends, not operations a caller makes: they are reported as
+skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonref
+
+from ..catalog import split_identifier
+from .common import ImportFailed, Imported, first_paragraph, json_path, read_document, slug
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _local_only(uri: str) -> Any:
+    """jsonref loader: files next to the document only; the network is not used at import time."""
+    if not uri.startswith("file:"):
+        raise ImportFailed([f"$ref to {uri}: only references inside the document or to local files "
+                            "are resolved (nothing is downloaded)"])
+    return jsonref.jsonloader(uri)
+
+
+def resolve(document: dict, path: Path) -> dict:
+    """`document` with every $ref replaced by what it points to."""
+    try:
+        return jsonref.replace_refs(document, base_uri=path.resolve().as_uri(), loader=_local_only,
+                                    proxies=False, lazy_load=False)
+    except jsonref.JsonRefError as exc:
+        where = json_path([int(p) if isinstance(p, str) and p.isdigit() else p for p in exc.path or []])
+        reference = exc.reference.get("$ref", "") if isinstance(exc.reference, dict) else ""
+        if isinstance(exc.cause, ImportFailed):  # a URL: refused by _local_only
+            raise ImportFailed([f"{path}: {where}: {p}" for p in exc.cause.problems]) from None
+        raise ImportFailed([f"{path}: {where}: cannot resolve $ref {reference!r}: {exc.message}"]) from None
+
+
+def _body_fields(schema: Any, depth: int = 0) -> list[str]:
+    """Top-level property names of a request body schema (allOf/oneOf/anyOf merged)."""
+    if not isinstance(schema, dict) or depth > 5:
+        return []
+    names = list(schema.get("properties", {}) or {}) if isinstance(schema.get("properties"), dict) else []
+    for key in ("allOf", "oneOf", "anyOf"):
+        for part in schema.get(key, []) or []:
+            names += _body_fields(part, depth + 1)
+    if not names and schema.get("type") == "array":
+        names = _body_fields(schema.get("items"), depth + 1)
+    return list(dict.fromkeys(names))
+
+
+def _inputs(operation: dict, shared: list) -> list[str]:
+    names: list[str] = []
+    by_key = {}
+    for param in list(shared) + list(operation.get("parameters") or []):
+        if isinstance(param, dict) and param.get("name"):
+            by_key[(param.get("in"), param["name"])] = param  # an operation's own overrides the path's
+    for (where, name), param in by_key.items():
+        if where == "body":  # Swagger 2.0: the body is one parameter with a schema
+            names += _body_fields(param.get("schema")) or [name]
+        else:
+            names.append(name)
+    body = operation.get("requestBody")
+    if isinstance(body, dict):
+        for media in (body.get("content") or {}).values():
+            if isinstance(media, dict):
+                names += _body_fields(media.get("schema"))
+    return list(dict.fromkeys(names))
+
+
+def _version(doc: dict) -> str | None:
+    if isinstance(doc.get("swagger"), str) and doc["swagger"].startswith("2."):
+        return "swagger-2.0"
+    if isinstance(doc.get("openapi"), str) and doc["openapi"][:3] in ("3.0", "3.1"):
+        return "openapi-" + doc["openapi"][:3]
+    return None
+
+
+def api_record(doc: dict, path: Path, taken: set[str], skipped: list[str]) -> dict[str, Any]:
+    """One resolved OpenAPI/Swagger document -> an artifact record."""
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    title = info.get("title") if isinstance(info.get("title"), str) and info["title"].strip() else path.stem
+    paths = doc.get("paths") or {}
+    if not isinstance(paths, dict):
+        raise ImportFailed([f"{path}: paths: expected an object, got {type(paths).__name__}"])
+    capabilities, tags, problems = [], [], []
+    seen_ids: set[str] = set()
+    for route, item in paths.items():
+        if not isinstance(item, dict):
+            problems.append(f"{path}: paths.{route}: expected a path item object")
+            continue
+        shared = item.get("parameters") or []
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            if not isinstance(operation, dict):
+                problems.append(f"{path}: paths.{route}.{method}: expected an operation object")
+                continue
+            op_id = operation.get("operationId")
+            if isinstance(op_id, str) and re.fullmatch(r"[A-Za-z0-9._-]+", op_id):
+                cap_id = op_id  # kept as written: an agent calls the operation by it
+            else:
+                cap_id = slug(op_id if isinstance(op_id, str) and op_id.strip() else f"{method} {route}")
+                cap_id = cap_id.replace("/", "-")
+            while cap_id in seen_ids:
+                cap_id = slug(f"{cap_id} {method} {route}").replace("/", "-")
+            seen_ids.add(cap_id)
+            endpoint = f"{method.upper()} {route}"
+            summary = operation.get("summary") if isinstance(operation.get("summary"), str) else ""
+            description = operation.get("description") if isinstance(operation.get("description"), str) else ""
+            op_tags = [str(t) for t in operation.get("tags") or [] if isinstance(t, (str, int))]
+            tags += op_tags
+            cap_title = (summary.strip() or (split_identifier(op_id).strip().capitalize() if isinstance(op_id, str)
+                                             and op_id.strip() else "") or endpoint)
+            text = first_paragraph(description) or first_paragraph(summary) or f"{endpoint} of {title}."
+            if op_tags:
+                text += f" Tags: {', '.join(op_tags)}."
+            capability = {"id": cap_id, "title": first_paragraph(cap_title, 200), "description": text,
+                          "unique": endpoint, "inputs": _inputs(operation, shared), "outputs": []}
+            if operation.get("deprecated") is True:
+                capability["vs_alternatives"] = "Deprecated operation."
+            capabilities.append(capability)
+    if problems:
+        raise ImportFailed(problems)
+    for name in (doc.get("webhooks") or {}) if isinstance(doc.get("webhooks"), dict) else {}:
+        skipped.append(f"{path}: webhooks.{name}: a webhook is sent by the API, not called on it")
+    if not capabilities:
+        raise ImportFailed([f"{path}: paths: no operations: nothing to import"])
+    artifact_id = slug(title)
+    if artifact_id in taken:
+        artifact_id = f"{artifact_id}-{slug(path.stem)}"  # two documents with one title
+    taken.add(artifact_id)
+    servers = doc.get("servers") if isinstance(doc.get("servers"), list) else []
+    url = next((s["url"] for s in servers if isinstance(s, dict) and isinstance(s.get("url"), str)), None)
+    if url is None and isinstance(doc.get("host"), str):
+        scheme = (doc.get("schemes") or ["https"])[0]
+        url = f"{scheme}://{doc['host']}{doc.get('basePath') or ''}"
+    license_ = info.get("license") if isinstance(info.get("license"), dict) else {}
+    contact = info.get("contact") if isinstance(info.get("contact"), dict) else {}
+    description = first_paragraph(info.get("summary") if isinstance(info.get("summary"), str) else "") or \
+        first_paragraph(info.get("description") if isinstance(info.get("description"), str) else "") or \
+        f"{title}: {len(capabilities)} operations."
+    signals: dict[str, Any] = {}
+    if info.get("version") is not None:
+        signals["version"] = str(info["version"])
+    return {"id": artifact_id, "name": title, "kind": "api", "pricing": "unknown",
+            "provider": contact.get("name"), "url": url, "license": license_.get("name"), "task": None,
+            "tags": list(dict.fromkeys(tags + [_version(doc)])), "description": description,
+            "signals": signals, "capabilities": capabilities}
+
+
+def import_openapi(sources: list[Path]) -> Imported:
+    """Each OpenAPI/Swagger document in `sources` -> one API artifact."""
+    imported, problems, taken = Imported(), [], set()
+    for source in sources:
+        path = Path(source)
+        doc = read_document(path)
+        if not isinstance(doc, dict) or _version(doc) is None:
+            found = doc.get("openapi", doc.get("swagger")) if isinstance(doc, dict) else type(doc).__name__
+            problems.append(f"{path}: not an OpenAPI 3.0/3.1 or Swagger 2.0 document "
+                            f"(`openapi`/`swagger` is {found!r})")
+            continue
+        try:
+            imported.add(api_record(resolve(doc, path), path, taken, imported.skipped), str(path))
+        except ImportFailed as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ImportFailed(problems)
+    return imported
