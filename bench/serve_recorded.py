@@ -6,7 +6,11 @@ then times N sequential searches with record=false and the same N queries record
 p50 / p95 / max of each in milliseconds. Recording is allowed past the per-client budget
 (MATCHGRAPH_SERVER__RECORD_PER_MINUTE) so that every timed search is stored.
 
-    python bench/serve_recorded.py [--home DIR] [-n 30] [--port 8765]
+    python bench/serve_recorded.py [--home DIR] [-n 30] [--port 8765] [--busy]
+
+--busy sets graph.refresh_seconds 1 and search.adapter_refit_seconds 0: the server folds the
+recorded searches into the graph and refits the adapter over and over while they are timed, to
+show that requests do not wait for either (they share the CPU with it).
 """
 
 from __future__ import annotations
@@ -62,9 +66,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="an indexed home (copied, never written)")
     parser.add_argument("-n", type=int, default=30, help="searches of each kind")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--busy", action="store_true", help="refresh every 1 s and refit at every refresh")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
     env["MATCHGRAPH_SERVER__RECORD_PER_MINUTE"] = "100000"
+    busy = {"MATCHGRAPH_GRAPH__REFRESH_SECONDS": "1", "MATCHGRAPH_SEARCH__ADAPTER_REFIT_SECONDS": "0"}
     with tempfile.TemporaryDirectory() as tmp:
         if args.home:
             home = Path(tmp) / "home"
@@ -73,7 +79,7 @@ def main() -> None:
             home = build_home(Path(tmp), env)
         queries = [f"{QUERIES[i % len(QUERIES)]} {i}" for i in range(args.n)]
         server = subprocess.Popen([MATCHGRAPH, "serve", "--home", str(home), "--host", "127.0.0.1",
-                                   "--port", str(args.port)], env=env, stdout=subprocess.DEVNULL,
+                                   "--port", str(args.port)], env={**env, **(busy if args.busy else {})}, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{args.port}"
         try:
@@ -94,7 +100,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"matchgraph serve on loopback, {args.n} sequential searches each (same queries):")
+    mode = " (--busy: refresh 1 s, refit at every refresh)" if args.busy else ""
+    print(f"matchgraph serve on loopback, {args.n} sequential searches each (same queries){mode}:")
     print(summary("unrecorded", unrecorded))
     print(summary("recorded", recorded))
 
