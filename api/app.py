@@ -24,12 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matchgraph.engine import Engine
-from matchgraph.errors import Ambiguous, MatchgraphError, NoIndex, NotFound, SchemaOutdated, ValidationFailed
+from matchgraph.errors import MatchgraphError, NoIndex, ValidationFailed
+from matchgraph.validation import problems_of
 
 from .guard import ClientGuard
 from .metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from .models import ErrorBody, EventsIn, Health, Ready
-from .web import templates_env
+from .web import templates_env, wants_json
 
 log = logging.getLogger("matchgraph.api")
 HERE = Path(__file__).resolve().parent
@@ -44,10 +45,6 @@ class Service:
         self.load_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def current_state(self):
-        """The state being served, without triggering a build (None before the first load)."""
-        return self.engine.loaded
 
     @property
     def interval(self) -> float:
@@ -179,46 +176,21 @@ def public_model(name: str | None) -> str | None:
     return Path(name).name if name and ("/" in name or "\\" in name) and Path(name).is_absolute() else name
 
 
-def wants_json(request: Request) -> bool:
-    """A page's JSON twin: ?format=json, or an Accept header asking for JSON rather than HTML."""
-    if request.query_params.get("format") == "json":
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
 def _is_api(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/api") \
         or wants_json(request)
 
 
-def _parameter(problems: list[str]) -> str | None:
-    """'k: must be between 1 and 100' -> 'k'; 'events[3]: artifact_id: ...' -> 'events[3]'."""
-    for problem in problems:
-        head, sep, _ = problem.partition(":")
-        if sep and head and " " not in head.strip():
-            return head.strip()
-    return None
+# HTTP status of each engine error code (MatchgraphError.code); any other code is a 400.
+STATUS = {"not_found": 404, "ambiguous": 409, "invalid": 422, "no_index": 503, "schema_outdated": 503}
 
 
-def error_body(exc: Exception, status: int | None = None) -> ErrorBody:
-    parameter = getattr(exc, "parameter", None)
-    if isinstance(exc, Ambiguous):
-        return ErrorBody(error="ambiguous", status=409, message=str(exc), parameter=parameter,
-                         candidates=exc.candidates)
-    if isinstance(exc, NotFound):
-        return ErrorBody(error="not_found", status=404, message=str(exc), parameter=parameter)
-    if isinstance(exc, ValidationFailed):
-        parameter = parameter or _parameter(exc.problems)
-        message = "; ".join(exc.problems) if exc.problems else str(exc)
-        return ErrorBody(error="invalid", status=422, message=message, parameter=parameter,
-                         problems=exc.problems)
-    if isinstance(exc, NoIndex):
-        return ErrorBody(error="no_index", status=503, message=str(exc))
-    if isinstance(exc, SchemaOutdated):
-        return ErrorBody(error="schema_outdated", status=503, message=str(exc))
-    return ErrorBody(error="error", status=status or 400, message=str(exc), parameter=parameter)
+def error_body(exc: MatchgraphError) -> ErrorBody:
+    """The JSON body of an engine error: its code, one-line message and parameter, as data."""
+    return ErrorBody(error=exc.code, status=STATUS.get(exc.code, 400), message=exc.summary,
+                     parameter=exc.parameter, problems=getattr(exc, "problems", []),
+                     candidates=getattr(exc, "candidates", []))
 
 
 def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
@@ -230,7 +202,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     endpoint at /mcp; `host` is the address served (loopback enables MCP's DNS-rebinding guard)."""
     engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
     service = Service(engine)
-    metrics = Metrics(lambda: service)
+    metrics = Metrics(engine)
     mcp_http = None
     if mcp:
         from .mcp import create_mcp_http
@@ -293,19 +265,10 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError):
-        problems, names = [], []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "header")]
-            if loc and loc[0] == "body" and len(loc) > 1:
-                loc = loc[1:]
-            name = loc[0] if loc else "body"
-            for part in loc[1:]:
-                name += f"[{part}]" if part.isdigit() else f".{part}"
-            names.append(name)
-            problems.append(f"{name}: {err.get('msg', 'invalid')}")
-        body = ErrorBody(error="invalid", status=422, message="; ".join(problems),
-                         parameter=names[0] if names else None, problems=problems)
-        return render_error(request, body)
+        # FastAPI heads each location with where the value came from; "body" alone stays
+        errors = [{**err, "loc": tuple(err.get("loc", ()))[1:]} if len(err.get("loc", ())) > 1 else err
+                  for err in exc.errors()]
+        return render_error(request, error_body(ValidationFailed("request", problems_of(errors, default_field="body"))))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -340,15 +303,15 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     def readyz():
         """Ready only while a search would succeed: a state is loaded, it has artifacts, and the
         store answers (a recorded search writes to it)."""
-        state = service.current_state()
-        if state is None and not background:
+        seen = engine.overview(load=False)
+        if seen is None and not background:
             service.touch()
-            state = service.current_state()
+            seen = engine.overview(load=False)
         problem = None
-        if state is None:
+        if seen is None:
             problem = service.load_error or "loading the index"
-        elif not state.index.artifacts:
-            problem = f"index version {state.index.version} has no artifacts"
+        elif not seen.artifacts:
+            problem = f"index version {seen.index_version} has no artifacts"
         else:
             try:
                 engine.store.ping()
@@ -357,9 +320,8 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         if problem is not None:
             body = ErrorBody(error="not_ready", status=503, message=public_text(problem, engine))
             return JSONResponse(body.model_dump(), status_code=503)
-        return Ready(status="ready", index_version=state.index.version,
-                     model=public_model(state.index.manifest.get("model")), artifacts=len(state.index.artifacts),
-                     capabilities=len(state.index.rows), queries=len(state.graph.queries),
+        return Ready(status="ready", index_version=seen.index_version, model=public_model(seen.model),
+                     artifacts=seen.artifacts, capabilities=seen.capabilities, queries=seen.queries,
                      refresh_error=public_text(service.load_error, engine))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",

@@ -30,21 +30,18 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.models import EventsResult
-from matchgraph.events import check_query
-from matchgraph.catalog import Artifact
+from matchgraph.catalog import Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
-from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, ScoreCard, SearchResponse,
+from matchgraph.events import check_query
+from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, ScoreCard, SearchResponse,
                                SearchResult, Side, SimilarResponse)
+from matchgraph.validation import problems_of
 
 log = logging.getLogger("matchgraph.mcp")
 
 MCP_PATH = "/mcp"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-# Input types taken from the catalog model, so a bad filter is refused with the allowed values.
-Kind = Artifact.model_fields["kind"].annotation
-Pricing = Artifact.model_fields["pricing"].annotation
 
 INSTRUCTIONS = """\
 matchgraph finds AI models, tools, APIs, datasets and apps by what they can do, and compares them.
@@ -77,7 +74,7 @@ ARTIFACT_KEEP: Keep = {
 SIMILAR_KEEP: Keep = {}
 # Keys of the catalog record (ArtifactDetail.artifact, a free-form dict) kept in compact results.
 RECORD_KEEP = ("id", "name", "kind", "pricing", "provider", "task", "license", "url", "tags")
-LIST_LIMITS = {(Evidence, "both"): 5, (Evidence, "only_a"): 5, (Evidence, "only_b"): 5,
+LIST_LIMITS = {(MatchEvidence, "both"): 5, (MatchEvidence, "only_a"): 5, (MatchEvidence, "only_b"): 5,
                (ArtifactDetail, "queries"): 5}
 
 
@@ -197,9 +194,8 @@ def _call(fn: Callable[[], Any]) -> Any:
     """Run an engine call; its user errors become MCP tool errors with the engine's message."""
     try:
         return fn()
-    except ValidationFailed as exc:  # "q: ..." names the HTTP parameter; the tool argument is `query`
-        problems = ["query: " + p[3:] if p.startswith("q: ") else p for p in exc.problems]
-        raise ToolError("bad argument: " + "; ".join(problems)) from None
+    except ValidationFailed as exc:  # the engine's field names are the tools' argument names
+        raise ToolError("bad argument: " + exc.summary) from None
     except NotFound as exc:
         raise ToolError(f"{exc} (use the search tool to find artifact ids)") from None
     except MatchgraphError as exc:
@@ -249,11 +245,7 @@ class _Server(MCPServer):
                 if message.startswith(prefix):
                     raise ToolError(f"{name}: {message[len(prefix):]}") from cause
                 raise
-            problems = []
-            for err in cause.errors():
-                where = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
-                got = f" (got {err['input']!r})" if err.get("type") != "missing" and "input" in err else ""
-                problems.append(f"{where}: {err.get('msg', 'invalid')}{got}")
+            problems = problems_of(cause, default_field="arguments", with_input=True)
             raise ToolError(f"{name}: bad argument: " + "; ".join(problems)) from cause
 
 
@@ -278,7 +270,8 @@ def create_mcp_server(engine: Engine) -> MCPServer:
                                     open_world_hint=False))
     def search(
         query: Annotated[str, Field(min_length=1, description="what the user needs, in their own words")],
-        k: Annotated[int, Field(ge=1, le=100, description="number of results")] = 5,
+        k: Annotated[Optional[int], Field(ge=1, le=100, description="number of results "
+                                                                     "(default: the server's search.k)")] = None,
         kind: Annotated[Optional[Kind], Field(description="only this kind of artifact")] = None,
         pricing: Annotated[Optional[Pricing], Field(description="only this pricing")] = None,
         task: Annotated[Optional[str], Field(description="only this task, e.g. image-to-text")] = None,
@@ -317,10 +310,6 @@ def create_mcp_server(engine: Engine) -> MCPServer:
         k: Annotated[int, Field(ge=1, le=100, description="number of neighbours")] = 10,
         detail: Detail = False,
     ) -> Annotated[CallToolResult, SimilarOut]:
-        if capability and not artifact:
-            raise ToolError("capability: give `artifact` too (a capability id is only unique within its artifact)")
-        if text and artifact:
-            raise ToolError("give either `text` or `artifact`, not both")
         result = _call(lambda: engine.similar(text, artifact, capability, k))
         return _result(SimilarResponse, result, detail, SIMILAR_KEEP)
 
@@ -355,7 +344,7 @@ def create_mcp_server(engine: Engine) -> MCPServer:
     ) -> SelectionRecorded:
         check_token(engine, token or _bearer(ctx))
         _call(lambda: check_query(query, "query"))  # what a search could record: words, no NUL, not too long
-        chosen = _call(lambda: engine.resolve(artifact))
+        chosen = _call(lambda: engine.resolve(artifact, "artifact"))
         counts = _call(lambda: engine.add_events([{"query": query, "artifact_id": chosen.id,
                                                    "kind": "select"}]))
         return SelectionRecorded(query=query, artifact_id=chosen.id, **counts)

@@ -19,11 +19,11 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 class EngineCollector:
     """index version, catalog size, events stored and graph size, read when /metrics is scraped."""
 
-    def __init__(self, engine_getter):
-        self._engine = engine_getter
+    def __init__(self, engine):
+        self.engine = engine
 
     def collect(self):
-        engine = self._engine()
+        engine = self.engine
         ready = GaugeMetricFamily("matchgraph_index_loaded", "1 when an index is loaded and served")
         version = GaugeMetricFamily("matchgraph_index_version", "version of the index being served")
         artifacts = GaugeMetricFamily("matchgraph_catalog_artifacts", "artifacts in the served catalog")
@@ -31,36 +31,37 @@ class EngineCollector:
                                          "decomposed capabilities in the served catalog")
         events = GaugeMetricFamily("matchgraph_events_stored", "search and feedback events in the store")
         queries = GaugeMetricFamily("matchgraph_graph_queries", "merged past queries in the match graph")
-        state = engine.current_state() if engine is not None else None
-        ready.add_metric([], 1 if state is not None else 0)
+        seen = engine.overview(load=False)  # a scrape never waits for a load
+        ready.add_metric([], 1 if seen is not None else 0)
         yield ready
-        if state is not None:
-            version.add_metric([], state.index.version)
-            artifacts.add_metric([], len(state.index.artifacts))
-            capabilities.add_metric([], len(state.index.rows))
-            queries.add_metric([], len(state.graph.queries))
+        if seen is not None:
+            version.add_metric([], seen.index_version)
+            artifacts.add_metric([], seen.artifacts)
+            capabilities.add_metric([], seen.capabilities)
+            queries.add_metric([], seen.queries)
             yield version
             yield artifacts
             yield capabilities
             yield queries
-        if engine is not None:
-            try:
-                events.add_metric([], engine.engine.store.event_count())
-                yield events
-            except Exception:  # a store outage must not break the scrape
-                pass
+        try:
+            events.add_metric([], engine.events_stored())
+            yield events
+        except Exception:  # a store outage must not break the scrape
+            pass
 
 
 class Metrics:
-    def __init__(self, engine_getter=None):
+    """The app's registry: request counters and, with an `engine` (matchgraph.Engine), its gauges."""
+
+    def __init__(self, engine=None):
         self.registry = CollectorRegistry()
         self.requests = Counter("matchgraph_http_requests", "HTTP requests by route template",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("matchgraph_http_request_duration_seconds",
                                  "HTTP request latency by route template", ["method", "route"],
                                  buckets=BUCKETS, registry=self.registry)
-        if engine_getter is not None:
-            self.registry.register(EngineCollector(engine_getter))
+        if engine is not None:
+            self.registry.register(EngineCollector(engine))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,18 +8,16 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from matchgraph.errors import NotFound, ValidationFailed
+from matchgraph.catalog import KINDS, PRICINGS
+from matchgraph.errors import NotFound, invalid
+from matchgraph.inputs import search_filters
 
-from .app import wants_json
 from .models import jsonable
-from .routes import compare as compare_artifacts
-from .routes import MAX_QUERY, engine, graph_view, param, recording_client
-from .web import idpath, qs
+from .routes import MAX_QUERY, engine, graph_view, recording_client, renamed
+from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)
 
-KINDS = ["model", "tool", "api", "dataset", "app"]
-PRICINGS = ["free", "freemium", "paid", "unknown"]
 EXAMPLES = ["read handwritten letters", "make a picture from a sentence", "transcribe a podcast episode",
             "translate a word document keeping formatting", "answer questions about a pdf"]
 SCORE_KEYS = [("rank", "Rank"), ("adoption", "Adoption"), ("quality", "Quality"),
@@ -29,53 +27,38 @@ SCORE_KEYS = [("rank", "Rank"), ("adoption", "Adoption"), ("quality", "Quality")
 def render(request: Request, template: str, data: Any, **context) -> Response:
     if wants_json(request):
         return JSONResponse(jsonable(data))
-    state = request.app.state.service.current_state()
-    context.setdefault("version", state.index.version if state else None)
+    seen = engine(request).overview(load=False)
+    context.setdefault("version", seen.index_version if seen else None)
     context["json_url"] = str(request.url.include_query_params(format="json"))
     context["score_keys"] = SCORE_KEYS
     return request.app.state.templates.TemplateResponse(request, template, context)
 
 
-def _choice(name: str, value: Optional[str], allowed: list[str]) -> Optional[str]:
-    value = (value or "").strip() or None
-    if value is not None and value not in allowed:
-        raise ValidationFailed("request", [f"{name}: must be one of {', '.join(allowed)}, got '{value}'"])
-    return value
-
-
 @router.get("/")
 def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_QUERY),
-                k: int = Query(10, ge=1, le=100),
+                k: Optional[int] = Query(None, ge=1, le=100),
                 kind: Optional[str] = None, pricing: Optional[str] = None, task: Optional[str] = None):
     eng = engine(request)
-    state = eng.state
-    kind = _choice("kind", kind, KINDS)
-    pricing = _choice("pricing", pricing, PRICINGS)
-    task = (task or "").strip() or None
+    seen = eng.overview()
+    filters = search_filters(kind, pricing, task)
     response = None
     headers: dict[str, str] = {}
     if q and q.strip():
         record, client = recording_client(request, True, headers)
-        response = eng.search(q, k, kind, pricing, task, record=record, client=client)
+        with renamed(query="q"):
+            response = eng.search(q, k, kind, pricing, task, record=record, client=client)
     data = response or {"query": "", "results": [], "recorded": False}
-    tasks = sorted({a.task for a in state.index.artifacts if a.task})
-    popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
-    names = {a.id: a for a in state.index.artifacts}
     page = render(request, "search.html", data, nav="search", title="Search the match graph",
-                  q=(q or "").strip(), k=k, kind=kind, pricing=pricing, task=task, response=response,
-                  kinds=KINDS, pricings=PRICINGS, tasks=tasks, examples=EXAMPLES,
-                  popular=[(names[aid], s) for aid, s in popular if aid in names],
-                  stats={"artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
-                         "queries": len(state.graph.queries)})
+                  q=(q or "").strip(), k=k, kind=filters.kind, pricing=filters.pricing,
+                  task=filters.task, response=response, kinds=KINDS, pricings=PRICINGS,
+                  tasks=seen.tasks, examples=EXAMPLES, popular=seen.most_matched, stats=seen)
     page.headers.update(headers)
     return page
 
 
 @router.get("/a/{id:path}")
 def artifact_page(request: Request, id: str):
-    eng = engine(request)
-    with param("id"):
-        detail = eng.artifact(id)
+    detail = engine(request).artifact(id)
     canonical = detail.artifact["id"]
     if canonical != id and not wants_json(request):
         query = request.url.query
@@ -97,14 +80,13 @@ def split_pair(eng, path: str) -> tuple[str, str]:
     sides are artifact ids wins."""
     parts = path.split("/vs/")
     if len(parts) < 2 or not parts[0] or not parts[-1]:
-        raise ValidationFailed("request", ["path: expected /compare/{a}/vs/{b}, e.g. "
-                                           "/compare/microsoft/trocr-base-handwritten/vs/stabilityai/stable-diffusion"])
+        raise invalid("request", "path", "expected /compare/{a}/vs/{b}, e.g. "
+                      "/compare/microsoft/trocr-base-handwritten/vs/stabilityai/stable-diffusion")
     if len(parts) == 2:
         return parts[0], parts[1]
-    index = eng.state.index
     for cut in range(1, len(parts)):
         a, b = "/vs/".join(parts[:cut]), "/vs/".join(parts[cut:])
-        if a in index.position and b in index.position:
+        if eng.has_artifact(a) and eng.has_artifact(b):
             return a, b
     return parts[0], "/vs/".join(parts[1:])
 
@@ -113,7 +95,7 @@ def split_pair(eng, path: str) -> tuple[str, str]:
 def compare_page(request: Request, pair: str):
     eng = engine(request)
     a, b = split_pair(eng, pair)
-    comparison = compare_artifacts(request, a, b)
+    comparison = eng.compare(a, b)
     if (comparison.a.id, comparison.b.id) != (a, b) and not wants_json(request):
         return RedirectResponse(f"/compare/{idpath(comparison.a.id)}/vs/{idpath(comparison.b.id)}",
                                 status_code=307)
@@ -136,10 +118,9 @@ def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Opt
     default = False
     if center is None and not all:
         # nothing asked for: start around the most matched artifact rather than a wall of dots
-        scores = eng.state.scores
-        best = max(scores, key=lambda aid: (scores[aid]["times_matched"], aid), default=None)
-        if best is not None and scores[best]["times_matched"] > 0:
-            center, default = best, True
+        most = eng.overview().most_matched
+        if most and most[0][1]["times_matched"] > 0:
+            center, default = most[0][0].id, True
     try:
         view = graph_view(request, center, radius, min_weight, limit)
     except NotFound:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from typing import Literal, Optional
 
@@ -13,15 +12,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from matchgraph.errors import MatchgraphError, Unauthorized
+from matchgraph.catalog import Kind, Pricing
+from matchgraph.errors import MatchgraphError, Unauthorized, ValidationFailed, invalid
 from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+from matchgraph.validation import loads, problems_of
 
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
 
-Kind = Literal["model", "tool", "api", "dataset", "app"]
-Pricing = Literal["free", "freemium", "paid", "unknown"]
 Format = Literal["graphml", "gexf", "json", "csv"]
 assert set(Format.__args__) == set(FORMATS)
 
@@ -72,14 +71,13 @@ def recording_client(request: Request, record: bool, headers) -> tuple[bool, str
 
 
 @contextmanager
-def param(name: str):
-    """Attach the request parameter at fault to engine errors raised inside."""
+def renamed(**names: str):
+    """Engine errors raised inside name this route's parameters (`query="q"`: the engine's
+    `query` is this route's `q`)."""
     try:
         yield
     except MatchgraphError as exc:
-        if getattr(exc, "parameter", None) is None:
-            exc.parameter = name
-        raise
+        raise exc.renamed(names) from None
 
 
 WRITE_STATUS = {"disabled": (503, "writes_disabled"), "missing": (401, "unauthorized"),
@@ -114,7 +112,8 @@ def api_search(request: Request, response: ResponseHeaders,
                               description="what you need, in your own words (letters or digits, "
                                           f"at most {MAX_QUERY} characters)",
                               examples=["read handwritten letters"]),
-               k: int = Query(10, ge=1, le=100, description="number of results"),
+               k: Optional[int] = Query(None, ge=1, le=100, description="number of results "
+                                                                          "(default: config search.k)"),
                kind: Optional[Kind] = Query(None, description="only this kind"),
                pricing: Optional[Pricing] = Query(None, description="only this pricing"),
                task: Optional[str] = Query(None, description="only this task, e.g. image-to-text"),
@@ -124,8 +123,8 @@ def api_search(request: Request, response: ResponseHeaders,
                                     "\"Operations\"); header X-Matchgraph-Not-Recorded says why not")
                ) -> SearchResponse:
     record, client = recording_client(request, record, response.headers)
-    return engine(request).search(q, k, kind, pricing, (task or "").strip() or None, record=record,
-                                  client=client)
+    with renamed(query="q"):
+        return engine(request).search(q, k, kind, pricing, task, record=record, client=client)
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,
@@ -133,9 +132,8 @@ def api_search(request: Request, response: ResponseHeaders,
 def api_artifact_similar(request: Request,
                          id: str = Path(..., description="artifact id (may contain '/'), or its name"),
                          k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
-    eng = engine(request)
-    with param("id"):
-        return eng.similar(artifact=eng.resolve(id).id, k=k)
+    with renamed(artifact="id"):
+        return engine(request).similar(artifact=id, k=k)
 
 
 @router.get("/artifacts/{id:path}", response_model=ArtifactDetail, responses=ERRORS,
@@ -143,8 +141,7 @@ def api_artifact_similar(request: Request,
 def api_artifact(request: Request,
                  id: str = Path(..., description="artifact id (may contain '/'), or its name")
                  ) -> ArtifactDetail:
-    with param("id"):
-        return engine(request).artifact(id)
+    return engine(request).artifact(id)
 
 
 @router.get("/capabilities/similar", response_model=SimilarResponse, responses=ERRORS,
@@ -155,18 +152,7 @@ def api_capabilities_similar(request: Request,
                                                              examples=[EXAMPLE_A]),
                              capability: Optional[str] = Query(None, description="capability id of that artifact"),
                              k: int = Query(10, ge=1, le=100)) -> SimilarResponse:
-    if not (text and text.strip()) and not artifact:
-        raise _invalid("text", "give `text`, or `artifact` (optionally with `capability`)")
-    if capability and not artifact:
-        raise _invalid("artifact", "`capability` needs `artifact`")
-    if artifact is not None and not artifact.strip():
-        raise _invalid("artifact", "must not be blank")
-    eng = engine(request)
-    if artifact:
-        with param("artifact"):
-            artifact = eng.resolve(artifact).id
-    with param("capability" if capability else "text"):
-        return eng.similar(text=text, artifact=artifact, capability=capability, k=k)
+    return engine(request).similar(text=text, artifact=artifact, capability=capability, k=k)
 
 
 @router.get("/compare", response_model=Comparison, responses=ERRORS, tags=["artifacts"],
@@ -175,19 +161,7 @@ def api_compare(request: Request,
                 a: str = Query(..., min_length=1, description="artifact id or name", examples=[EXAMPLE_A]),
                 b: str = Query(..., min_length=1, description="artifact id or name", examples=[EXAMPLE_B])
                 ) -> Comparison:
-    return compare(request, a, b)
-
-
-def compare(request: Request, a: str, b: str) -> Comparison:
-    eng = engine(request)
-    for name, value in (("a", a), ("b", b)):
-        if not value.strip():
-            raise _invalid(name, "must not be blank")
-    with param("a"):
-        first = eng.resolve(a)
-    with param("b"):
-        second = eng.resolve(b)
-        return eng.compare(first.id, second.id)
+    return engine(request).compare(a, b)
 
 
 @router.get("/graph", response_model=GraphView, responses=ERRORS, tags=["graph"],
@@ -202,10 +176,7 @@ def api_graph(request: Request,
 
 def graph_view(request: Request, ego: str | None, radius: int, min_weight: float, limit: int) -> GraphView:
     eng = engine(request)
-    node = None
-    if ego and ego.strip():
-        with param("ego"):
-            node = eng.graph_node(ego.strip())
+    node = eng.graph_node(ego.strip()) if ego and ego.strip() else None
     view = eng.graph_view(node, radius, min_weight, limit + 1)
     truncated = len(view["nodes"]) > limit
     if truncated:
@@ -227,10 +198,7 @@ def api_graph_export(request: Request,
                                                 "export only its neighbourhood"),
                      radius: int = Query(1, ge=0, le=5, description="hops around `ego`")) -> Response:
     eng = engine(request)
-    node = None
-    if ego and ego.strip():
-        with param("ego"):
-            node = eng.graph_node(ego.strip())
+    node = eng.graph_node(ego.strip()) if ego and ego.strip() else None
     content, media, filename = eng.graph_export(format, min_weight, node, radius)
     return Response(content, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -259,22 +227,15 @@ async def api_events(request: Request) -> EventsResult:
                          f"send the body as JSON with `Content-Type: application/json`, not '{media}'")
     raw = await request.body()
     try:
-        data = json.loads(raw or b"null", parse_constant=_no_constant)
+        data = loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise _invalid("body", f"not valid JSON: {exc}") from None
+        raise invalid("request", "body", f"not valid JSON: {exc}") from None
     except RecursionError:
-        raise _invalid("body", "not valid JSON: nested too deeply") from None
+        raise invalid("request", "body", "not valid JSON: nested too deeply") from None
     try:
         body = EventsIn.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            name = loc[0] if loc else "body"
-            for part in loc[1:]:
-                name += f"[{part}]" if part.isdigit() else f".{part}"
-            problems.append(f"{name}: {err['msg']}")
-        raise _invalid_many(problems) from None
+        raise ValidationFailed("request", problems_of(exc, default_field="body")) from None
     items = [e.model_dump(mode="json", exclude_none=True) for e in body.events]
     result = await run_in_threadpool(engine(request).add_events, items)
     return EventsResult(**result)
@@ -297,22 +258,3 @@ def api_reindex(request: Request) -> IndexSummary:
         return IndexSummary(**summary)
     finally:
         service.reindex_lock.release()
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _invalid(name: str, why: str):
-    from matchgraph.errors import ValidationFailed
-
-    exc = ValidationFailed("request", [f"{name}: {why}"])
-    exc.parameter = name
-    return exc
-
-
-def _invalid_many(problems: list[str]):
-    from matchgraph.errors import ValidationFailed
-
-    return ValidationFailed("request", problems)
-

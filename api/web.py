@@ -1,4 +1,5 @@
-"""Jinja2 environment for the pages: autoescaped templates and a few filters."""
+"""What the pages share: the Jinja2 environment (autoescaped templates, a few filters) and the
+rule that picks a page's JSON twin."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
 
 HERE = Path(__file__).resolve().parent
+
+
+def wants_json(request: Request) -> bool:
+    """A page's JSON twin: ?format=json, or an Accept header asking for JSON rather than HTML."""
+    if request.query_params.get("format") == "json":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
 
 
 def idpath(value: str) -> str:

@@ -57,7 +57,7 @@ from matchgraph.events import Event, EventIn, finish, normalize_query  # noqa: E
 from matchgraph.graph import build_match_graph  # noqa: E402
 from matchgraph.pagerank import bipartite_pagerank  # noqa: E402
 from matchgraph.store import create_store  # noqa: E402
-from matchgraph.store import sql as sqlstore  # noqa: E402
+from matchgraph.store import PostgreSQLStore  # noqa: E402
 
 VERBS = ["read", "transcribe", "translate", "summarize", "classify", "detect", "generate", "caption",
          "segment", "extract", "answer questions about", "search", "compare", "clean up", "tag",
@@ -271,10 +271,10 @@ def main() -> None:
             raise SystemExit(f"unknown store {kind}")
 
     cache_source = None
-    copy_min_rows = sqlstore.COPY_MIN_ROWS
     try:
         for kind, store, _ in stores:
-            sqlstore.COPY_MIN_ROWS = 10**12 if kind == "pg-insert" else copy_min_rows
+            if isinstance(store, PostgreSQLStore):  # pg-insert: never COPY
+                store.copy_min_rows = 10**12 if kind == "pg-insert" else PostgreSQLStore.copy_min_rows
             new, seconds = timed(lambda: store.add_events(log.events(), batch_size=args.batch))
             phase(kind, "ingest", seconds, events=len(log), new=new, events_per_s=round(len(log) / seconds))
             n = min(100_000, len(log))
@@ -301,7 +301,7 @@ def main() -> None:
             mg, seconds = timed(lambda: build_match_graph(store, index, embedder, config))
             phase(kind, "graph build (what search needs)", seconds, queries=len(mg.queries),
                   edges=mg.weights.nnz, embedded=embedder.last_embedded)
-            nx_graph, seconds = timed(lambda m=mg: m.graph)
+            nx_graph, seconds = timed(lambda m=mg: m.network)
             phase(kind, "networkx graph (built on first export/explorer use)", seconds,
                   nodes=nx_graph.number_of_nodes(), edges=nx_graph.number_of_edges())
             _, seconds = timed(lambda m=mg: bipartite_pagerank(m.weights, DEFAULTS["graph"]["pagerank_alpha"]))

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -52,14 +52,20 @@ class Capability(BaseModel):
         return f"{self.title}. {self.description}".strip()
 
 
+Kind = Literal["model", "tool", "api", "dataset", "app"]
+Pricing = Literal["free", "freemium", "paid", "unknown"]
+KINDS: tuple[str, ...] = get_args(Kind)  # every face's filter choices come from these two
+PRICINGS: tuple[str, ...] = get_args(Pricing)
+
+
 class Artifact(BaseModel):
     """A model, tool, API, dataset or app with its decomposed capabilities."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    kind: Literal["model", "tool", "api", "dataset", "app"] = "model"
-    pricing: Literal["free", "freemium", "paid", "unknown"] = "unknown"
+    kind: Kind = "model"
+    pricing: Pricing = "unknown"
     provider: str | None = None
     url: str | None = None
     license: str | None = None
@@ -285,7 +291,7 @@ def load_catalog(paths: Iterable[str | Path], limits: dict | None = None) -> lis
             try:
                 artifact = Artifact.model_validate(raw)
             except ValidationError as exc:
-                problems.extend(problems_of(place, exc))
+                problems.extend(problems_of(exc, place))
                 continue
             if artifact.id in seen:
                 problems.append(f"{place}: id: duplicate artifact id '{artifact.id}' (first at {seen[artifact.id]})")

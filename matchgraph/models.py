@@ -93,7 +93,9 @@ class AlignedPair(BaseModel):
     similarity: float
 
 
-class Evidence(BaseModel):
+class MatchEvidence(BaseModel):
+    """A comparison's match-graph evidence: the past queries behind each side."""
+
     both: list[PastQuery] = Field(description="past queries that matched both artifacts")
     only_a: list[PastQuery]
     only_b: list[PastQuery]
@@ -118,7 +120,7 @@ class Comparison(BaseModel):
     shared: list[AlignedPair] = Field(description="pairs of close capabilities (shared ground)")
     unique_a: list[CapabilityOut]
     unique_b: list[CapabilityOut]
-    evidence: Evidence
+    evidence: MatchEvidence
 
 
 class SimilarCapability(BaseModel):

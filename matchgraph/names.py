@@ -13,10 +13,11 @@ FUZZY_MIN = 85  # rapidfuzz WRatio below which a name is not a match
 FUZZY_MARGIN = 5  # the best fuzzy match must beat the runner-up by this much to be unambiguous
 
 
-def resolve_artifact(index: LoadedIndex, name: str) -> Artifact:
+def resolve_artifact(index: LoadedIndex, name: str, parameter: str | None = None) -> Artifact:
+    """The artifact `name` names; NotFound / Ambiguous carry `parameter`, the input it came in."""
     name = (name or "").strip()
     if not name:
-        raise NotFound("no artifact named ''")
+        raise NotFound("no artifact named ''", parameter=parameter)
     if name in index.position:
         return index.artifact(name)
     lowered = name.lower()
@@ -27,7 +28,7 @@ def resolve_artifact(index: LoadedIndex, name: str) -> Artifact:
         if len(exact) == 1:
             return exact[0]
         if len(exact) > 1:
-            raise Ambiguous(name, sorted(a.id for a in exact))
+            raise Ambiguous(name, sorted(a.id for a in exact), parameter=parameter)
     choices = {i: f"{a.name}" for i, a in enumerate(index.artifacts)}
     choices.update({len(index.artifacts) + i: a.id for i, a in enumerate(index.artifacts)})
     hits = process.extract(name, choices, scorer=fuzz.WRatio, limit=10)
@@ -37,8 +38,8 @@ def resolve_artifact(index: LoadedIndex, name: str) -> Artifact:
         best_by_artifact[pos] = max(best_by_artifact.get(pos, 0), score)
     ranked = sorted(best_by_artifact.items(), key=lambda kv: -kv[1])
     if not ranked or ranked[0][1] < FUZZY_MIN:
-        raise NotFound(f"no artifact named '{name}'")
+        raise NotFound(f"no artifact named '{name}'", parameter=parameter)
     close = [pos for pos, score in ranked if score >= ranked[0][1] - FUZZY_MARGIN and score >= FUZZY_MIN]
     if len(close) > 1:
-        raise Ambiguous(name, [index.artifacts[pos].id for pos in close])
+        raise Ambiguous(name, [index.artifacts[pos].id for pos in close], parameter=parameter)
     return index.artifacts[ranked[0][0]]

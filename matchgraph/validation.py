@@ -1,12 +1,14 @@
-"""Reading JSONL and turning pydantic errors into 'place: field: why' lines, for every input file."""
+"""Reading JSONL and turning pydantic errors into problem lines, for every input: files, requests, tool arguments."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from pydantic import ValidationError
+
+from .errors import Problem
 
 
 def _no_constant(name: str) -> Any:
@@ -75,7 +77,28 @@ def read_jsonl(path: Path, line_bytes: int | None = None) -> Iterator[tuple[str,
                 yield place, exc
 
 
-def problems_of(place: str, error: ValidationError, default_field: str = "(record)") -> list[str]:
-    """One 'place: field: message' line for each error pydantic found."""
-    return [f"{place}: {'.'.join(str(p) for p in err['loc']) or default_field}: {err['msg']}"
-            for err in error.errors()]
+def field_path(loc: Iterable[Any]) -> str:
+    """pydantic's error location as one name: ('events', 3, 'query') -> 'events[3].query'."""
+    name = ""
+    for part in loc:
+        part = str(part)
+        name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
+    return name
+
+
+def problems_of(error: ValidationError | list[dict], place: str | None = None,
+                default_field: str = "(record)", with_input: bool = False) -> list[Problem]:
+    """One Problem ('[place: ]field: message') for each error pydantic found: the only place
+    where the CLI, the API and MCP turn pydantic's errors into words.
+
+    `error` is a ValidationError or its `errors()` list (a face may drop a location prefix of its
+    own first, as FastAPI's 'query'); `with_input` adds the value given, when one was.
+    """
+    errors = error.errors() if isinstance(error, ValidationError) else error
+    problems = []
+    for err in errors:
+        message = err.get("msg", "invalid")
+        if with_input and err.get("type") != "missing" and "input" in err:
+            message += f" (got {err['input']!r})"
+        problems.append(Problem(field_path(err.get("loc", ())) or default_field, message, place))
+    return problems

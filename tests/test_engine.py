@@ -100,10 +100,10 @@ def test_bad_parameters_are_named(fresh_home):
     engine = Engine(fresh_home)
     with pytest.raises(ValidationFailed, match="k: must be between"):
         engine.search("ocr", k=0)
-    with pytest.raises(ValidationFailed, match="q: query must not be empty"):
-        engine.search("   ")
+    with pytest.raises(ValidationFailed, match="query: query must not be empty"):
+        engine.search("   ")  # the engine names its own argument; the HTTP API calls it `q`
     for query, why in (("?!", "at least one letter"), ("ocr\x00", "NUL"), ("x" * 2001, "at most 2000")):
-        with pytest.raises(ValidationFailed, match=f"q: .*{why}"):
+        with pytest.raises(ValidationFailed, match=f"query: .*{why}"):
             engine.search(query)  # a recorded search must be storable as events
     assert engine.store.event_count() == 0
 

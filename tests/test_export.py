@@ -14,7 +14,7 @@ def test_export_round_trips(demo_engine, tmp_path, fmt):
     path = tmp_path / f"graph.{fmt}"
     summary = demo_engine.export(fmt, path)
     back = read_graph(fmt, path)
-    original = demo_engine.state.graph.graph
+    original = demo_engine.state.graph.network
     assert (summary["nodes"], summary["edges"]) == (original.number_of_nodes(), original.number_of_edges())
     assert (back.number_of_nodes(), back.number_of_edges()) == (summary["nodes"], summary["edges"])
     node = anode(TROCR)

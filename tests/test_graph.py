@@ -50,7 +50,7 @@ def test_a_bad_line_rejects_the_whole_file(fresh_home, tmp_path):
 
 
 def test_graph_has_typed_nodes_and_counted_edges(demo_engine):
-    graph = demo_engine.state.graph.graph
+    graph = demo_engine.state.graph.network
     types = {d["type"] for _, d in graph.nodes(data=True)}
     assert types == {"query", "capability", "artifact"}
     edge = graph.edges[qnode("read handwritten letters"), anode(TROCR)]
@@ -60,7 +60,7 @@ def test_graph_has_typed_nodes_and_counted_edges(demo_engine):
 def test_recorded_searches_tie_queries_to_the_matched_capability(fresh_home):
     engine = Engine(fresh_home)
     result = engine.search("turn speech into text").results[0]
-    graph = engine.state.graph.graph
+    graph = engine.state.graph.network
     edge = graph.edges[qnode("turn speech into text"), f"c:{result.artifact_id}#{result.matched_capability}"]
     assert edge["relation"] == "matched_capability" and edge["matches"] == 1
 
@@ -142,7 +142,7 @@ def test_artifacts_removed_from_the_catalog_leave_the_graph_but_keep_their_event
         kept = [line for line in path.read_text().splitlines() if f'"id": "{TROCR}"' not in line]
         path.write_text("\n".join(kept) + "\n")
     engine.index([catalog])
-    graph = engine.state.graph.graph
+    graph = engine.state.graph.network
     assert anode(TROCR) not in graph
     assert all("type" in data for _, data in graph.nodes(data=True))
     assert engine.store.event_count() == events_before

@@ -53,7 +53,7 @@ def assert_same(incremental, full) -> None:
     assert (incremental.weights != full.weights).nnz == 0
     assert (incremental.query_ann.size if incremental.query_ann else 0) == \
         (full.query_ann.size if full.query_ann else 0)
-    assert incremental.graph.number_of_edges() == full.graph.number_of_edges()
+    assert incremental.network.number_of_edges() == full.network.number_of_edges()
 
 
 def spy_on_reads(engine: Engine) -> list:

@@ -1,4 +1,10 @@
-"""SQLAlchemy store for SQLite and PostgreSQL: one implementation, dialect-specific upserts."""
+"""The SQLAlchemy store: every dialect-neutral query, with hooks where SQLite and PostgreSQL differ.
+
+`SQLStore` holds the SQL both backends share; `sqlite.SQLiteStore` and
+`postgresql.PostgreSQLStore` fill in the hooks (connection set-up, the migration lock, how a
+batch of events is written and numbered, how a delta of events is read). `create_store(url)`
+picks the backend from the URL.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +19,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import case, create_engine, delete, event, func, inspect, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy import case, create_engine, delete, func, inspect, select, text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
-from ..errors import SchemaOutdated
+from ..errors import SchemaOutdated, invalid
 from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
 from .schema import artifacts, embeddings, event_purges, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-MIGRATION_LOCK = 7_301_994_001  # pg_advisory_xact_lock key held while migrating
-COPY_MIN_ROWS = 1000  # PostgreSQL batches at least this big go through COPY
 EVENT_COLUMNS = [c.name for c in events.columns if c.name not in ("seq", "txid")]  # the database fills those
 
 
@@ -64,16 +67,59 @@ class Aggregates:
 
 
 class SQLStore:
-    """Store on any SQLAlchemy URL; SQLite and PostgreSQL are the two supported backends."""
+    """The store on a SQLAlchemy URL. A backend subclass sets `insert` (its dialect's INSERT,
+    for ON CONFLICT) and fills in the hooks below ("Hook:"); `aggregates` it must implement."""
+
+    insert = None  # sqlalchemy.dialects.<backend>.insert
 
     def __init__(self, url: str, create: bool = True, check: bool = True):
         self.url = normalize_url(url)
         self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
-        if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._on_engine(self.engine)
         if check:
             self._check_schema(create)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _on_engine(self, engine: Engine) -> None:
+        """Hook: set up the new SQLAlchemy engine (e.g. per-connection settings)."""
+
+    def _lock_migrations(self, conn) -> None:
+        """Hook: serialize processes migrating the same database at once (inside `conn`'s transaction)."""
+
+    def _write_batch(self, conn, batch: list[Event]) -> set[str]:
+        """Hook: insert a batch sorted by event_id, skipping stored event_ids; return the
+        event_ids that were new. Default: one INSERT ... ON CONFLICT DO NOTHING of `_event_rows`."""
+        stmt = self.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+        rows = self._event_rows(conn, batch)
+        return {row[0] for row in conn.execute(stmt.returning(events.c.event_id), rows)}
+
+    def _event_rows(self, conn, batch: list[Event]) -> list[dict]:
+        """The rows of a batch (timestamps in UTC); a backend may number them here."""
+        rows = [e.model_dump() for e in batch]
+        for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
+            row["ts"] = _utc(row["ts"])
+        return rows
+
+    def aggregates(self, since: str | None = None) -> Aggregates:
+        """Edge counts, capability counts and query texts of the events stored after `since` (a
+        cursor from an earlier call; None: all events), read from one view of the table, with the
+        cursor of that view. A cursor this store cannot continue from (another backend's, one from
+        the future: the database was replaced, or one read before a purge: counts cannot be
+        subtracted) gives a complete read, marked `complete`, instead of a wrong delta."""
+        generation = self.purge_generation()
+        if since is not None:
+            since, _, seen = since.partition("|p")
+            if int(seen or 0) != generation:
+                since = None
+        out = self._aggregates(since)
+        if generation:
+            out.cursor = f"{out.cursor}|p{generation}"
+        return out
+
+    def _aggregates(self, since: str | None) -> Aggregates:
+        """Hook: `aggregates` for this backend's cursor (purges already accounted for)."""
+        raise NotImplementedError
 
     # -- schema -----------------------------------------------------------------------------
     def current_revision(self) -> str | None:
@@ -97,12 +143,11 @@ class SQLStore:
                                  f"{head}; run `matchgraph db upgrade`")
 
     def upgrade(self) -> str:
-        """Migrate to head in one transaction. On PostgreSQL an advisory lock serializes processes
-        that start together on an empty database (4 API processes, the indexer): the first
-        creates the schema, the others then find it at head and do nothing."""
+        """Migrate to head in one transaction, under the backend's migration lock: of processes
+        that start together on an empty database (4 API processes, the indexer), the first creates
+        the schema, the others then find it at head and do nothing."""
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            self._lock_migrations(conn)
             command.upgrade(_alembic_config(conn), "head")
         return head_revision()
 
@@ -111,18 +156,14 @@ class SQLStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     # -- events -----------------------------------------------------------------------------
-    def _insert(self, table):
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
-
     def add_events(self, new_events: Iterable[Event], batch_size: int = 5000) -> int:
         """Store events in one transaction (all or nothing); event_ids already stored are skipped.
 
         Idempotency is the database's: INSERT ... ON CONFLICT (event_id) DO NOTHING, so any number
         of processes may send the same events at once. Rows go in sorted by event_id, so two
-        concurrent batches lock the same keys in the same order (no deadlock). On PostgreSQL, large
-        batches are streamed with COPY into a temporary table and merged with one INSERT ... SELECT.
-        A list (not a one-shot iterator) is retried when PostgreSQL still reports a deadlock.
+        concurrent batches lock the same keys in the same order (no deadlock); how a batch is
+        written is the backend's (`_write_batch`: PostgreSQL streams large ones with COPY). A list
+        (not a one-shot iterator) is retried when PostgreSQL still reports a deadlock.
         """
         if isinstance(new_events, (list, tuple)):
             for attempt in range(5):
@@ -137,44 +178,22 @@ class SQLStore:
     def _add_events(self, new_events: Iterable[Event], batch_size: int) -> int:
         inserted = 0
         batch: list[Event] = []
-        copy_ready = False
-
-        def flush(conn) -> int:
-            nonlocal copy_ready
-            batch.sort(key=lambda e: e.event_id)
-            if self.dialect == "postgresql" and len(batch) >= COPY_MIN_ROWS:
-                if not copy_ready:
-                    conn.exec_driver_sql(
-                        "CREATE TEMPORARY TABLE IF NOT EXISTS events_in ON COMMIT DROP AS "
-                        f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WITH NO DATA")
-                    copy_ready = True
-                stored = _copy_events(conn, batch)
-                _check_conflicts(conn, batch, stored)
-                return len(stored)
-            stmt = self._insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-            rows = [e.model_dump() for e in batch]
-            for row in rows:  # SQLite keeps wall time and drops the offset: store UTC everywhere
-                row["ts"] = _utc(row["ts"])
-            if self.dialect == "sqlite":
-                # Advancing the counter takes SQLite's write lock until commit: seq order is commit
-                # order, so "seq > the last one read" never misses a row (duplicates leave gaps).
-                last = conn.execute(text("UPDATE event_seq SET value = value + :n WHERE id = 1 "
-                                         "RETURNING value"), {"n": len(rows)}).scalar_one()
-                for i, row in enumerate(rows):
-                    row["seq"] = last - len(rows) + 1 + i
-            stored = {row[0] for row in conn.execute(stmt.returning(events.c.event_id), rows)}
-            _check_conflicts(conn, batch, stored)
-            return len(stored)
-
         with self.engine.begin() as conn:  # one transaction: a batch is stored whole or not at all
             for item in new_events:
                 batch.append(item)
                 if len(batch) >= batch_size:
-                    inserted += flush(conn)
+                    inserted += self._write_checked(conn, batch)
                     batch = []
             if batch:
-                inserted += flush(conn)
+                inserted += self._write_checked(conn, batch)
         return inserted
+
+    def _write_checked(self, conn, batch: list[Event]) -> int:
+        """Write a batch; an event_id already held by different content is an EventConflict."""
+        batch = sorted(batch, key=lambda e: e.event_id)
+        stored = self._write_batch(conn, batch)
+        _check_conflicts(conn, batch, stored)
+        return len(stored)
 
     def event_count(self) -> int:
         with self.engine.connect() as conn:
@@ -205,55 +224,6 @@ class SQLStore:
     def query_texts(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {norm: text for norm, text in conn.execute(_query_texts())}
-
-    def aggregates(self, since: str | None = None) -> Aggregates:
-        """Edge counts, capability counts and query texts of the events stored after `since` (a
-        cursor from an earlier call; None: all events), read from one view of the table.
-
-        SQLite: the cursor is the highest seq read (one writer at a time, seq order = commit order).
-        PostgreSQL: the cursor is the reading transaction's snapshot (pg_current_snapshot()); the
-        next read takes the rows whose inserting transaction that snapshot did not see
-        (NOT pg_visible_in_snapshot(txid, previous)). Sequence values are handed out at insert but
-        committed in any order, so "seq > last seen" could skip a slower writer's rows; snapshot
-        visibility cannot: a row is either seen by the previous snapshot or read now, never both.
-
-        A cursor this store cannot continue from (another backend's, or one from the future: the
-        database was replaced, or one read before a purge: counts cannot be subtracted) gives a
-        complete read, marked `complete`, instead of a wrong delta.
-        """
-        generation = self.purge_generation()
-        if since is not None:
-            since, _, seen = since.partition("|p")
-            if int(seen or 0) != generation:
-                since = None
-        out = self._aggregates(since)
-        if generation:
-            out.cursor = f"{out.cursor}|p{generation}"
-        return out
-
-    def _aggregates(self, since: str | None) -> Aggregates:
-        if self.dialect == "postgresql":
-            with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
-                    conn.begin():  # one snapshot for the three aggregations and the cursor
-                snapshot = conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
-                previous = _pg_snapshot(since) if since is not None else None
-                if previous and int(previous.split(":")[1]) > int(snapshot.split(":")[1]):
-                    previous = None  # transaction ids went backwards: not this database's cursor
-                where = None
-                if previous is not None:
-                    where = (events.c.txid >= int(previous.split(":")[0])) & text(
-                        "NOT pg_visible_in_snapshot(events.txid::text::xid8, "
-                        f"CAST('{previous}' AS pg_snapshot))")
-                return self._aggregate(conn, where, f"pg:{snapshot}", complete=previous is None)
-        with self.engine.connect() as conn:
-            high = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
-            where = events.c.seq <= high
-            low = _sqlite_seq(since) if since is not None else None
-            if low is not None and low > high:
-                low = None  # fewer events than the cursor has seen: not this database's cursor
-            if low is not None:
-                where = where & (events.c.seq > low)
-            return self._aggregate(conn, where, f"seq:{int(high)}", complete=low is None)
 
     def _aggregate(self, conn, where, cursor: str, complete: bool) -> Aggregates:
         """The three aggregations under `where`. Only a full read streams: on PostgreSQL a
@@ -294,7 +264,7 @@ class SQLStore:
             return
         rows = [{"model": model, "text_hash": h, "dim": int(v.shape[0]),
                  "vector": np.asarray(v, dtype="<f4").tobytes()} for h, v in vectors.items()]
-        stmt = self._insert(embeddings).on_conflict_do_nothing(index_elements=["model", "text_hash"])
+        stmt = self.insert(embeddings).on_conflict_do_nothing(index_elements=["model", "text_hash"])
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
 
@@ -318,6 +288,68 @@ class SQLStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(index_versions).order_by(index_versions.c.version.desc()))
             return [{**row._mapping, "created_at": _utc(row.created_at)} for row in rows]
+
+    # -- audit and purge (matchgraph events audit / purge) -----------------------------------
+    def event_bursts(self, since: datetime, min_events: int = 2, limit: int = 50) -> list[dict]:
+        """Groups of events stored at or after `since` sharing a client and a normalized query,
+        with at least `min_events` events, most events first: [{"client", "query", "events",
+        "artifacts", "first", "last"}]. Events without a client (logs, CLI) group under None."""
+        count = func.count().label("events")
+        stmt = (select(events.c.client, events.c.query_norm, count,
+                       func.count(func.distinct(events.c.artifact_id)), func.min(events.c.ts),
+                       func.max(events.c.ts))
+                .where(events.c.ts >= since)
+                .group_by(events.c.client, events.c.query_norm)
+                .having(func.count() >= min_events)
+                .order_by(count.desc(), events.c.query_norm).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"client": client, "query": query, "events": int(n), "artifacts": int(n_art),
+                     "first": _utc(first), "last": _utc(last)}
+                    for client, query, n, n_art, first, last in conn.execute(stmt)]
+
+    def purge_events(self, query_norm: str | None = None, artifact_id: str | None = None,
+                     client: str | None = None, before: datetime | None = None,
+                     dry_run: bool = False) -> int:
+        """Delete the events matching every given criterion (at least one is required) and log
+        the purge in event_purges, in one transaction; returns how many events matched. The next
+        graph build of any process reads all events again (aggregates: the purge count changed)."""
+        where = []
+        if query_norm is not None:
+            where.append(events.c.query_norm == query_norm)
+        if artifact_id is not None:
+            where.append(events.c.artifact_id == artifact_id)
+        if client is not None:
+            where.append(events.c.client == client)
+        if before is not None:
+            where.append(events.c.ts < _utc(before))
+        if not where:
+            raise ValueError("purge_events needs at least one criterion")
+        with self.engine.begin() as conn:
+            if dry_run:
+                return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
+            removed = conn.execute(delete(events).where(*where)).rowcount
+            if removed:
+                criteria = {"query": query_norm, "artifact": artifact_id, "client": client,
+                            "before": _utc(before).isoformat() if before else None}
+                conn.execute(event_purges.insert().values(
+                    purged_at=datetime.now(timezone.utc), criteria=criteria, events=removed))
+        return int(removed)
+
+    def ping(self) -> None:
+        """Raise when the database does not answer (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def purge_generation(self) -> int:
+        """How many purges removed events so far (0: none); part of every aggregates cursor."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(event_purges)).scalar_one())
+
+    def purges(self) -> list[dict]:
+        """The purge log, newest first: [{"id", "purged_at", "criteria", "events"}]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(event_purges).order_by(event_purges.c.id.desc()))
+            return [{**row._mapping, "purged_at": _utc(row.purged_at)} for row in rows]
 
     # -- audit and purge (matchgraph events audit / purge) -----------------------------------
     def event_bursts(self, since: datetime, min_events: int = 2, limit: int = 50) -> list[dict]:
@@ -406,6 +438,27 @@ def _check_conflicts(conn, batch: list[Event], stored: set[str]) -> None:
                     raise EventConflict(given, held, differs)
 
 
+def _check_conflicts(conn, batch: list[Event], stored: set[str]) -> None:
+    """Raise EventConflict when an event of `batch` that was not stored (its event_id was taken,
+    by an earlier transaction or earlier in this one) differs from the stored event in an
+    IDENTITY_FIELDS field. Ids matchgraph derives itself are duplicates by construction."""
+    by_id: dict[str, list[Event]] = {}
+    for e in batch:
+        if not e.event_id.startswith(DERIVED_ID_PREFIXES):
+            by_id.setdefault(e.event_id, []).append(e)
+    ids = sorted(i for i, group in by_id.items() if i not in stored or len(group) > 1)
+    columns = [events.c.event_id, events.c.query, *(events.c[name] for name in IDENTITY_FIELDS)]
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(select(*columns).where(events.c.event_id.in_(ids[start:start + 500]))):
+            held = dict(row._mapping)
+            held["ts"] = _utc(held["ts"])
+            for given in by_id[held["event_id"]]:
+                differs = [name for name in IDENTITY_FIELDS if (name != "ts" or given.ts_given) and
+                           (_utc(given.ts) if name == "ts" else getattr(given, name)) != held[name]]
+                if differs:
+                    raise EventConflict(given, held, differs)
+
+
 def _edge_counts():
     """(query_norm, artifact_id, events, selects) per pair: a select is also a match."""
     selects = func.sum(case((events.c.kind == "select", 1), else_=0))
@@ -432,48 +485,9 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc) if value is not None else None
 
 
-def _pg_snapshot(cursor: str) -> str | None:
-    """The pg_snapshot text of a PostgreSQL cursor ('pg:xmin:xmax:xip,...'); None when `cursor`
-    is not one (it is spliced into SQL: only digits, colons and commas pass)."""
-    kind, _, snapshot = cursor.partition(":")
-    parts = snapshot.split(":")
-    if kind != "pg" or len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or \
-            not all(x.isdigit() for x in parts[2].split(",") if x):
-        return None
-    return snapshot
-
-
-def _sqlite_seq(cursor: str) -> int | None:
-    kind, _, value = cursor.partition(":")
-    return int(value) if kind == "seq" and value.isdigit() else None
-
-
-def _copy_events(conn, batch: list[Event]) -> set[str]:
-    """COPY a sorted batch into the temporary table events_in, then merge it into events."""
-    cursor = conn.connection.driver_connection.cursor()
-    columns = ", ".join(EVENT_COLUMNS)
-    with cursor.copy(f"COPY events_in ({columns}) FROM STDIN") as copy:
-        for e in batch:
-            copy.write_row(tuple(getattr(e, name) for name in EVENT_COLUMNS))
-    cursor.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in "
-                   "ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
-    inserted = {row[0] for row in cursor.fetchall()}
-    cursor.execute("TRUNCATE events_in")
-    cursor.close()
-    return inserted
-
-
 def _retryable(exc: OperationalError) -> bool:
     """Deadlock or serialization failure reported by PostgreSQL: safe to run the batch again."""
     return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL lets the server read while the indexer or an ingest writes; the timeout waits out writers.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def create_store(url: str, create: bool = True, check: bool = True) -> SQLStore:
@@ -482,4 +496,12 @@ def create_store(url: str, create: bool = True, check: bool = True) -> SQLStore:
     An existing store at an older schema raises SchemaOutdated unless `check` is False
     (what `matchgraph db upgrade` does before migrating it).
     """
-    return SQLStore(url, create=create, check=check)
+    from .postgresql import PostgreSQLStore
+    from .sqlite import SQLiteStore
+
+    backends = {"sqlite": SQLiteStore, "postgresql": PostgreSQLStore}
+    backend = make_url(normalize_url(url)).get_backend_name()
+    if backend not in backends:
+        raise invalid("store", "database_url", f"unsupported database '{backend}': "
+                      "use sqlite:///PATH or postgresql://...")
+    return backends[backend](url, create=create, check=check)
