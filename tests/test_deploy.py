@@ -173,7 +173,7 @@ def test_indexer_job_on_postgresql(tmp_path, pg_url, indexed_home, model, monkey
     monkeypatch.setenv("MATCHGRAPH_DATABASE_URL", pg_url)
     monkeypatch.setenv("MATCHGRAPH_CATALOG", json.dumps([str(CATALOG)]))
     first = run(home, events=DEMO_LOG, wait_seconds=5)
-    assert first["schema"] == "0003" and first["index"]["version"] == 1
+    assert first["schema"] == "0004" and first["index"]["version"] == 1
     assert first["index"]["embedded"] == 0  # the cache lives in the store, shared by every process
     assert first["ingest"]["new"] == 360
     second = run(home, events=DEMO_LOG, wait_seconds=5)
