@@ -46,11 +46,6 @@ class Imported:
         self.records.append(record)
         self.origins.append(origin)
 
-    def extend(self, other: "Imported") -> None:
-        self.records += other.records
-        self.origins += other.origins
-        self.skipped += other.skipped
-
     def summary(self) -> dict[str, Any]:
         return {"artifacts": len(self.records),
                 "capabilities": sum(len(r["capabilities"]) for r in self.records),

@@ -66,6 +66,7 @@ SKIP = re.compile(r"how to (use|get started)|\busage\b|getting started|\binstall
                   r"\breferences?\b|acknowledg|\bcontact|\bauthors?\b|\blicen[cs]e|\btodo\b|"
                   r"changelog|environmental|carbon|hardware|\bcompute\b|preprocess|"
                   r"table of contents|model card|disclaimer|\bexamples?\b", re.I)
+INTENDED = re.compile(r"intended", re.I)  # "Intended uses & limitations" is about uses first
 LIMITS = re.compile(r"limitation|bias|risk|out-of-scope|out of scope|misuse|caveat|warning", re.I)
 USES = re.compile(r"intended|\buses?\b|use cases?|languages?|direct use|downstream", re.I)
 DOES = re.compile(r"description|overview|summary|about|introduction|capabilit|feature|what|details|"
@@ -123,8 +124,7 @@ def _prose(markdown: str) -> str:
 def _kind_of(heading: str) -> str:
     if not heading:
         return "does"
-    intended = re.compile(r"intended", re.I)  # "Intended uses & limitations" is about uses first
-    for name, pattern in (("skip", SKIP), ("uses", intended), ("limits", LIMITS), ("uses", USES),
+    for name, pattern in (("skip", SKIP), ("uses", INTENDED), ("limits", LIMITS), ("uses", USES),
                           ("does", DOES)):
         if pattern.search(heading):
             return name

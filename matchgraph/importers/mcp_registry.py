@@ -172,7 +172,7 @@ def import_mcp_registry(sources: list[Path]) -> Imported:
                 chosen[name] = (rank, place, doc, meta, Path(source), path)
             else:
                 skipped.append(f"{place}: {name} {version}: an older version")
-    for rank, place, doc, meta, source, path in chosen.values():
+    for _rank, place, doc, meta, source, path in chosen.values():
         imported.add(server_record(doc, meta, source, path, problems), place)
     if problems:
         raise ImportFailed(problems)
