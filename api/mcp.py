@@ -34,8 +34,8 @@ from matchgraph.events import check_query
 from matchgraph.catalog import Artifact
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
-from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, ScoreCard, SearchResponse,
-                               SearchResult, Side, SimilarResponse)
+from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, Evidence, Reason, ScoreCard,
+                               SearchResponse, SearchResult, Side, SimilarResponse)
 
 log = logging.getLogger("matchgraph.mcp")
 
@@ -158,7 +158,8 @@ def project(model: type[BaseModel], data: Any, keep: Keep) -> Any:
         if limit is not None and isinstance(value, list):
             value = value[:limit]
         if name == "explanation" and isinstance(value, str):
-            value = one_line(value)
+            reason = data.get("reason")  # a search result words its typed reason
+            value = Reason.model_validate(reason).sentence() if reason else one_line(value)
         out[name] = value
     return out
 

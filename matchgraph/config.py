@@ -31,7 +31,9 @@ DEFAULTS: dict[str, Any] = {
         # (bench/tune.py). The landscape is flat around them: +-0.1 moves MRR@10 by < 0.01.
         "k": 10,
         "record_top": 5,  # results recorded as match events per recorded search
-        "candidates": 100,  # dense + lexical candidates gathered before fusion
+        "candidates": 100,  # nearest capabilities (ANN) whose artifacts are candidates
+        "bm25_candidates": 1000,  # top BM25 documents whose artifacts are candidates
+        "task_candidates": 2000,  # at most this many artifacts of the walked tasks are candidates
         "w_dense": 1.0,  # weight of the best capability cosine (the reference scale)
         "w_dense_mean": 0.0,  # mean of the top-3 capability cosines: no gain on train, off
         "w_bm25": 0.45,  # max-normalized BM25 (ids split on - _ . and case/digit changes)
@@ -80,6 +82,12 @@ DEFAULTS: dict[str, Any] = {
         "adapter_encoder_batch": 32,  # (past query, capability) pairs per step; the other pairs of
         #                               a batch are each pair's negatives
     },
+    "ann": {  # capability index (ann.py): exact up to flat_max vectors, HNSW above
+        "flat_max": 20000,
+        "hnsw_m": 32,  # HNSW graph degree
+        "hnsw_ef_construction": 80,  # candidate list while building
+        "hnsw_ef_search": 128,  # candidate list while searching (recall, bench/ann_recall.py)
+    },
     "graph": {
         "select_weight": 3.0,  # a select weighs this many matches on an edge
         "merge_ratio": 92,  # rapidfuzz ratio at which two past queries are merged
@@ -106,7 +114,8 @@ DEFAULTS: dict[str, Any] = {
 ENV_PREFIX = "MATCHGRAPH_"
 
 # Beyond "the type of its default and not negative": keys that must be above 0 or within a range.
-ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.adapter_lr",
+ABOVE_ZERO = {"batch_size", "keep_versions", "search.k", "search.candidates", "search.bm25_candidates",
+              "ann.hnsw_m", "ann.hnsw_ef_construction", "ann.hnsw_ef_search", "search.adapter_lr",
               "search.adapter_temperature", "search.adapter_max_queries",
               "search.adapter_max_capabilities", "search.adapter_encoder_lr",
               "search.adapter_encoder_batch", "server.max_body_bytes"}

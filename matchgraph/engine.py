@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,6 +17,7 @@ import networkx as nx
 import numpy as np
 
 from .adapter import Adapter
+from .ann import AnnSettings
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
@@ -67,6 +69,11 @@ class State:
     @property
     def adapter(self) -> Adapter | None:
         return self.learned.adapter
+
+    @cached_property
+    def rank_column(self) -> np.ndarray:
+        """(n_artifacts,) each artifact's composite rank in catalog order: search's prior."""
+        return np.array([self.scores.get(aid, {}).get("rank", 50) for aid in self.index.ids], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ class Engine:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
         version, folder = current
         index = previous.index if previous and previous.index.version == version \
-            else LoadedIndex.load(version, folder, bm25_settings(self.config))
+            else LoadedIndex.load(version, folder, bm25_settings(self.config), AnnSettings.from_config(self.config))
         # Same index version: only the events stored since the previous graph are read and merged.
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,
@@ -210,7 +217,8 @@ class Engine:
                         "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
                         "created_at": datetime.now(timezone.utc).isoformat()}
             try:
-                write_index(staging, artifacts, vectors, manifest)
+                write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
+                            AnnSettings.from_config(self.config))
                 self.versions.publish(version, staging, keep=self.config["keep_versions"])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -247,7 +255,7 @@ class Engine:
         return {"received": len(events), "new": new, "duplicates": len(events) - new}
 
     def _known_ids(self) -> set[str]:
-        return {a.id for a in self.state.index.artifacts}
+        return self.state.index.position.keys()
 
     # -- reading --------------------------------------------------------------------------------
     def resolve(self, name: str) -> Artifact:
@@ -263,9 +271,8 @@ class Engine:
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(request)
-        ranks = {aid: s["rank"] for aid, s in state.scores.items()}
         results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
-                         self.config, ranks, state.adapter)
+                         self.config, state.rank_column, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]
