@@ -56,13 +56,12 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     if q and q.strip():
         response = eng.search(q, k, kind, pricing, task, record=True)
     data = response or {"query": "", "results": [], "recorded": False}
-    tasks = sorted({a.task for a in state.index.artifacts if a.task})
+    tasks = sorted({t for t in state.index.tasks if t})
     popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
-    names = {a.id: a for a in state.index.artifacts}
     return render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=kind, pricing=pricing, task=task, response=response,
                   kinds=KINDS, pricings=PRICINGS, tasks=tasks, examples=EXAMPLES,
-                  popular=[(names[aid], s) for aid, s in popular if aid in names],
+                  popular=[(state.index.artifact(aid), s) for aid, s in popular if aid in state.index.position],
                   stats={"artifacts": len(state.index.artifacts), "capabilities": len(state.index.rows),
                          "queries": len(state.graph.queries)})
 
