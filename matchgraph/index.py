@@ -146,6 +146,18 @@ class RowsByArtifact(Mapping):
         return len(self.position)
 
 
+class CapabilityKeys:
+    """Membership of (artifact id, capability id) pairs, answered from the columns."""
+
+    def __init__(self, position: dict[str, int], cap_ids: list[list[str]]):
+        self.position, self.cap_ids = position, cap_ids
+
+    def __contains__(self, key) -> bool:
+        artifact_id, capability_id = key
+        pos = self.position.get(artifact_id)
+        return pos is not None and capability_id in self.cap_ids[pos]
+
+
 def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, int], np.ndarray]:
     """Values as int32 codes over their sorted distinct (normalized) values; None/"" -> -1."""
     normalized = [normalize(v) if v else "" for v in values]
@@ -244,10 +256,10 @@ class LoadedIndex:
         """Names and ids for the name signal (built on first search, not at load)."""
         return NameIndex(self.names, self.ids)
 
-    @cached_property
-    def capability_keys(self) -> frozenset[tuple[str, str]]:
-        """Every (artifact id, capability id) of the catalog."""
-        return frozenset((aid, cid) for aid, caps in zip(self.ids, self.cap_ids) for cid in caps)
+    @property
+    def capability_keys(self) -> "CapabilityKeys":
+        """`(artifact id, capability id) in index.capability_keys`: is it in the catalog."""
+        return CapabilityKeys(self.position, self.cap_ids)
 
     def members_of_tasks(self, tasks: np.ndarray) -> np.ndarray:
         """Positions of the artifacts of these task numbers (concatenated)."""

@@ -132,12 +132,19 @@ class NameIndex:
         found = [self.postings[g] for g in _trigrams(q) if g in self.postings]
         if not found:
             return np.zeros(0, np.int64)
-        shared = np.bincount(np.concatenate(found), minlength=len(self.choices))
-        ratio = shared / np.maximum(self.gram_counts, 1)
-        picked = np.nonzero(ratio >= self.min_shared)[0]
+        found = np.concatenate(found)
+        if len(found) * 8 < len(self.choices):  # few postings: count them, not the whole catalog
+            hit, shared = np.unique(found, return_counts=True)
+        else:
+            shared = np.bincount(found, minlength=len(self.choices))
+            hit = np.nonzero(shared)[0]
+            shared = shared[hit]
+        ratio = shared / np.maximum(self.gram_counts[hit], 1)
+        keep = ratio >= self.min_shared
+        picked, ratio = hit[keep], ratio[keep]
         if len(picked) > self.max_fuzzy:
-            picked = picked[np.argsort(-ratio[picked], kind="stable")[:self.max_fuzzy]]
-        return picked
+            picked = np.sort(picked[np.argsort(-ratio, kind="stable")[:self.max_fuzzy]])
+        return picked.astype(np.int64)
 
     def hits(self, query: str, cutoff: float = 0) -> dict[int, float]:
         """artifact position -> score (>= cutoff, > 0) of the artifacts the query names."""
@@ -166,30 +173,3 @@ class NameIndex:
         for pos, score in self.hits(query, cutoff).items():
             out[pos] = score
         return out
-
-
-class NameMatcher:
-    """Rapidfuzz over every name and id (the reference the NameIndex is checked against; offline
-    use only: its cost grows with the catalog)."""
-
-    def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5):
-        self.names = [normalize_query(n) for n in names]
-        self.ids = [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
-        self.min_partial_len = min_partial_len
-        self._name_lengths = np.array([len(n) for n in self.names])
-        self._id_lengths = np.array([len(i) for i in self.ids])
-
-    def scores(self, query: str, cutoff: float = 0) -> np.ndarray:
-        q = normalize_query(query)
-        if not q or not self.names:
-            return np.zeros(len(self.names), dtype=np.float32)
-        whole = np.maximum(process.cdist([q], self.names, scorer=fuzz.ratio, score_cutoff=cutoff)[0],
-                           process.cdist([q], self.ids, scorer=fuzz.ratio, score_cutoff=cutoff)[0])
-        inside = np.maximum(self._inside(q, self.names, self._name_lengths, cutoff),
-                            self._inside(q, self.ids, self._id_lengths, cutoff))
-        return np.maximum(whole, inside).astype(np.float32)
-
-    def _inside(self, q: str, choices: list[str], lengths: np.ndarray, cutoff: float) -> np.ndarray:
-        scores = process.cdist([q], choices, scorer=fuzz.partial_ratio, score_cutoff=cutoff)[0]
-        scores[(lengths < self.min_partial_len) | (lengths > len(q))] = 0
-        return scores
