@@ -34,7 +34,7 @@ from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
-from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, ScoreCard, SearchResponse,
+from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, Reason, ScoreCard, SearchResponse,
                                SearchResult, Side, SimilarResponse)
 from matchgraph.tokens import fit_results
 from matchgraph.validation import problems_of
@@ -156,7 +156,8 @@ def project(model: type[BaseModel], data: Any, keep: Keep) -> Any:
         if limit is not None and isinstance(value, list):
             value = value[:limit]
         if name == "explanation" and isinstance(value, str):
-            value = one_line(value)
+            reason = data.get("reason")  # a search result words its typed reason
+            value = Reason.model_validate(reason).sentence() if reason else one_line(value)
         out[name] = value
     return out
 

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
+from matchgraph.models import Reason
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -50,10 +52,9 @@ def pct(value, lo: float = 0.0) -> float:
         return lo
 
 
-def why(explanation: str) -> str:
-    """The reason sentence of a search result's explanation, without the signal breakdown."""
-    head = explanation.split(" dense ", 1)[0].strip()
-    return head if head.endswith(".") else head + "."
+def why(reason: Reason | dict) -> str:
+    """A search result's one-line reason (its typed `reason`, or that reason as JSON)."""
+    return (reason if isinstance(reason, Reason) else Reason.model_validate(reason)).sentence()
 
 
 SIGNAL_NAMES = {"dense": "meaning", "bm25": "words", "name": "name", "graph": "match graph", "prior": "rank"}

@@ -46,7 +46,7 @@ def catalog(rng: np.random.Generator, n_artifacts: int) -> SimpleNamespace:
     vectors = unit(rng, 2 * n_artifacts)
     count = np.full(n_artifacts, 2)
     return SimpleNamespace(vectors=vectors, cap_count=count, cap_start=np.cumsum(count) - count,
-                           artifacts=[None] * n_artifacts, ann=create_ann(vectors))
+                           artifacts=[None] * n_artifacts, ann=create_ann(vectors, "flat"))
 
 
 def search_latency(home: str, queries_file: str) -> None:

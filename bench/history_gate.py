@@ -10,7 +10,7 @@ on the log (matchgraph.finetune, as `search.adapter_encoder_epochs` does):
   fusion gives the history weight by nearness, so this bounds how safely it can);
 - nearest right: share of warm requests whose nearest past query led to their model;
 - vote R@5: warm R@5 of the walk's artifact vote alone (search.graph_walk, hops 0);
-- MRR@10: dense + BM25 + name over the whole fold, no history.
+- MRR@10: dense + BM25 + name over the whole fold, no history (matchgraph.fusion.cold_parts).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from matchgraph.catalog import capability_texts
 from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import encode_with, load_model
 from matchgraph.finetune import fine_tune, training_pairs
-from matchgraph.search import name_signal, request_part
+from matchgraph.fusion import Weights, cold_parts, name_signal
+from matchgraph.search import request_part
 from tune import DATA, figures, signals, task_numbers, vote
 
 
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
     train = [json.loads(line) for line in (DATA / "queries-train.jsonl").read_text().splitlines() if line.strip()]
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
     _, _, bm25, name, qv, gold, catalog = signals(str(DATA / "catalog.jsonl"), train)
-    lexical = conf["w_bm25"] * bm25 + conf["w_name"] * name_signal(name, conf["name_min"])
+    weights, names = Weights.from_config(conf), name_signal(name, conf["name_min"])
     task_of = task_numbers(str(DATA / "catalog.jsonl"))
     owner = np.repeat(np.arange(len(catalog.artifacts)), catalog.cap_count)
     model = load_model("default")
@@ -67,7 +68,8 @@ def main(argv=None) -> None:
                               conf["graph_min_sim"], conf["graph_power"], task_of)
             dense = np.full((len(held), len(catalog.artifacts)), -1.0)
             np.maximum.at(dense.T, owner, (held_v @ caps.T).T)
-            cold = figures(dense + lexical[held], gold[held], groups)["all"]["mrr@10"]
+            cold_parts_ = cold_parts(weights, dense, 0.0, bm25[held], names[held])  # no top-3 mean: w 0
+            cold = figures(sum(cold_parts_.values()), gold[held], groups)["all"]["mrr@10"]
             print(f"{f:>4}  {label:<7}  {warm.sum():>4}/{(~warm).sum():<4}  {roc_auc_score(warm, past.max(axis=1)):8.3f}"
                   f"  {nearest_right[warm].mean():13.3f}  {figures(history, gold[held], groups)['warm']['recall@5']:8.3f}"
                   f"  {cold:6.3f}", flush=True)

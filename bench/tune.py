@@ -9,7 +9,8 @@ leave-one-out on train, each request searched against the log minus its own even
 R@5 (requests whose model has other train requests), then MRR@10, among the settings where cold R@5
 (models with no other request) does not fall below the cold ranking's (`--cold-slack`, default 0:
 on dev's 60 cold requests one request is 0.017, so the train margin is kept at none). Signals are
-computed once as (queries x artifacts) arrays; the fusion is search.py's.
+computed once as (queries x artifacts) arrays and fused by matchgraph.fusion, the functions
+search.py fuses its candidates with.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
 beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
@@ -35,8 +36,11 @@ from matchgraph.catalog import load_catalog
 from matchgraph.config import DEFAULTS, bm25_settings
 from matchgraph.embeddings import Embedder, load_model
 from matchgraph.evaluate import metrics
-from matchgraph.lexical import BM25Index, NameMatcher
-from matchgraph.search import name_signal, relevance, request_part, task_evidence_scale
+from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal,
+                               seed_weights, task_evidence_scale, task_share)
+from matchgraph.index import task_codes
+from matchgraph.lexical import BM25Index, NameIndex
+from matchgraph.search import request_part
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
 
@@ -58,27 +62,23 @@ def signals(catalog: str, train: list[dict], bm25_kwargs: dict | None = None):
     pos = {a.id: i for i, a in enumerate(artifacts)}
     embedder = Embedder("default")
     caps = embedder.encode([c.text() for a in artifacts for c in a.capabilities])
-    owner = np.array([pos[a.id] for a in artifacts for _ in a.capabilities])
     queries = embedder.encode(texts)
-    sims = queries @ caps.T
-    best = np.full((len(train), len(artifacts)), -1.0)
-    np.maximum.at(best.T, owner, sims.T)
-    mean3 = np.stack([[np.sort(sims[i, owner == a])[::-1][:3].mean() for a in range(len(artifacts))]
-                      for i in range(len(train))])
-    b = bm25_scores(artifacts, texts, bm25_kwargs or bm25_settings(DEFAULTS))
-    names = NameMatcher([a.name for a in artifacts], [a.id for a in artifacts])
-    n = np.stack([names.scores(t) for t in texts])
-    gold = np.array([pos[q["artifact_id"]] for q in train])
     cap_count = np.array([len(a.capabilities) for a in artifacts])
     catalog_index = SimpleNamespace(artifacts=artifacts, vectors=caps, cap_count=cap_count,
                                     cap_start=np.cumsum(cap_count) - cap_count)
+    everyone = np.arange(len(artifacts))
+    best, mean3 = (np.stack(rows) for rows in zip(*(capability_scores(catalog_index, q, everyone)[:2]
+                                                   for q in queries)))
+    b = bm25_scores(artifacts, texts, bm25_kwargs or bm25_settings(DEFAULTS))
+    names = NameIndex([a.name for a in artifacts], [a.id for a in artifacts])
+    n = np.stack([names.scores(t) for t in texts])
+    gold = np.array([pos[q["artifact_id"]] for q in train])
     return best, mean3, b, n, queries, gold, catalog_index
 
 
 def bm25_scores(artifacts, texts: list[str], kwargs: dict) -> np.ndarray:
     bm25 = BM25Index([a.lexical_text() for a in artifacts], **kwargs)
-    b = np.stack([bm25.scores(t) for t in texts])
-    return b / np.maximum(b.max(axis=1, keepdims=True), 1e-9)
+    return max_normalize(np.stack([bm25.scores(t) for t in texts]))
 
 
 def tune_bm25(catalog: str, train: list[dict], best, name, gold) -> None:
@@ -86,13 +86,14 @@ def tune_bm25(catalog: str, train: list[dict], best, name, gold) -> None:
     conf = DEFAULTS["search"]
     artifacts = load_catalog([catalog])
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
-    rest = best + conf["w_name"] * name_signal(name, conf["name_min"])
+    signal = name_signal(name, conf["name_min"])
     groups = np.full(len(gold), "all")
     results = []
     for method, (k1, b) in itertools.product(("lucene", "bm25+"), ((1.2, 0.9), (1.5, 0.75), (2.0, 0.75), (2.0, 0.9))):
         scores = bm25_scores(artifacts, texts, {"method": method, "k1": k1, "b": b})
         for w in (0.35, 0.45, 0.6, 0.75):
-            m = figures(rest + w * scores, gold, groups)["all"]
+            cold = cold_parts(Weights.from_config(conf, w_bm25=w), best, 0.0, scores, signal)
+            m = figures(sum(cold.values()), gold, groups)["all"]
             results.append((round(m["mrr@10"], 4), round(m["recall@5"], 3), (method, k1, b, w)))
     results.sort(reverse=True)
     print("BM25 (bm25_method, bm25_k1, bm25_b, w_bm25) by train MRR@10 (MRR@10, R@5):")
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
     task_of = task_numbers(args.catalog)
     if args.adapter:
         texts = [request_part(q["query"], DEFAULTS["search"]["input_markers"]) for q in train]
-        return tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts,
+        return tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts,
                             tuple(int(x) for x in args.seeds.split(",")), encoder_epochs=args.encoder_epochs)
     if args.bm25:
         return tune_bm25(args.catalog, train, best, name, gold)
@@ -127,13 +128,17 @@ def main(argv=None) -> None:
     groups = np.where(counts[gold] >= 2, "warm", "cold")  # under leave-one-out
 
     def cold(wm, wb, wn, nmin):
-        return best + wm * mean3 + wb * bm25 + wn * name_signal(name, nmin)
+        return cold_parts(Weights(w_dense_mean=wm, w_bm25=wb, w_name=wn, name_min=nmin), best, mean3,
+                          bm25, name_signal(name, nmin))
+
+    def total(parts: dict) -> np.ndarray:
+        return sum(parts.values())
 
     grid = itertools.product((0.0, 0.25), (0.3, 0.45, 0.6, 0.75), (0.1, 0.2, 0.35, 0.5), (70, 80, 90))
-    ranked = sorted(((figures(cold(*p), gold, groups)["all"]["mrr@10"], p) for p in grid), reverse=True)
+    ranked = sorted(((figures(total(cold(*p)), gold, groups)["all"]["mrr@10"], p) for p in grid), reverse=True)
     print("cold (w_dense_mean, w_bm25, w_name, name_min) by train MRR@10:", ranked[:5])
     base = cold(*ranked[0][1])
-    floor = figures(base, gold, groups)["cold"]["recall@5"] - args.cold_slack
+    floor = figures(total(base), gold, groups)["cold"]["recall@5"] - args.cold_slack
 
     past = qv @ qv.T
     np.fill_diagonal(past, -1)  # leave-one-out: a request never sees its own event
@@ -142,7 +147,9 @@ def main(argv=None) -> None:
         history, tasks = vote(past, gold, best.shape[1], nb, min_sim, power, task_of)
         for w, window, w_task in itertools.product((0.1, 0.2, 0.3, 0.5), (0.2, 0.3, 0.5),
                                                    (0.0, 0.1, 0.2, 0.3, 0.5)):
-            scored = base + w * relevance_rows(base, window) * history + w_task * tasks
+            weights = Weights(w_adapter=0.0, w_offsets=0.0, w_prior=0.0, w_graph=w, graph_window=window,
+                              w_task=w_task)
+            scored = total(fuse(weights, base, True, history=history, tasks=tasks))
             m = figures(scored, gold, groups)
             if m["cold"]["recall@5"] >= floor:
                 results.append((m["warm"]["recall@5"], m["all"]["mrr@10"], m["cold"]["recall@5"],
@@ -157,13 +164,13 @@ def main(argv=None) -> None:
 NOISE = 0.005
 
 
-def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seeds=(0, 1, 2),
+def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts, seeds=(0, 1, 2),
                  n_folds=5, encoder_epochs=None):
     conf = dict(DEFAULTS["search"])
     if encoder_epochs is not None:
         conf["adapter_encoder_epochs"] = encoder_epochs
     model = load_model("default")
-    base = best + conf["w_bm25"] * bm25 + conf["w_name"] * name_signal(name, conf["name_min"])
+    base = cold_parts(Weights.from_config(conf), best, mean3, bm25, name_signal(name, conf["name_min"]))
     runs = []
     for seed in seeds:
         fold = np.random.default_rng(seed).integers(0, n_folds, len(gold))
@@ -186,7 +193,7 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seed
             parts["history"][held], parts["tasks"][held] = history, tasks * evidence
             known = set(gold[fit].tolist())
             groups[held] = ["warm" if g in known else "cold" for g in gold[held]]
-        runs.append((parts, groups, figures(base, gold, groups)["cold"]["recall@5"]))
+        runs.append((parts, groups, figures(sum(base.values()), gold, groups)["cold"]["recall@5"]))
         print(f"seed {seed}: fitted {n_folds} folds", flush=True)
     results = []
     grid = itertools.product((0.0, 0.5, 1.0, 1.5, 2.0), (0.0, 1.0, 2.0, 4.0, 6.0, 8.0), (0.3, 0.5, 0.7),
@@ -194,10 +201,10 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seed
     for w_adapter, w_offsets, window, w_graph, w_task in grid:
         found = []
         for parts, groups, cold_floor in runs:
-            scored = base + w_adapter * parts["general"]
-            near = relevance_rows(scored, window)
-            scored = scored + near * (w_graph * parts["history"] + w_offsets * (parts["personal"] - parts["general"])) \
-                + w_task * parts["tasks"]
+            weights = Weights.from_config(conf, w_adapter=w_adapter, w_offsets=w_offsets, graph_window=window,
+                                          w_graph=w_graph, w_task=w_task, w_prior=0.0)
+            scored = sum(fuse(weights, base, True, general=parts["general"], personal=parts["personal"],
+                              history=parts["history"], tasks=parts["tasks"]).values())
             m = figures(scored, gold, groups)
             found.append((m["warm"]["recall@5"], m["all"]["mrr@10"], m["cold"]["recall@5"] - cold_floor))
         warm, mrr, _ = np.mean(found, axis=0)
@@ -216,31 +223,20 @@ def tune_adapter(best, bm25, name, qv, gold, catalog_index, task_of, texts, seed
 
 
 def task_numbers(catalog: str) -> np.ndarray:
-    """Each artifact's task number (-1 without a task), as matchgraph.graph.task_index."""
-    names = [(a.task or "").strip().lower() for a in load_catalog([catalog])]
-    tasks = {t: i for i, t in enumerate(sorted({n for n in names if n}))}
-    return np.array([tasks.get(n, -1) for n in names])
+    """Each artifact's task number (-1 without a task), as the index numbers them."""
+    return task_codes([a.task for a in load_catalog([catalog])])[1]
 
 
 def vote(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
          power: float, task_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """search.graph_walk (graph_hops=0, max-normalized) and search.task_share for every row of
+    """search.graph_walk (graph_hops=0, max-normalized) and its task share for every row of
     `past` at once."""
     out = np.zeros((len(past), n_artifacts))
     for i, row in enumerate(past):
         idx = np.argsort(-row)[:nb]
         idx = idx[row[idx] >= min_sim]
-        np.add.at(out[i], gold[idx], (row[idx] - min_sim + 1e-3) ** power)
-    n_tasks = task_of.max() + 1
-    mass = np.stack([np.bincount(task_of[task_of >= 0], weights=r[task_of >= 0], minlength=n_tasks)
-                     for r in out])
-    mass = mass / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
-    tasks = np.where(task_of >= 0, mass[:, np.maximum(task_of, 0)], 0.0)
-    return out / np.maximum(out.max(axis=1, keepdims=True), 1e-12), tasks
-
-
-def relevance_rows(cold: np.ndarray, window: float) -> np.ndarray:
-    return np.stack([relevance(row, np.ones(len(row), bool), window) for row in cold])
+        np.add.at(out[i], gold[idx], seed_weights(row[idx], min_sim, power))
+    return max_normalize(out), task_share(out, task_of, int(task_of.max()) + 1)
 
 
 if __name__ == "__main__":

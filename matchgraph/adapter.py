@@ -79,22 +79,29 @@ class Adapter:
             raise OSError(f"{folder} is missing")
         return replace(adapter, encoder=open_model(str(folder)), vectors=vectors)
 
-    def scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str
+    def scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, positions=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """(general, personal), each (n_artifacts,): the best capability cosine of the adapted
-        query against the catalog's vectors, and against the vectors moved by the offsets.
-        `query_vector` (dim,) is the base model's vector of the request text `query`; with a
-        fine-tuned encoder the request is encoded again by it. Artifacts without capabilities get 0."""
+        """(general, personal), each (n_artifacts,) or, with `positions`, (len(positions),) for those
+        artifacts only: the best capability cosine of the adapted query against the catalog's
+        vectors, and against the vectors moved by the offsets. `query_vector` (dim,) is the base
+        model's vector of the request text `query`; with a fine-tuned encoder the request is
+        encoded again by it. Artifacts without capabilities get 0."""
         vectors = index.vectors
         if self.encoder is not None:
             query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
         adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
-        sims = vectors @ adapted
-        general = _best_per_artifact(index, sims)
+        positions = np.arange(len(index.cap_count)) if positions is None else np.asarray(positions, np.int64)
+        counts = index.cap_count[positions]
+        starts = index.cap_start[positions]
+        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        sims = np.asarray(vectors[rows] @ adapted)
+        general = _best_per_artifact(counts, sims)
         moved = sims.copy()
-        if len(self.rows):
-            moved[self.rows] = _normalize(vectors[self.rows] + self.offsets) @ adapted
-        return general, _best_per_artifact(index, moved)
+        if len(self.rows) and len(rows):
+            at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+            hit = self.rows[at] == rows
+            moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
+        return general, _best_per_artifact(counts, moved)
 
 
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
@@ -216,9 +223,10 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def _best_per_artifact(index: LoadedIndex, sims: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(index.artifacts), dtype=np.float32)
-    has = index.cap_count > 0
+def _best_per_artifact(counts: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """Best of each artifact's consecutive run of `counts` rows of `sims`; 0 for none."""
+    out = np.zeros(len(counts), dtype=np.float32)
+    has = counts > 0
     if has.any():
-        out[has] = np.maximum.reduceat(sims, index.cap_start[has])
+        out[has] = np.maximum.reduceat(sims, (np.cumsum(counts) - counts)[has])
     return out

@@ -79,7 +79,11 @@ SETTINGS: list[Setting] = [
     # log (bench/tune.py). The landscape is flat around them: +-0.1 moves MRR@10 by < 0.01.
     S("search.k", 10, "results per search", positive=True),
     S("search.record_top", 5, "results recorded as match events per recorded search"),
-    S("search.candidates", 100, "nearest capabilities fetched from FAISS before fusion", positive=True),
+    S("search.candidates", 100, "nearest capabilities fetched from the ANN; their artifacts are fusion candidates",
+      positive=True),
+    S("search.bm25_candidates", 1000, "top BM25 documents whose artifacts are fusion candidates", positive=True),
+    S("search.task_candidates", 2000, "at most this many artifacts of the tasks the graph walk lands on join the "
+      "candidates (heaviest task first)"),
     S("search.w_dense", 1.0, "weight of the best capability cosine"),  # the reference scale
     S("search.w_dense_mean", 0.0, "weight of the mean of the top-3 capability cosines"),  # no gain on train
     # BM25 over ids split on - _ . and case/digit changes
@@ -136,6 +140,12 @@ SETTINGS: list[Setting] = [
     S("search.adapter_encoder_lr", 2e-5, "AdamW learning rate of the encoder fine-tuning", positive=True),
     S("search.adapter_encoder_batch", 32, "(past query, capability) pairs per fine-tuning step; each pair's "
       "negatives are the batch's other pairs", positive=True),
+    # Capability index (ann.py): exact up to flat_max vectors, HNSW above (bench/ann_recall.py).
+    S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it HNSW"),
+    S("ann.hnsw_m", 32, "HNSW graph degree (more: better recall, more memory and build time)", positive=True),
+    S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True),
+    S("ann.hnsw_ef_search", 128, "HNSW candidate list while searching; recall@10 against flat in "
+      "`bench/ann_recall.py`", positive=True),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
       at_most=100),

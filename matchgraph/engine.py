@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 
 from .adapter import Adapter, fit_key
+from .ann import AnnSettings
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
@@ -39,7 +40,7 @@ from .events import (
 from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
 from .fits import past_requests, stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
-from .index import MANIFEST, LoadedIndex, write_index
+from .index import COLUMNS, MANIFEST, LoadedIndex, write_index
 from .inputs import check_cut, check_k, search_filters, similar_input
 from .models import (
     ArtifactDetail,
@@ -76,6 +77,11 @@ class State:
         return self.learned.adapter
 
     @cached_property
+    def rank_column(self) -> np.ndarray:
+        """(n_artifacts,) each artifact's composite rank in catalog order: search's prior."""
+        return np.array([self.scores.get(aid, {}).get("rank", 50) for aid in self.index.ids], dtype=np.float64)
+
+    @cached_property
     def overview(self) -> Overview:
         """Counted once per state (a state never changes): what pages and probes show of it."""
         index, scores = self.index, self.scores
@@ -83,7 +89,7 @@ class State:
         return Overview(index_version=index.version, model=index.manifest.get("model"),
                         artifacts=len(index.artifacts), capabilities=len(index.rows),
                         queries=len(self.graph.queries),
-                        tasks=tuple(sorted({a.task for a in index.artifacts if a.task})),
+                        tasks=tuple(sorted({t for t in index.tasks if t})),
                         most_matched=tuple((index.artifact(aid), scores[aid]) for aid in top))
 
 
@@ -201,7 +207,7 @@ class Engine:
                 raise NoIndex(f"index version {version} has no artifacts; run `matchgraph index "
                               "--catalog PATH` with a catalog that has some")
         index = previous.index if previous and previous.index.version == version \
-            else LoadedIndex.load(version, folder, bm25_settings(self.config))
+            else LoadedIndex.load(version, folder, bm25_settings(self.config), AnnSettings.from_config(self.config))
         # Same index version: only the events stored since the previous graph are read and merged.
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,
@@ -306,7 +312,8 @@ class Engine:
                         "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
                         "created_at": datetime.now(timezone.utc).isoformat()}
             try:
-                write_index(staging, artifacts, vectors, manifest)
+                write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
+                            AnnSettings.from_config(self.config))
                 self.versions.publish(version, staging, keep=self.config["keep_versions"])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -363,7 +370,7 @@ class Engine:
         state = self._state
         if state is not None and state.index.version == current[0]:
             return set(state.index.position)
-        return {artifact_id for artifact_id, _ in json.loads((current[1] / "rows.json").read_text())}
+        return set(json.loads((current[1] / COLUMNS).read_text())["id"])
 
     # -- audit and purge ------------------------------------------------------------------------
     def event_bursts(self, hours: float = 24.0, min_events: int = 10, limit: int = 50) -> list[dict]:
@@ -418,9 +425,8 @@ class Engine:
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(request)
-        ranks = {aid: s["rank"] for aid, s in state.scores.items()}
         results = search(state.index, state.graph, vector, request, k, filters,
-                         self.config, ranks, state.adapter)
+                         self.config, state.rank_column, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]

@@ -195,7 +195,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         old = raw_edges[query_norm].get(artifact_id, (0, 0))
         raw_edges[query_norm][artifact_id] = (old[0] + total, old[1] + n_select)
         touched[query_norm].append((artifact_id, total, n_select))
-    known_capabilities = {(a.id, c.id) for a in index.artifacts for c in a.capabilities}
+    known_capabilities = index.capability_keys
     touched_caps: dict[str, list[tuple[tuple[str, str], int]]] = {}
     for query_norm, artifact_id, capability_id, total in delta.capabilities:
         if (artifact_id, capability_id) not in known_capabilities:
@@ -321,7 +321,4 @@ def _weights(index: LoadedIndex, previous: MatchGraph | None, queries: list[str]
 
 def task_index(index: LoadedIndex) -> tuple[list[str], np.ndarray]:
     """Task names (lower-cased, sorted) and each artifact's task number (-1 when it has none)."""
-    names = [(a.task or "").strip().lower() for a in index.artifacts]
-    tasks = sorted({n for n in names if n})
-    number = {t: i for i, t in enumerate(tasks)}
-    return tasks, np.array([number.get(n, -1) for n in names], dtype=np.int64)
+    return sorted(index.task_codes, key=index.task_codes.get), index.task_of.astype(np.int64)

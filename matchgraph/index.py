@@ -1,73 +1,277 @@
-"""A published index version loaded into memory: catalog, capability vectors, FAISS, BM25, names."""
+"""A published index version, loaded: columns for search, artifact records fetched on demand.
+
+Files of a version folder (written by `write_index`, manifest.json last):
+
+    catalog.jsonl          one artifact record a line, in catalog order
+    catalog.offsets.npy    (n + 1,) int64 byte offsets of those lines
+    columns.json           per artifact: id, name, kind, pricing, task, capability ids
+    capabilities.npy       (n_capabilities, dim) float32, L2-normalized, memory-mapped at load
+    capabilities.faiss     the ANN over them (flat or HNSW by size, ann.py)
+    bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
+
+What every search reads is held as numpy columns (kind, pricing and task codes, capability
+ranges) and lookup tables (position by id, the name index); an artifact's full record is read
+from catalog.jsonl when a result, a page or a comparison shows it (`artifact(id)`).
+"""
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from threading import Lock
+from typing import Iterator
 
 import numpy as np
 
-from .ann import ANN, create_ann
+from .ann import ANN, AnnSettings, create_ann
 from .catalog import Artifact
-from .lexical import BM25Index, NameMatcher
+from .lexical import BM25Index, NameIndex
 
 MANIFEST = "manifest.json"
+CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "columns.json", "bm25"
 
 
 def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, manifest: dict,
-                ann_kind: str = "flat") -> None:
-    """Write an index version into `folder` (a staging folder; publishing is versions.py's job)."""
-    rows = [[a.id, c.id] for a in artifacts for c in a.capabilities]
-    assert len(rows) == len(vectors), "one vector per capability"
-    (folder / "catalog.json").write_text(json.dumps([a.model_dump(mode="json") for a in artifacts]))
-    (folder / "rows.json").write_text(json.dumps(rows))
+                bm25: dict | None = None, ann: AnnSettings | None = None) -> None:
+    """Write an index version into `folder` (a staging folder; publishing is versions.py's job).
+    `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`."""
+    assert sum(len(a.capabilities) for a in artifacts) == len(vectors), "one vector per capability"
+    offsets = [0]
+    with open(folder / CATALOG, "wb") as fh:
+        for a in artifacts:
+            line = (a.model_dump_json() + "\n").encode()
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+    np.save(folder / OFFSETS, np.array(offsets, dtype=np.int64))
+    columns = {"id": [a.id for a in artifacts], "name": [a.name for a in artifacts],
+               "kind": [a.kind for a in artifacts], "pricing": [a.pricing for a in artifacts],
+               "task": [a.task for a in artifacts],
+               "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
+    (folder / COLUMNS).write_text(json.dumps(columns))
     np.save(folder / "capabilities.npy", vectors.astype(np.float32))
-    create_ann(vectors, ann_kind).save(folder / "capabilities.faiss")
+    create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
+    BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
+
+
+class ArtifactRecords(Sequence):
+    """The catalog's artifacts in catalog order, parsed from catalog.jsonl when asked for.
+
+    Indexing reads one line at its byte offset (recently read ones are kept, up to `cache`);
+    iterating streams the file (for builds that visit every artifact once).
+    """
+
+    def __init__(self, path: Path | None, offsets: np.ndarray, cache: int = 4096,
+                 loaded: list[Artifact] | None = None):
+        self.path, self.offsets, self.cache_size = path, offsets, cache
+        self._loaded = loaded  # an index written before catalog.jsonl existed: kept in memory
+        self._cache: OrderedDict[int, Artifact] = OrderedDict()
+        self._lock = Lock()
+
+    def __len__(self) -> int:
+        return len(self._loaded) if self._loaded is not None else len(self.offsets) - 1
+
+    def __getitem__(self, pos):
+        if isinstance(pos, slice):
+            return [self[i] for i in range(*pos.indices(len(self)))]
+        if self._loaded is not None:
+            return self._loaded[pos]
+        pos = int(pos)
+        if pos < 0:
+            pos += len(self)
+        if not 0 <= pos < len(self):
+            raise IndexError(pos)
+        with self._lock:
+            hit = self._cache.get(pos)
+            if hit is not None:
+                self._cache.move_to_end(pos)
+                return hit
+        start, end = int(self.offsets[pos]), int(self.offsets[pos + 1])
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            artifact = Artifact.model_validate_json(fh.read(end - start))
+        with self._lock:
+            self._cache[pos] = artifact
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return artifact
+
+    def __iter__(self) -> Iterator[Artifact]:
+        if self._loaded is not None:
+            yield from self._loaded
+            return
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                yield Artifact.model_validate_json(line)
+
+
+class CapabilityRows(Sequence):
+    """Capability row -> (artifact id, capability id), from the columns (no tuple per row held)."""
+
+    def __init__(self, ids: list[str], cap_ids: list[list[str]], owner: np.ndarray, cap_start: np.ndarray):
+        self.ids, self.cap_ids, self.owner, self.cap_start = ids, cap_ids, owner, cap_start
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(len(self)))]
+        row = int(row)
+        if row < 0:
+            row += len(self)
+        pos = int(self.owner[row])
+        return self.ids[pos], self.cap_ids[pos][row - int(self.cap_start[pos])]
+
+
+class RowsByArtifact(Mapping):
+    """artifact id -> its capability rows (a list), computed from the contiguous ranges."""
+
+    def __init__(self, position: dict[str, int], cap_start: np.ndarray, cap_count: np.ndarray):
+        self.position, self.cap_start, self.cap_count = position, cap_start, cap_count
+
+    def __getitem__(self, artifact_id: str) -> list[int]:
+        pos = self.position[artifact_id]
+        start = int(self.cap_start[pos])
+        return list(range(start, start + int(self.cap_count[pos])))
+
+    def __iter__(self):
+        return iter(self.position)
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+
+class CapabilityKeys:
+    """Membership of (artifact id, capability id) pairs, answered from the columns."""
+
+    def __init__(self, position: dict[str, int], cap_ids: list[list[str]]):
+        self.position, self.cap_ids = position, cap_ids
+
+    def __contains__(self, key) -> bool:
+        artifact_id, capability_id = key
+        pos = self.position.get(artifact_id)
+        return pos is not None and capability_id in self.cap_ids[pos]
+
+
+def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, int], np.ndarray]:
+    """Values as int32 codes over their sorted distinct (normalized) values; None/"" -> -1."""
+    normalized = [normalize(v) if v else "" for v in values]
+    vocab = {v: i for i, v in enumerate(sorted({v for v in normalized if v}))}
+    return vocab, np.array([vocab.get(v, -1) for v in normalized], dtype=np.int32)
+
+
+def task_codes(tasks: list[str | None]) -> tuple[dict[str, int], np.ndarray]:
+    """Task numbers: {lower-cased stripped task: number} (numbered in sorted order) and each
+    artifact's number, -1 without a task. The walk's task level and the task filter use them."""
+    return _codes(tasks, lambda t: t.strip().lower())
 
 
 @dataclass
 class LoadedIndex:
-    """Everything search needs from one index version, in memory."""
+    """Everything search needs from one index version: columns and lookups in memory, vectors
+    memory-mapped, artifact records on demand (`artifact(id)`, `artifacts[pos]`)."""
 
     version: int
     manifest: dict
-    artifacts: list[Artifact]
-    rows: list[tuple[str, str]]  # capability row -> (artifact id, capability id)
+    ids: list[str]
+    names: list[str]  # display names, catalog order
+    cap_ids: list[list[str]]  # per artifact, its capability ids
     vectors: np.ndarray  # (n_capabilities, dim), L2-normalized
     ann: ANN
     bm25: BM25Index
-    names: NameMatcher
+    artifacts: ArtifactRecords
+    tasks: list[str | None] = field(default_factory=list)  # as written in the catalog
+    kind_codes: dict[str, int] = field(default_factory=dict)
+    kind_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    pricing_codes: dict[str, int] = field(default_factory=dict)
+    pricing_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    task_codes: dict[str, int] = field(default_factory=dict)  # lower-cased, stripped task -> code
+    task_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # Artifacts of each task: task_members[task_starts[t]:task_starts[t + 1]] (positions).
+    task_members: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    task_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     position: dict[str, int] = field(default_factory=dict)  # artifact id -> position
-    cap_rows: dict[str, list[int]] = field(default_factory=dict)  # artifact id -> capability rows
     # An artifact's capability rows are contiguous: cap_start[pos] .. cap_start[pos] + cap_count[pos].
     cap_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    cap_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row -> position
 
     @classmethod
-    def load(cls, version: int, folder: Path, bm25: dict | None = None) -> "LoadedIndex":
-        """`bm25`: keyword arguments of BM25Index (config search.bm25_*; bm25s defaults without)."""
+    def load(cls, version: int, folder: Path, bm25: dict | None = None,
+             ann: AnnSettings | None = None) -> "LoadedIndex":
+        """`bm25`: keyword arguments of BM25Index (config search.bm25_*); a saved BM25 built with
+        other settings (or none, in a version written by an older matchgraph) is rebuilt."""
         manifest = json.loads((folder / MANIFEST).read_text())
-        artifacts = [Artifact.model_validate(r) for r in json.loads((folder / "catalog.json").read_text())]
-        rows = [tuple(r) for r in json.loads((folder / "rows.json").read_text())]
-        index = cls(version=version, manifest=manifest, artifacts=artifacts, rows=rows,
-                    vectors=np.load(folder / "capabilities.npy"),
-                    ann=ANN.load(folder / "capabilities.faiss"),
-                    bm25=BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})),
-                    names=NameMatcher([a.name for a in artifacts], [a.id for a in artifacts]))
-        index.position = {a.id: i for i, a in enumerate(artifacts)}
-        for row, (artifact_id, _) in enumerate(rows):
-            index.cap_rows.setdefault(artifact_id, []).append(row)
-        index.cap_count = np.array([len(a.capabilities) for a in artifacts], dtype=np.int64)
-        index.cap_start = np.cumsum(index.cap_count) - index.cap_count
+        if (folder / COLUMNS).exists():
+            columns = json.loads((folder / COLUMNS).read_text())
+            records = ArtifactRecords(folder / CATALOG, np.load(folder / OFFSETS))
+        else:  # written before columns.json: the whole catalog.json, held in memory
+            loaded = [Artifact.model_validate(r) for r in json.loads((folder / "catalog.json").read_text())]
+            columns = {"id": [a.id for a in loaded], "name": [a.name for a in loaded],
+                       "kind": [a.kind for a in loaded], "pricing": [a.pricing for a in loaded],
+                       "task": [a.task for a in loaded],
+                       "capabilities": [[c.id for c in a.capabilities] for a in loaded]}
+            records = ArtifactRecords(None, np.zeros(0, np.int64), loaded=loaded)
+        bm25 = bm25 or {}
+        lexical = BM25Index.load(folder / BM25_DIR, **bm25) or \
+            BM25Index([a.lexical_text() for a in records], **bm25)
+        index = cls(version=version, manifest=manifest, ids=columns["id"], names=columns["name"],
+                    cap_ids=columns["capabilities"], tasks=columns["task"],
+                    # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
+                    vectors=np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r")),
+                    ann=ANN.load(folder / "capabilities.faiss", ann), bm25=lexical, artifacts=records)
+        index._derive(columns)
         return index
+
+    def _derive(self, columns: dict) -> None:
+        self.position = {aid: i for i, aid in enumerate(self.ids)}
+        self.kind_codes, self.kind_of = _codes(columns["kind"])
+        self.pricing_codes, self.pricing_of = _codes(columns["pricing"])
+        self.task_codes, self.task_of = task_codes(columns["task"])
+        order = np.argsort(self.task_of, kind="stable")
+        order = order[self.task_of[order] >= 0]
+        self.task_members = order.astype(np.int64)
+        self.task_starts = np.searchsorted(self.task_of[order], np.arange(len(self.task_codes) + 1))
+        self.cap_count = np.array([len(c) for c in self.cap_ids], dtype=np.int64)
+        self.cap_start = np.cumsum(self.cap_count) - self.cap_count
+        self.cap_owner = np.repeat(np.arange(len(self.ids), dtype=np.int64), self.cap_count)
+
+    @cached_property
+    def rows(self) -> CapabilityRows:
+        """capability row -> (artifact id, capability id)."""
+        return CapabilityRows(self.ids, self.cap_ids, self.cap_owner, self.cap_start)
+
+    @cached_property
+    def cap_rows(self) -> RowsByArtifact:
+        """artifact id -> capability rows."""
+        return RowsByArtifact(self.position, self.cap_start, self.cap_count)
+
+    @cached_property
+    def name_index(self) -> NameIndex:
+        """Names and ids for the name signal (built on first search, not at load)."""
+        return NameIndex(self.names, self.ids)
+
+    @property
+    def capability_keys(self) -> "CapabilityKeys":
+        """`(artifact id, capability id) in index.capability_keys`: is it in the catalog."""
+        return CapabilityKeys(self.position, self.cap_ids)
+
+    def members_of_tasks(self, tasks: np.ndarray) -> np.ndarray:
+        """Positions of the artifacts of these task numbers (concatenated)."""
+        parts = [self.task_members[self.task_starts[t]:self.task_starts[t + 1]] for t in tasks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def artifact(self, artifact_id: str) -> Artifact:
         return self.artifacts[self.position[artifact_id]]
 
     def capability_vector(self, artifact_id: str, capability_id: str) -> np.ndarray:
-        for row in self.cap_rows[artifact_id]:
-            if self.rows[row][1] == capability_id:
-                return self.vectors[row]
-        raise KeyError(capability_id)
+        pos = self.position[artifact_id]
+        try:
+            return self.vectors[self.cap_start[pos] + self.cap_ids[pos].index(capability_id)]
+        except ValueError:
+            raise KeyError(capability_id) from None

@@ -1,6 +1,15 @@
-"""Lexical matching: BM25 (bm25s) over artifact text and rapidfuzz over artifact names and ids."""
+"""Lexical matching: BM25 (bm25s) over artifact text, and names and ids through an index.
+
+Both answer with candidates, never with an array over the whole catalog: BM25 returns its top
+documents (bm25s retrieve over the inverted index), the name index returns the artifacts whose
+name or id the query names (exact and alias lookup, then rapidfuzz over the artifacts that share
+enough character trigrams with the query).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -10,54 +19,157 @@ from rapidfuzz import fuzz, process
 from .events import normalize_query
 
 _STEMMER = Stemmer.Stemmer("english")
+SETTINGS = "matchgraph-bm25.json"  # the settings an index was built with (method, k1, b)
+
+
+def _query_tokens(query: str) -> list[str]:
+    return bm25s.tokenize([query], stopwords="en", stemmer=_STEMMER, show_progress=False,
+                          return_ids=False)[0]
 
 
 class BM25Index:
-    """BM25 over one document per artifact; `scores(query)` returns an array of shape (n_docs,)."""
+    """BM25 over one document per artifact (documents in catalog order).
 
-    def __init__(self, documents: list[str], method: str = "lucene", k1: float = 1.5, b: float = 0.75):
+    `top(query, k)` returns (positions, scores) of the best k documents with a positive score,
+    best first. Built once with the index version and saved with it (`save`); `load` memory-maps
+    the saved matrix instead of tokenizing the catalog again.
+    """
+
+    def __init__(self, documents: list[str] | None = None, method: str = "lucene", k1: float = 1.5,
+                 b: float = 0.75, *, retriever: bm25s.BM25 | None = None, size: int | None = None):
+        self.settings = {"method": method, "k1": k1, "b": b}
+        if retriever is not None:
+            self.retriever, self.size = retriever, int(size or 0)
+            return
+        documents = documents or []
         self.size = len(documents)
         self.retriever = bm25s.BM25(method=method, k1=k1, b=b)
-        tokens = bm25s.tokenize(documents, stopwords="en", stemmer=_STEMMER, show_progress=False)
-        self.retriever.index(tokens, show_progress=False)
+        if documents:
+            tokens = bm25s.tokenize(documents, stopwords="en", stemmer=_STEMMER, show_progress=False)
+            self.retriever.index(tokens, show_progress=False)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.size:
+            self.retriever.save(str(folder), show_progress=False)
+        (folder / SETTINGS).write_text(json.dumps({**self.settings, "size": self.size}))
+
+    @classmethod
+    def load(cls, folder: Path, method: str = "lucene", k1: float = 1.5, b: float = 0.75
+             ) -> "BM25Index | None":
+        """The saved index, memory-mapped; None when it is missing or was built with other settings
+        (the caller then builds it from the documents)."""
+        try:
+            saved = json.loads((folder / SETTINGS).read_text())
+        except (OSError, ValueError):
+            return None
+        if {k: saved.get(k) for k in ("method", "k1", "b")} != {"method": method, "k1": k1, "b": b}:
+            return None
+        if not saved.get("size"):
+            return cls([], method, k1, b)
+        retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        return cls(method=method, k1=k1, b=b, retriever=retriever, size=saved["size"])
+
+    def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, scores) of up to k documents with a score above 0, best first (ties: catalog
+        order). The scores come from bm25s's sparse matrix (the query terms' postings); the top k
+        are picked here rather than by `BM25.retrieve`, which starts a thread pool per call (~20 ms)."""
+        scores = self.scores(query)
+        k = min(k, int(np.count_nonzero(scores > 0)))
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]
+        return top.astype(np.int64), scores[top]
 
     def scores(self, query: str) -> np.ndarray:
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=_STEMMER, show_progress=False,
-                                return_ids=False)[0]
-        if not tokens or self.size == 0:
+        """BM25 of every document, (n_docs,): for offline evaluation over the whole catalog."""
+        tokens = _query_tokens(query)
+        if not tokens or self.size == 0 or not self.retriever.get_tokens_ids(tokens):
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
 
-class NameMatcher:
-    """Fuzzy match of a query against artifact names and ids (typos, exact model names, versions).
+def _trigrams(text: str) -> set[str]:
+    padded = f" {text} "
+    return {padded[i:i + 3] for i in range(len(padded) - 2)}
 
-    `scores(query)` returns an array (n_artifacts,) in 0..100: the best of the whole query against
-    the name (typos) and the name found inside a longer query (a request that names a model).
+
+class NameIndex:
+    """Which artifacts a query names, and how well (rapidfuzz 0-100), from an index.
+
+    The score of an artifact is the best of the whole query against its name or its id's last
+    part (typos) and that name found inside a longer query (a request that names a model;
+    names shorter than `min_partial_len` would match anything). Exact names and ids come from a
+    lookup table; fuzzy candidates are the artifacts sharing at least `min_shared` of their
+    name's or id's character trigrams with the query (at most `max_fuzzy` of them, most shared
+    first), and only they are scored.
     """
 
-    def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5):
-        self.names = [normalize_query(n) for n in names]
-        # The id's last part ("trocr-base-handwritten") is how people write a model name.
-        self.ids = [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
-        self.min_partial_len = min_partial_len
-        self._name_lengths = np.array([len(n) for n in self.names])
-        self._id_lengths = np.array([len(i) for i in self.ids])
+    def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5,
+                 min_shared: float = 0.5, max_fuzzy: int = 100):
+        # Choice j < n is artifact j's name, j >= n its id's last part ("trocr-base-handwritten"
+        # is how people write a model name).
+        self.n = len(names)
+        self.choices = [normalize_query(x) for x in names] + \
+            [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
+        self.lengths = np.array([len(c) for c in self.choices], dtype=np.int64)
+        self.min_partial_len, self.min_shared, self.max_fuzzy = min_partial_len, min_shared, max_fuzzy
+        self.exact: dict[str, list[int]] = {}
+        grams: dict[str, list[int]] = {}
+        counts = np.zeros(len(self.choices), dtype=np.int32)
+        for j, choice in enumerate(self.choices):
+            self.exact.setdefault(choice, []).append(j)
+            tri = _trigrams(choice) if choice else set()
+            counts[j] = len(tri)
+            for g in tri:
+                grams.setdefault(g, []).append(j)
+        self.gram_counts = counts
+        self.postings = {g: np.array(js, dtype=np.int32) for g, js in grams.items()}
+
+    def candidates(self, q: str) -> np.ndarray:
+        """Choice numbers sharing enough trigrams with the normalized query `q`."""
+        found = [self.postings[g] for g in _trigrams(q) if g in self.postings]
+        if not found:
+            return np.zeros(0, np.int64)
+        found = np.concatenate(found)
+        if len(found) * 8 < len(self.choices):  # few postings: count them, not the whole catalog
+            hit, shared = np.unique(found, return_counts=True)
+        else:
+            shared = np.bincount(found, minlength=len(self.choices))
+            hit = np.nonzero(shared)[0]
+            shared = shared[hit]
+        ratio = shared / np.maximum(self.gram_counts[hit], 1)
+        keep = ratio >= self.min_shared
+        picked, ratio = hit[keep], ratio[keep]
+        if len(picked) > self.max_fuzzy:
+            picked = np.sort(picked[np.argsort(-ratio, kind="stable")[:self.max_fuzzy]])
+        return picked.astype(np.int64)
+
+    def hits(self, query: str, cutoff: float = 0) -> dict[int, float]:
+        """artifact position -> score (>= cutoff, > 0) of the artifacts the query names."""
+        q = normalize_query(query)
+        if not q or not self.n:
+            return {}
+        picked = np.union1d(self.candidates(q), np.array(self.exact.get(q, []), dtype=np.int64))
+        if not len(picked):
+            return {}
+        chosen = [self.choices[j] for j in picked]
+        whole = process.cdist([q], chosen, scorer=fuzz.ratio, score_cutoff=cutoff)[0]
+        inside = process.cdist([q], chosen, scorer=fuzz.partial_ratio, score_cutoff=cutoff)[0]
+        lengths = self.lengths[picked]
+        inside[(lengths < self.min_partial_len) | (lengths > len(q))] = 0
+        best = np.maximum(whole, inside)
+        out: dict[int, float] = {}
+        for j, score in zip(picked.tolist(), best.tolist()):
+            if score > 0:
+                pos = j % self.n
+                out[pos] = max(out.get(pos, 0.0), float(score))
+        return out
 
     def scores(self, query: str, cutoff: float = 0) -> np.ndarray:
-        """Scores below `cutoff` come back as 0; rapidfuzz stops early on those, which halves
-        the cost on long requests."""
-        q = normalize_query(query)
-        if not q or not self.names:
-            return np.zeros(len(self.names), dtype=np.float32)
-        whole = np.maximum(process.cdist([q], self.names, scorer=fuzz.ratio, score_cutoff=cutoff)[0],
-                           process.cdist([q], self.ids, scorer=fuzz.ratio, score_cutoff=cutoff)[0])
-        inside = np.maximum(self._inside(q, self.names, self._name_lengths, cutoff),
-                            self._inside(q, self.ids, self._id_lengths, cutoff))
-        return np.maximum(whole, inside).astype(np.float32)
-
-    def _inside(self, q: str, choices: list[str], lengths: np.ndarray, cutoff: float) -> np.ndarray:
-        # partial_ratio finds a name inside a longer request; short names would match anything.
-        scores = process.cdist([q], choices, scorer=fuzz.partial_ratio, score_cutoff=cutoff)[0]
-        scores[(lengths < self.min_partial_len) | (lengths > len(q))] = 0
-        return scores
+        """The hits as an array over all artifacts, (n,) in 0..100: for offline evaluation."""
+        out = np.zeros(self.n, dtype=np.float32)
+        for pos, score in self.hits(query, cutoff).items():
+            out[pos] = score
+        return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,31 @@ class PastQuery(BaseModel):
     selects: int
 
 
+class Reason(BaseModel):
+    """Why a search result matched, as data; each face (CLI, pages, MCP) words it with `sentence`."""
+
+    signal: Literal["dense", "bm25", "name", "graph"] = Field(
+        description="the signal that added most to the score (prior is a tie-breaker, never the reason)")
+    capability_title: str | None = Field(description="title of the capability that matched best")
+    similarity: float = Field(description="cosine of the query and that capability")
+    task: str | None = Field(description="the artifact's task (a graph reason may name it)")
+    past_queries: list[str] = Field([], description="past queries that led to it, closest first")
+
+    def sentence(self) -> str:
+        """One line, e.g. "Matched because the query names it." """
+        if self.signal == "dense":
+            why = f"its capability '{self.capability_title}' is close in meaning (cosine {self.similarity:.2f})"
+        elif self.signal == "bm25":
+            why = "its name, tags or capability text share the query's words"
+        elif self.signal == "name":
+            why = "the query names it"
+        elif self.past_queries:
+            why = f"people asking similar things chose it ({len(self.past_queries)} past queries)"
+        else:
+            why = f"people asking similar things chose {self.task or 'its task'} models"
+        return f"Matched because {why}."
+
+
 class SearchResult(BaseModel):
     artifact_id: str
     name: str
@@ -38,7 +63,8 @@ class SearchResult(BaseModel):
     matched_capability: str | None = Field(description="id of the capability that matched best")
     matched_capability_title: str | None
     similarity: float = Field(description="cosine of the query and the matched capability")
-    explanation: str
+    explanation: str = Field(description="the reason sentence, the weighted signals and past queries, as text")
+    reason: Reason
     signals: Signals
     past_queries: list[PastQuery] = []
     tool: ToolRef | None = Field(None, description="when the matched capability is an MCP tool: its server, "

@@ -21,25 +21,25 @@ def resolve_artifact(index: LoadedIndex, name: str, parameter: str | None = None
     if name in index.position:
         return index.artifact(name)
     lowered = name.lower()
-    by_id = [a for a in index.artifacts if a.id.lower() == lowered]
+    # From the index's columns (ids, names): no artifact record is read until one is chosen.
+    by_id = [i for i, aid in enumerate(index.ids) if aid.lower() == lowered]
     # Then the name, then the id's last part ("stable-diffusion" for "stabilityai/stable-diffusion").
-    for exact in (by_id, [a for a in index.artifacts if a.name.lower() == lowered],
-                  [a for a in index.artifacts if a.id.rsplit("/", 1)[-1].lower() == lowered]):
+    for exact in (by_id, [i for i, n in enumerate(index.names) if n.lower() == lowered],
+                  [i for i, aid in enumerate(index.ids) if aid.rsplit("/", 1)[-1].lower() == lowered]):
         if len(exact) == 1:
-            return exact[0]
+            return index.artifacts[exact[0]]
         if len(exact) > 1:
-            raise Ambiguous(name, sorted(a.id for a in exact), parameter=parameter)
-    choices = {i: f"{a.name}" for i, a in enumerate(index.artifacts)}
-    choices.update({len(index.artifacts) + i: a.id for i, a in enumerate(index.artifacts)})
-    hits = process.extract(name, choices, scorer=fuzz.WRatio, limit=10)
+            raise Ambiguous(name, sorted(index.ids[i] for i in exact), parameter=parameter)
+    n = len(index.ids)
+    hits = process.extract(name, index.names + index.ids, scorer=fuzz.WRatio, limit=10)
     best_by_artifact: dict[int, float] = {}
     for _, score, key in hits:
-        pos = key % len(index.artifacts)
+        pos = key % n
         best_by_artifact[pos] = max(best_by_artifact.get(pos, 0), score)
     ranked = sorted(best_by_artifact.items(), key=lambda kv: -kv[1])
     if not ranked or ranked[0][1] < FUZZY_MIN:
         raise NotFound(f"no artifact named '{name}'", parameter=parameter)
     close = [pos for pos, score in ranked if score >= ranked[0][1] - FUZZY_MARGIN and score >= FUZZY_MIN]
     if len(close) > 1:
-        raise Ambiguous(name, [index.artifacts[pos].id for pos in close], parameter=parameter)
+        raise Ambiguous(name, [index.ids[pos] for pos in close], parameter=parameter)
     return index.artifacts[ranked[0][0]]

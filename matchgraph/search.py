@@ -1,6 +1,17 @@
-"""Hybrid search: dense capability retrieval fused with BM25, fuzzy names and the match graph.
+"""Hybrid search: dense capability retrieval fused with BM25, names and the match graph.
 
-Score of an artifact for a query (weights in config `search.*`):
+A search has two steps, each one function:
+
+- `gather` collects the candidate artifacts and their raw signals: the artifacts of the ANN's
+  nearest capabilities, BM25's top documents, the artifacts the query names (name index), the
+  artifacts the graph walk reaches from the nearest past queries and the artifacts of the tasks it
+  lands on. Every candidate then gets its exact capability cosines. Nothing here visits the whole
+  catalog: the cost is the ANN, the inverted indexes and the candidates.
+- `rank` fuses the signals over the candidates (matchgraph.fusion, the functions bench/tune.py
+  chose the weights with), applies the filters and the rank prior (precomputed columns) and
+  returns the top k.
+
+Score of an artifact (weights in config `search.*`, see fusion.py):
     cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
     learned = w_adapter * adapted cosine (the query through the projection learned from the log;
@@ -24,15 +35,26 @@ BENCHMARKS.md "Match quality"). With no events all history terms are 0: the rank
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
+from threadpoolctl import threadpool_limits
 
-from .events import normalize_query
 from .adapter import Adapter
+from .events import normalize_query
+from .fusion import (Weights, capability_scores, cold_parts, fuse, name_signal, rescore,  # noqa: F401
+                     seed_weights, share_of, task_evidence_scale, task_mass)
 from .graph import MatchGraph
 from .index import LoadedIndex
-from .models import PastQuery, SearchResult, Signals
+from .models import PastQuery, Reason, SearchResult, Signals
+
+# One search is small matrix-vector work: BLAS threads cost more than they save, and under
+# concurrent requests they fight over the cores (a 3,000-row rescore took 30 ms instead of 1.5).
+# Set once for the process, as ann.py does for FAISS.
+threadpool_limits(1, user_api="blas")
+
+__all__ = ["Filters", "search", "gather", "rank", "request_part", "rescore", "graph_walk"]
 
 
 @dataclass
@@ -41,13 +63,19 @@ class Filters:
     pricing: str | None = None
     task: str | None = None
 
-    def mask(self, index: LoadedIndex) -> np.ndarray:
-        keep = np.ones(len(index.artifacts), dtype=bool)
-        for i, a in enumerate(index.artifacts):
-            if (self.kind and a.kind != self.kind) or (self.pricing and a.pricing != self.pricing) \
-                    or (self.task and (a.task or "").lower() != self.task.lower()):
-                keep[i] = False
+    def keep(self, index: LoadedIndex, positions: np.ndarray) -> np.ndarray:
+        """Which of the artifacts at `positions` pass, from the index's code columns."""
+        keep = np.ones(len(positions), dtype=bool)
+        for value, codes, column, fold in ((self.kind, index.kind_codes, index.kind_of, str),
+                                           (self.pricing, index.pricing_codes, index.pricing_of, str),
+                                           (self.task, index.task_codes, index.task_of, _task_key)):
+            if value:
+                keep &= column[positions] == codes.get(fold(value), -2)
         return keep
+
+
+def _task_key(task: str) -> str:
+    return task.strip().lower()
 
 
 def request_part(query: str, markers: list[str]) -> str:
@@ -62,182 +90,166 @@ def request_part(query: str, markers: list[str]) -> str:
     return request if request else query
 
 
-def name_signal(scores: np.ndarray, name_min: float) -> np.ndarray:
-    """Rapidfuzz scores (0-100) as the name signal: 0 at or below name_min, rising to 1 at 100."""
-    return np.clip((scores - name_min) / (100 - name_min), 0, 1)
+@dataclass
+class Walk:
+    """The graph walk of one query: the artifacts it reached and its mass on them, the
+    (past query row, cosine) seeds, closest first, and the walk's mass per task (n_tasks,)."""
+
+    positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seeds: list[tuple[int, float]] = field(default_factory=list)
+    task_mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def task_evidence_scale(n_seeds, task_evidence: int):
-    """How much of w_task counts with `n_seeds` past queries seeding the walk (a number or an
-    array): all of it from task_evidence on, less below. One past query in the wrong task would
-    otherwise hand that whole task its full share (a young log; bench/pseudo_split.py)."""
-    return np.minimum(1.0, np.asarray(n_seeds) / max(task_evidence, 1))
-
-
-def dense_scores(index: LoadedIndex, query_vector: np.ndarray, candidates: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per artifact: best capability cosine, mean of top-3 cosines, best capability row (-1 if none).
-
-    FAISS finds the nearest capabilities; artifacts it did not return keep 0 and get an exact
-    score later only if another signal brings them forward (see `rescore`).
-    """
-    n = len(index.artifacts)
-    best, mean3, best_row = np.zeros(n, np.float32), np.zeros(n, np.float32), np.full(n, -1)
-    sims, rows = index.ann.search(query_vector, candidates)
-    seen = {index.position[index.rows[r][0]] for r in rows[0] if r >= 0}
-    rescore(index, query_vector, sorted(seen), best, mean3, best_row)
-    return best, mean3, best_row
-
-
-def rescore(index: LoadedIndex, query_vector: np.ndarray, positions, best, mean3, best_row) -> None:
-    """Exact capability cosines for the artifacts at `positions`, written into the arrays.
-
-    Vectorized over all their capabilities at once (rows of an artifact are contiguous): a long
-    request brings most of the catalog forward through BM25, and a loop per artifact would cost
-    more than the rest of the search.
-    """
-    positions = np.asarray(positions, dtype=np.int64)
-    if not len(positions):
-        return
-    counts = index.cap_count[positions]
-    segment = np.repeat(np.arange(len(positions)), counts)  # which artifact each row belongs to
-    seg_start = np.cumsum(counts) - counts
-    rows = index.cap_start[positions][segment] + (np.arange(counts.sum()) - seg_start[segment])
-    sims = index.vectors[rows] @ query_vector
-    order = np.lexsort((-sims, segment))  # by artifact, best capability first
-    best[positions] = sims[order[seg_start]]
-    best_row[positions] = rows[order[seg_start]]
-    top3 = [np.where(counts > j, sims[order[np.minimum(seg_start + j, len(sims) - 1)]], 0.0)
-            for j in range(3)]
-    mean3[positions] = sum(top3) / np.minimum(counts, 3)
-
-
-def graph_walk(mg: MatchGraph, query: str, query_vector: np.ndarray, conf: dict
-               ) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
-    """Artifact scores (n_artifacts,) from a short random walk started at the past queries nearest
-    to this one (they sum to 1 with graph_hops = 0); also the best similarity and the
-    (query row, similarity) seeds."""
-    n_artifacts = mg.weights.shape[1]
-    if mg.empty:
-        return np.zeros(n_artifacts), 0.0, []
+def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vector: np.ndarray,
+               conf: dict) -> Walk:
+    """A short random walk started at the past queries nearest to this one (its mass sums to 1
+    with graph_hops = 0), as sparse vectors: its cost is the seeds' edges, not the catalog."""
+    if mg is None or mg.empty:
+        return Walk()
     sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"])
     seeds = {int(i): float(s) for s, i in zip(sims[0], ids[0]) if i >= 0 and s >= conf["graph_min_sim"]}
     alias = mg.aliases.get(normalize_query(query))
     if alias is not None:  # the same text asked before (after normalization and near-dup merging)
         seeds[mg.query_pos[alias]] = 1.0
     if not seeds:
-        return np.zeros(n_artifacts), 0.0, []
-    p = np.zeros(len(mg.queries))
-    for row, sim in seeds.items():
-        # A steep power: the closest past queries dominate, a crowd of loose ones does not.
-        p[row] = (sim - conf["graph_min_sim"] + 1e-3) ** conf["graph_power"]
-    p /= p.sum()
-    seed_list = sorted(seeds.items(), key=lambda kv: -kv[1])
-    return walk(p, mg.transitions, conf["graph_hops"], conf["graph_restart"]), max(seeds.values()), seed_list
+        return Walk()
+    rows = np.array(list(seeds), dtype=np.int64)
+    p = seed_weights(np.array(list(seeds.values())), conf["graph_min_sim"], conf["graph_power"])
+    start = sparse.csr_matrix((p / p.sum(), (np.zeros(len(rows), np.int64), rows)), shape=(1, len(mg.queries)))
+    walked = walk(start, mg.transitions, conf["graph_hops"], conf["graph_restart"]).tocoo()
+    positions, mass = walked.col.astype(np.int64), walked.data.astype(np.float64)
+    keep = mass > 0
+    positions, mass = positions[keep], mass[keep]
+    return Walk(positions, mass, sorted(seeds.items(), key=lambda kv: -kv[1]),
+                task_mass(mass, index.task_of[positions], len(index.task_codes)))
 
 
-def walk(p: np.ndarray, transitions, hops: int, restart: float) -> np.ndarray:
-    """Random walk with restart from the query distribution `p`: query -> artifact, then `hops`
-    more round trips artifact -> queries that led to it -> artifact, each damped by (1 - restart)."""
+def walk(p, transitions, hops: int, restart: float):
+    """Random walk with restart from the query distribution `p` (1, n_queries), sparse: query ->
+    artifact, then `hops` more round trips artifact -> queries that led to it -> artifact, each
+    damped by (1 - restart). Returns (1, n_artifacts)."""
     forward, backward = transitions
-    scores = np.asarray(p @ forward).ravel()
+    scores = p @ forward
     step = scores
     for _ in range(hops):
-        step = (1 - restart) * np.asarray((step @ backward) @ forward).ravel()
+        step = (1 - restart) * ((step @ backward) @ forward)
         scores = scores + step
-    return scores
+    return sparse.csr_matrix(scores)
 
 
-def task_share(mg: MatchGraph, walked: np.ndarray) -> np.ndarray:
-    """The walk's last step, artifact -> task -> artifact: each artifact gets the share of the
-    walk's mass that landed on its task (0 for artifacts without a task)."""
-    if len(mg.task_of) != len(walked) or not mg.tasks or walked.sum() <= 0:
-        return np.zeros_like(walked)
-    has_task = mg.task_of >= 0
-    mass = np.bincount(mg.task_of[has_task], weights=walked[has_task], minlength=len(mg.tasks))
-    mass = mass / walked.sum()
-    return np.where(has_task, mass[np.maximum(mg.task_of, 0)], 0.0)
+@dataclass
+class Candidates:
+    """One query's candidate artifacts (sorted positions) and their raw signals, aligned."""
+
+    positions: np.ndarray
+    best: np.ndarray  # best capability cosine
+    mean3: np.ndarray  # mean of the top-3 capability cosines
+    best_row: np.ndarray  # capability row of the best one (-1: the artifact has none)
+    bm25: np.ndarray  # BM25 / the best document's BM25
+    name: np.ndarray  # name signal 0..1
+    history: np.ndarray  # walk mass / its max
+    tasks: np.ndarray  # task share, times the evidence scale
+    walk: Walk
+
+
+def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
+           conf: dict) -> Candidates:
+    """Every artifact some signal brings forward, with exact capability cosines for each."""
+    _, rows = index.ann.search(query_vector, conf["candidates"])
+    dense = index.cap_owner[rows[0][rows[0] >= 0]]
+    bm25_pos, bm25_scores = index.bm25.top(query, conf["bm25_candidates"])
+    named = index.name_index.hits(query, conf["name_min"])
+    named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
+    walked = graph_walk(mg, index, query, query_vector, conf)
+    evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
+    tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)
+    # Past task_candidates (a task of a huge catalog), the heaviest tasks' artifacts come first.
+    tasks = tasks[np.argsort(-walked.task_mass[tasks], kind="stable")]
+    task_members = index.members_of_tasks(tasks)[:conf["task_candidates"]]
+    positions = np.unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
+                                          walked.positions, task_members]).astype(np.int64))
+    best, mean3, best_row = capability_scores(index, query_vector, positions)
+
+    def spread(where, values) -> np.ndarray:
+        """`values` of the artifacts at positions `where`, aligned with the candidates."""
+        out = np.zeros(len(positions))
+        out[np.searchsorted(positions, np.asarray(where, dtype=np.int64))] = values
+        return out
+
+    bm25 = spread(bm25_pos, bm25_scores / bm25_scores.max() if len(bm25_scores) else bm25_scores)
+    name = spread(list(named), name_signal(np.array(list(named.values())), conf["name_min"]))
+    history = spread(walked.positions, walked.mass / walked.mass.max() if len(walked.mass) else walked.mass)
+    tasks = share_of(walked.task_mass, index.task_of[positions]) * evidence if len(walked.task_mass) \
+        else np.zeros(len(positions))
+    return Candidates(positions, best, mean3, best_row, bm25, name, history, tasks, walked)
+
+
+def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query: str, conf: dict,
+         prior: np.ndarray, filters: Filters, adapter: Adapter | None, k: int
+         ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Fuse the candidates' signals: (weighted parts over the candidates, their totals, the
+    candidate numbers of the top k, best first). `prior` is every artifact's rank (0-100)."""
+    w = Weights.from_config(conf)
+    scored = found.best_row >= 0
+    cold = cold_parts(w, found.best, found.mean3, found.bm25, found.name)
+    general = personal = 0.0
+    # What was learned from the log applies only where the log is: with no past query within
+    # graph_min_sim, a projection fitted to other intents would reorder this one's results.
+    if adapter is not None and found.walk.seeds:
+        general, personal = adapter.scores(index, query_vector, query, found.positions)
+    parts = fuse(w, cold, scored, general=general, personal=personal, history=found.history,
+                 tasks=found.tasks, prior=prior[found.positions] / 100)
+    total = np.where(filters.keep(index, found.positions) & scored, sum(parts.values()), -np.inf)
+    order = np.argsort(-total, kind="stable")[:k]  # ties: catalog order (positions are sorted)
+    return parts, total, order[np.isfinite(total[order])]
 
 
 def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-           k: int, filters: Filters, config: dict, ranks: dict[str, int],
+           k: int, filters: Filters, config: dict, prior: np.ndarray,
            adapter: Adapter | None = None) -> list[SearchResult]:
-    """Rank the catalog for `query`; `ranks` is artifact id -> composite rank (0-100); `adapter`
-    is what was learned from the log (None: no events)."""
+    """Rank the catalog for `query`; `prior` (n_artifacts,) is each artifact's composite rank
+    (0-100, catalog order); `adapter` is what was learned from the log (None: no events)."""
     conf = config["search"]
-    best, mean3, best_row = dense_scores(index, query_vector, conf["candidates"])
-    bm25 = index.bm25.scores(query)
-    bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
-    name = name_signal(index.names.scores(query, conf["name_min"]), conf["name_min"])
-    if mg is not None:
-        walked, _, seeds = graph_walk(mg, query, query_vector, conf)
-    else:
-        walked, seeds = np.zeros(len(index.artifacts)), []
-    history = walked / walked.max() if walked.max() > 0 else walked
-    tasks = task_share(mg, walked) if mg is not None else np.zeros(len(index.artifacts))
-    tasks = tasks * task_evidence_scale(len(seeds), conf["task_evidence"])
-
-    # Artifacts brought forward by a non-dense signal get their exact dense score too.
-    missing = np.nonzero((best_row < 0) & ((bm25 > 0) | (name > 0) | (history > 0) | (tasks > 0)))[0]
-    rescore(index, query_vector, missing, best, mean3, best_row)
-
-    prior = np.array([ranks.get(a.id, 50) / 100 for a in index.artifacts], dtype=np.float32)
-    parts = {
-        "dense": conf["w_dense"] * best + conf["w_dense_mean"] * mean3,
-        "bm25": conf["w_bm25"] * bm25,
-        "name": conf["w_name"] * name,
-    }
-    # What was learned from the log applies only where the log is: with no past query within
-    # graph_min_sim, a projection fitted to other intents would reorder this one's results.
-    general, personal = adapter.scores(index, query_vector, query) if adapter and seeds else (0.0, 0.0)
-    learned = conf["w_adapter"] * general
-    near = relevance(sum(parts.values()) + learned, best_row >= 0, conf["graph_window"])
-    parts["graph"] = (learned + near * (conf["w_graph"] * history + conf["w_offsets"] * (personal - general))
-                      + conf["w_task"] * tasks)
-    parts["prior"] = conf["w_prior"] * prior
-    total = sum(parts.values())
-    total = np.where(filters.mask(index) & (best_row >= 0), total, -np.inf)
-    order = [int(i) for i in np.argsort(-total, kind="stable")[:k] if np.isfinite(total[i])]
-    return [_result(index, mg, pos, position, float(total[pos]), parts, best, best_row, seeds,
-                    ranks) for position, pos in enumerate(order, start=1)]
+    found = gather(index, mg, query_vector, query, conf)
+    parts, total, order = rank(index, found, query_vector, query, conf, prior, filters, adapter, k)
+    return [_result(index, mg, found, parts, int(i), float(total[i]), position, int(prior[found.positions[i]]))
+            for position, i in enumerate(order, start=1)]
 
 
-def relevance(cold: np.ndarray, scored: np.ndarray, window: float) -> np.ndarray:
-    """1 for the best cold-scored artifact, falling linearly to 0 at `window` below it."""
-    if not scored.any():
-        return np.zeros_like(cold)
-    top = cold[scored].max()
-    return np.clip(1 - (top - cold) / max(window, 1e-6), 0, 1) * scored
-
-
-def _result(index, mg, pos, position, score, parts, best, best_row, seeds, ranks) -> SearchResult:
-    artifact = index.artifacts[pos]
-    cap_id = index.rows[best_row[pos]][1]
-    capability = next(c for c in artifact.capabilities if c.id == cap_id)
-    signals = Signals(**{name: round(float(values[pos]), 4) for name, values in parts.items()})
+def _past_queries(mg: MatchGraph | None, pos: int, artifact_id: str, seeds) -> list[PastQuery]:
+    """The seeds of the walk that led to this artifact, closest first."""
+    if mg is None or not seeds:
+        return []
+    column = mg.weights[[row for row, _ in seeds], pos].toarray().ravel()
     past = []
-    if mg is not None and seeds:
-        column = mg.weights[:, pos].toarray().ravel()
-        for row, sim in seeds:
-            if column[row] > 0:
-                matches, n_select = mg.edges[mg.queries[row], artifact.id]
-                past.append(PastQuery(query=mg.queries[row], similarity=round(sim, 3),
-                                      matches=matches, selects=n_select))
-    strongest = max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n))
-    reason = {"dense": f"its capability '{capability.title}' is close in meaning "
-                       f"(cosine {best[pos]:.2f})",
-              "bm25": "its name, tags or capability text share the query's words",
-              "name": "the query names it",
-              "graph": (f"people asking similar things chose it ({len(past)} past queries)" if past
-                        else f"people asking similar things chose {artifact.task or 'its task'} models")
-              }[strongest]
-    explanation = f"Matched because {reason}. " + ", ".join(
+    for (row, sim), weight in zip(seeds, column):
+        if weight > 0:
+            matches, n_select = mg.edges[mg.queries[row], artifact_id]
+            past.append(PastQuery(query=mg.queries[row], similarity=round(sim, 3),
+                                  matches=matches, selects=n_select))
+    return past
+
+
+def _result(index: LoadedIndex, mg: MatchGraph | None, found: Candidates, parts: dict, i: int,
+            score: float, position: int, rank_value: int) -> SearchResult:
+    """Result `position` (1-based): candidate number `i` with its weighted `parts`."""
+    pos = int(found.positions[i])
+    artifact = index.artifacts[pos]
+    cap_id = index.rows[found.best_row[i]][1]
+    capability = next(c for c in artifact.capabilities if c.id == cap_id)
+    signals = Signals(**{name: round(float(values[i]), 4) for name, values in parts.items()})
+    past = _past_queries(mg, pos, artifact.id, found.walk.seeds)
+    reason = Reason(signal=max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n)),
+                    capability_title=capability.title, similarity=round(float(found.best[i]), 4),
+                    task=artifact.task, past_queries=[p.query for p in past])
+    explanation = reason.sentence() + " " + ", ".join(
         f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
     if past:
         explanation += ". Past queries: " + "; ".join(f"'{p.query}'" for p in past[:3])
     return SearchResult(artifact_id=artifact.id, name=artifact.name, kind=artifact.kind,
-                        pricing=artifact.pricing, task=artifact.task, rank=ranks.get(artifact.id, 50),
+                        pricing=artifact.pricing, task=artifact.task, rank=rank_value,
                         score=round(score, 4), position=position, matched_capability=cap_id,
-                        matched_capability_title=capability.title, similarity=round(float(best[pos]), 4),
-                        explanation=explanation, signals=signals, past_queries=past[:5],
+                        matched_capability_title=capability.title, similarity=round(float(found.best[i]), 4),
+                        explanation=explanation, reason=reason, signals=signals, past_queries=past[:5],
                         tool=capability.tool)

@@ -38,7 +38,7 @@ def similar_artifacts(index: LoadedIndex, mg: MatchGraph, artifact: Artifact, k:
     sims = own @ index.vectors.T  # (own capabilities, all capabilities)
     n = len(index.artifacts)
     best = np.full((len(own), n), -1.0, dtype=np.float32)
-    owners = np.array([index.position[a] for a, _ in index.rows])
+    owners = index.cap_owner  # capability row -> artifact position
     # best[i, j]: how close artifact j's nearest capability comes to own capability i
     np.maximum.at(best.T, owners, sims.T)
     coverage = best.mean(axis=0)

@@ -1,0 +1,80 @@
+"""HNSW against exact flat search on the same vectors and queries: recall@10 and time per query.
+
+    python bench/ann_recall.py [--sizes 30000,300000] [--queries 500] [--centers NPY]
+                               [--m 32] [--ef-construction 80] [--ef-search 64,128,256]
+
+The vectors are synthetic but shaped like capability embeddings: points scattered around
+centres on the unit sphere (384 dimensions), queries drawn the same way. `--centers` takes
+real vectors (e.g. an index version's capabilities.npy) as the centres instead of random ones.
+Build and search run through matchgraph.ann (the index search uses), one thread per search.
+recall@10 = share of flat's top 10 that HNSW also returns in its top 10, over all queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from matchgraph.ann import AnnSettings, create_ann
+
+
+def clustered(n: int, centers: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors, each a random centre plus Gaussian noise of `spread` per dimension."""
+    picked = centers[rng.integers(0, len(centers), n)]
+    points = picked + rng.normal(scale=spread, size=picked.shape).astype(np.float32)
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def timed_search(ann, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Ids (n_queries, k) and milliseconds per query, one query at a time as search does."""
+    out = np.empty((len(queries), k), dtype=np.int64)
+    started = time.perf_counter()
+    for i, q in enumerate(queries):
+        out[i] = ann.search(q, k)[1][0]
+    return out, (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="30000,300000", help="vector counts (comma-separated)")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--centers", help="NPY of real vectors to scatter around (default: random)")
+    parser.add_argument("--m", type=int, default=AnnSettings.hnsw_m)
+    parser.add_argument("--ef-construction", type=int, default=AnnSettings.hnsw_ef_construction)
+    parser.add_argument("--ef-search", default=f"64,{AnnSettings.hnsw_ef_search},256")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--candidates", type=int, default=100,
+                        help="also report recall@10 within HNSW's top this many (what search fetches)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    if args.centers:
+        centers = np.load(args.centers).astype(np.float32)
+        spread = 0.02
+    else:
+        centers = rng.normal(size=(5000, 384)).astype(np.float32)
+        centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+        spread = 0.04
+    print("| vectors | ef_search | recall@10 | recall@10 in top candidates | HNSW ms/query | flat ms/query | HNSW build s |")
+    print("|---|---|---|---|---|---|---|")
+    for size in (int(s) for s in args.sizes.split(",")):
+        vectors = clustered(size, centers, spread, rng)
+        queries = clustered(args.queries, centers, spread, rng)
+        flat = create_ann(vectors, "flat")
+        truth, flat_ms = timed_search(flat, queries, args.k)
+        started = time.perf_counter()
+        hnsw = create_ann(vectors, "hnsw", AnnSettings(hnsw_m=args.m, hnsw_ef_construction=args.ef_construction))
+        build_s = time.perf_counter() - started
+        for ef in (int(e) for e in args.ef_search.split(",")):
+            hnsw.index.hnsw.efSearch = ef
+            found, hnsw_ms = timed_search(hnsw, queries, args.k)
+            wide, _ = timed_search(hnsw, queries, max(args.k, args.candidates))
+            recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+            recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
+            print(f"| {size:,} | {ef} | {recall:.4f} | {recall_wide:.4f} | {hnsw_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""An index version written and loaded: columns, records on demand, BM25 saved, ANN by size."""
+
+import numpy as np
+
+from matchgraph.ann import AnnSettings, create_ann
+from matchgraph.catalog import load_catalog
+from matchgraph.index import BM25_DIR, LoadedIndex, write_index
+from matchgraph.lexical import BM25Index
+from matchgraph.search import Filters
+
+CATALOG = "fixtures/catalog"
+
+
+def _written(tmp_path, bm25=None):
+    artifacts = load_catalog([CATALOG])
+    rows = sum(len(a.capabilities) for a in artifacts)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(rows, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    write_index(tmp_path, artifacts, vectors, {"model": "test"}, bm25)
+    return artifacts, vectors
+
+
+def test_records_columns_and_rows_match_the_catalog(tmp_path):
+    artifacts, vectors = _written(tmp_path)
+    index = LoadedIndex.load(1, tmp_path)
+    assert len(index.artifacts) == len(artifacts) and index.ids == [a.id for a in artifacts]
+    for pos, artifact in enumerate(artifacts):
+        assert index.artifact(artifact.id) == artifact == index.artifacts[pos]
+        rows = index.cap_rows[artifact.id]
+        assert [index.rows[r] for r in rows] == [(artifact.id, c.id) for c in artifact.capabilities]
+        for r, c in zip(rows, artifact.capabilities):
+            assert np.array_equal(index.capability_vector(artifact.id, c.id), vectors[r])
+            assert (artifact.id, c.id) in index.capability_keys
+    assert list(index.artifacts) == artifacts
+    assert (artifacts[0].id, "no-such-capability") not in index.capability_keys
+
+
+def test_filters_read_the_code_columns(tmp_path):
+    artifacts, _ = _written(tmp_path)
+    index = LoadedIndex.load(1, tmp_path)
+    everyone = np.arange(len(artifacts))
+    some = artifacts[0]
+    for filters, want in ((Filters(kind=some.kind), [a.kind == some.kind for a in artifacts]),
+                          (Filters(pricing="paid"), [a.pricing == "paid" for a in artifacts]),
+                          (Filters(task=(some.task or "").upper()),
+                           [(a.task or "").lower() == (some.task or "").lower() for a in artifacts]),
+                          (Filters(kind="no-such-kind"), [False] * len(artifacts))):
+        assert list(filters.keep(index, everyone)) == want
+
+
+def test_bm25_is_saved_with_the_version_and_rebuilt_for_other_settings(tmp_path):
+    artifacts, _ = _written(tmp_path)
+    fresh = BM25Index([a.lexical_text() for a in artifacts])
+    loaded = LoadedIndex.load(1, tmp_path).bm25
+    assert (tmp_path / BM25_DIR / "params.index.json").exists()
+    for query in ("handwritten letters", "make a picture from a sentence", "zzz-unknown-word"):
+        assert np.allclose(loaded.scores(query), fresh.scores(query))
+        positions, scores = loaded.top(query, 3)
+        assert np.allclose(scores, np.sort(fresh.scores(query))[::-1][:len(scores)])
+        assert (scores > 0).all()
+    other = LoadedIndex.load(1, tmp_path, {"method": "lucene", "k1": 1.2, "b": 0.9}).bm25
+    assert other.settings["k1"] == 1.2
+    assert not np.allclose(other.scores("handwritten letters"), fresh.scores("handwritten letters"))
+
+
+def test_ann_is_flat_up_to_flat_max_and_hnsw_above():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert create_ann(vectors, "auto", AnnSettings(flat_max=500)).kind == "flat"
+    hnsw = create_ann(vectors, "auto", AnnSettings(flat_max=499, hnsw_ef_search=16))
+    assert hnsw.kind == "hnsw"
+    exact = set(create_ann(vectors, "flat").search(vectors[7], 50)[1][0])
+    found = hnsw.search(vectors[7], 50)[1][0]  # more than ef_search: widened for the call
+    assert len(found) == 50 and len(exact & set(found)) >= 45
