@@ -57,7 +57,7 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
         response = eng.search(q, k, kind, pricing, task, record=True)
     data = response or {"query": "", "results": [], "recorded": False}
     tasks = sorted({a.task for a in state.index.artifacts if a.task})
-    popular = sorted(state.scores.items(), key=lambda kv: (-kv[1]["times_matched"], kv[0]))[:6]
+    popular = [(aid, state.scores[aid]) for aid in state.scores.most_matched(6)]
     names = {a.id: a for a in state.index.artifacts}
     return render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=kind, pricing=pricing, task=task, response=response,
@@ -133,7 +133,7 @@ def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Opt
     if center is None and not all:
         # nothing asked for: start around the most matched artifact rather than a wall of dots
         scores = eng.state.scores
-        best = max(scores, key=lambda aid: (scores[aid]["times_matched"], aid), default=None)
+        best = next(iter(scores.most_matched(1)), None)
         if best is not None and scores[best]["times_matched"] > 0:
             center, default = best, True
     try:

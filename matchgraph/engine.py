@@ -44,7 +44,7 @@ from .models import (
 )
 from .names import resolve_artifact
 from .pagerank import bipartite_pagerank
-from .scores import compute_scores
+from .scores import Scores, compute_scores
 from .search import Filters, request_part, search
 from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
@@ -61,7 +61,7 @@ class State:
 
     index: LoadedIndex
     graph: MatchGraph
-    scores: dict[str, dict]
+    scores: Scores
     learned: Learned = field(default_factory=lambda: Learned(None))
 
     @property
@@ -156,9 +156,12 @@ class Engine:
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,
                                   previous=previous.graph if previous and previous.index is index else None)
+        # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
+        signals = previous.scores.signals if previous and previous.index is index else None
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
-                                graph.times_matched, self.config)
+                                graph.times_matched, self.config, signals=signals,
+                                artifact_of=index.artifact)
         return State(index=index, graph=graph, scores=scores,
                      learned=self._learned(previous, index, graph, refit))
 
@@ -263,9 +266,8 @@ class Engine:
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
         vector = self.embedder(state.index.manifest["model"]).encode_query(request)
-        ranks = {aid: s["rank"] for aid, s in state.scores.items()}
         results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
-                         self.config, ranks, state.adapter)
+                         self.config, state.scores.ranks, state.adapter)
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]
