@@ -103,7 +103,7 @@ class Engine:
     def embedder(self, model: str | None = None) -> Embedder:
         model = model or self.config["model"]
         if model not in self._embedders:
-            self._embedders[model] = Embedder(model, self.store, self.config["batch_size"])
+            self._embedders[model] = Embedder.from_config(model, self.store, self.config, self.home)
         return self._embedders[model]
 
     @property
