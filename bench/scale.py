@@ -429,22 +429,26 @@ def phase_http(work: Path, n: int) -> dict:
 # -- helpers ------------------------------------------------------------------------------------
 def _log_items(bench: dict, count: int, seed: int, fresh: bool) -> list[dict]:
     """Events as POST items: a Zipf draw over past requests, each leading to its source artifact
-    (60%) or another artifact of the same task; 20% selects. `fresh` mixes in new requests."""
+    (80%) or one of five others of the same task next to it (what a person looked at instead);
+    20% selects. `fresh` mixes in new requests (~10% of the batch)."""
     rng = np.random.default_rng(seed)
     pool = bench["pool"] + (bench["fresh"] if fresh else [])
     ids, tasks = bench["ids"], bench["tasks"]
     by_task: dict[str, list[int]] = {}
-    for i, t in enumerate(tasks[:200_000]):
-        by_task.setdefault(t, []).append(i)
+    place = {}
+    for i, t in enumerate(tasks):
+        place[i] = len(by_task.setdefault(t, []))
+        by_task[t].append(i)
     p = 1.0 / np.arange(1, len(pool) + 1) ** 0.9
     draws = rng.choice(len(pool), size=count, p=p / p.sum())
-    if fresh:  # the new requests are ~10% of the batch
+    if fresh:
         draws = np.where(rng.random(count) < 0.1, rng.integers(len(bench["pool"]), len(pool), count), draws)
     items = []
     for d in draws.tolist():
         text, source = pool[d]
-        if rng.random() >= 0.6:
-            source = _pick(rng, by_task[tasks[source]])
+        if rng.random() >= 0.8:
+            same = by_task[tasks[source]]
+            source = same[(place[source] + int(rng.integers(1, 6))) % len(same)]
         items.append({"query": text, "artifact_id": ids[source],
                       "kind": "select" if rng.random() < 0.2 else "match"})
     return items

@@ -63,9 +63,13 @@ def pick_device(wanted: str, torch_module=None) -> str:
     return wanted
 
 
-@lru_cache(maxsize=4)
 def load_model(name: str, device: str = "cpu"):
-    """Load a sentence-transformers model once per process (it is shared by every engine)."""
+    """Load a sentence-transformers model once per process and device (shared by every engine)."""
+    return _load_model(name, device)
+
+
+@lru_cache(maxsize=4)
+def _load_model(name: str, device: str):
     return open_model(resolve_model(name), device)
 
 
@@ -125,6 +129,13 @@ class Embedder:
                    batch_sizes={"cuda": config["batch_size_cuda"], "mps": config["batch_size_mps"]})
 
     @property
+    def cache_key(self) -> str:
+        """The model name the cache files vectors under: int8 vectors differ from the model's own
+        (cosine ~0.95), so they get their own; fp32 ONNX and GPU vectors equal the CPU's to ~1e-6
+        and share them (switching backend or device re-embeds nothing)."""
+        return f"{self.model_name}#onnx-int8" if self.backend == "onnx" and self.quantize else self.model_name
+
+    @property
     def device(self) -> str:
         return pick_device(self.device_wanted)
 
@@ -178,7 +189,7 @@ class Embedder:
         unique = list(rows_of)
         for start in range(0, len(unique), 50_000):
             part = unique[start:start + 50_000]
-            cached = self.store.get_vectors(self.model_name, part) if self.store else {}
+            cached = self.store.get_vectors(self.cache_key, part) if self.store else {}
             for h in part:
                 vector = cached.get(h)
                 if vector is None:
@@ -213,7 +224,7 @@ class Embedder:
                 vectors = self._encode(part)
                 part_hashes = hashes[start:start + self.chunk]
                 if self.store:
-                    self.store.put_vectors(self.model_name, dict(zip(part_hashes, vectors)))
+                    self.store.put_vectors(self.cache_key, dict(zip(part_hashes, vectors)))
                 advance(len(part))
                 yield part_hashes, vectors
         finally:
