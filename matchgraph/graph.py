@@ -49,6 +49,7 @@ class Evidence:
     raw_caps: dict[str, dict[tuple[str, str], int]]  # raw query -> (artifact, capability) -> matches
     texts: dict[str, str]  # raw query -> max(original text)
     members: dict[str, list[str]]  # representative -> its raw queries
+    capabilities: frozenset = frozenset()  # (artifact id, capability id) of the index: built once
 
 
 @dataclass
@@ -176,7 +177,8 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     dim = index.vectors.shape[1]
     if base is None:
         base = Evidence(cursor="", key=key, raw_pos={}, vectors=np.zeros((0, dim), np.float32),
-                        raw_edges={}, raw_caps={}, texts={}, members={})
+                        raw_edges={}, raw_caps={}, texts={}, members={},
+                        capabilities=frozenset(tuple(row) for row in index.rows))
     old_aliases = previous.aliases if previous else {}
     times_matched = dict(previous.times_matched) if previous else {}
     selects = dict(previous.selects) if previous else {}
@@ -200,7 +202,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         old = raw_edges[query_norm].get(artifact_id, (0, 0))
         raw_edges[query_norm][artifact_id] = (old[0] + total, old[1] + n_select)
         touched[query_norm].append((artifact_id, total, n_select))
-    known_capabilities = {(a.id, c.id) for a in index.artifacts for c in a.capabilities}
+    known_capabilities = base.capabilities  # a set per index version, not per refresh (300,000 at 100k)
     touched_caps: dict[str, list[tuple[tuple[str, str], int]]] = {}
     for query_norm, artifact_id, capability_id, total in delta.capabilities:
         if (artifact_id, capability_id) not in known_capabilities:
@@ -279,7 +281,8 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         query_ann = create_ann(vectors[[raw_pos[q] for q in queries]]) if queries else None
     tasks, task_of = (previous.tasks, previous.task_of) if previous else task_index(index)
     evidence = Evidence(cursor=delta.cursor, key=key, raw_pos=raw_pos, vectors=vectors,
-                        raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members)
+                        raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members,
+                        capabilities=known_capabilities)
     return MatchGraph(index=index, queries=queries, query_ann=query_ann, weights=weights,
                       edges=edges, capability_edges=capability_edges,
                       labels={q: texts.get(q, q) for q in queries}, times_matched=times_matched,
