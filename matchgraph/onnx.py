@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import warnings
@@ -137,7 +138,13 @@ def _quantize(fp32: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_suffix(f".{os.getpid()}.partial")
-    quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process goes to the root logger: not for users
+    try:
+        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     os.replace(partial, target)
 
 

@@ -78,3 +78,25 @@ def test_most_matched_queries_keep_the_order_of_a_full_sort():
     full = sorted(queries.items(), key=lambda item: (-item[1][0], item[0]))[:10]
     assert [(p.query, p.matches, p.selects) for p in most_matched(queries, 10)] == \
         [(q, m, s) for q, (m, s) in full]
+
+
+def test_a_log_past_the_capability_budget_offsets_only_the_capabilities_it_chose(fresh_home, model):
+    """When the logged artifacts' capabilities alone exceed adapter_max_capabilities, each step
+    would cost queries x all of them: only the capability each (query, artifact) weight goes to
+    gets an offset, and the fit still lifts the chosen artifact for its requests."""
+    from matchgraph import Engine
+
+    engine = Engine(fresh_home, overrides={"search": {"adapter_max_capabilities": 2}})
+    chosen = "openai/whisper-large-v3"
+    wordings = ["make subtitles for my video", "caption a lecture recording", "write an srt file"]
+    engine.add_events([{"query": wordings[i % 3], "artifact_id": chosen, "kind": "select",
+                        "event_id": f"budget-{i}"} for i in range(12)])
+    state = engine.state
+    logged = state.index.cap_rows[chosen]
+    assert len(logged) > 2
+    adapter = state.adapter
+    assert 0 < len(adapter.rows) < len(logged) and set(adapter.rows) <= set(logged)
+    query = engine.embedder().encode_query(wordings[0])
+    general, personal = adapter.scores(state.index, query, wordings[0])
+    assert personal[state.index.position[chosen]] > general[state.index.position[chosen]]
+    engine.close()
