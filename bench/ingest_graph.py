@@ -155,6 +155,7 @@ class FakeIndex:
                                                  {"id": "cap1", "title": f"second skill of {aid}"}])
                           for aid in artifact_ids]
         self.position = {a.id: i for i, a in enumerate(self.artifacts)}
+        self.rows = [(a.id, c.id) for a in self.artifacts for c in a.capabilities]
 
 
 class PeakRSS:

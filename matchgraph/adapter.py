@@ -160,14 +160,20 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     logged = np.unique(targets.col)
     rows = np.concatenate([np.arange(index.cap_start[a], index.cap_start[a] + index.cap_count[a])
                            for a in logged]).astype(np.int64)
-    softmax_rows = _softmax_rows(index, queries_np, rows, conf["adapter_max_capabilities"])
     # Each (query, artifact) weight goes to the artifact's capability closest to the query: the
     # softmax runs over capabilities (no per-artifact max in the loop, half the cost).
-    target = np.zeros((len(keep), len(softmax_rows)), dtype=np.float32)
-    for q, a, w in zip(targets.row, targets.col, targets.data):
+    best = np.empty(len(targets.data), dtype=np.int64)
+    for i, (q, a) in enumerate(zip(targets.row, targets.col)):
         start = index.cap_start[a]
-        sims = vectors[start:start + index.cap_count[a]] @ queries_np[q]
-        target[q, np.searchsorted(softmax_rows, start + int(np.argmax(sims)))] += w
+        best[i] = start + int(np.argmax(vectors[start:start + index.cap_count[a]] @ queries_np[q]))
+    if len(rows) > conf["adapter_max_capabilities"]:
+        # A log that reaches more capabilities than the softmax budget (a large directory): only
+        # the capabilities its weight goes to get an offset, so a step costs queries x those
+        # rows, not queries x every capability of every artifact the log touched.
+        rows = np.unique(best)
+    softmax_rows = _softmax_rows(index, queries_np, rows, conf["adapter_max_capabilities"])
+    target = np.zeros((len(keep), len(softmax_rows)), dtype=np.float32)
+    np.add.at(target, (targets.row, np.searchsorted(softmax_rows, best)), targets.data)
     target /= target.sum(axis=1, keepdims=True)
 
     torch.manual_seed(0)

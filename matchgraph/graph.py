@@ -98,6 +98,11 @@ class MatchGraph:
         return _row_normalize(self.weights), _row_normalize(self.weights.T.tocsr())
 
     @cached_property
+    def weights_by_artifact(self) -> sparse.csc_matrix:
+        """`weights` by column: an artifact's queries are one slice (compare, artifact pages)."""
+        return self.weights.tocsc()
+
+    @cached_property
     def queries_by_artifact(self) -> dict[str, list[tuple[str, int, int]]]:
         """artifact id -> [(query, matches, selects)] of the queries that matched it."""
         out: dict[str, list[tuple[str, int, int]]] = {}
