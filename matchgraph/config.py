@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
         "graph_hops": 0,  # extra artifact -> past query -> artifact round trips of the walk
         "graph_restart": 0.5,  # restart probability of the walk (damps each extra hop)
         "w_prior": 0.02,  # weight of the artifact's rank/100 as a tie-breaker
+        "needs_min_parts": 2,  # a request naming this many actions or more is searched per action
+        #                        and the rankings merged (needs.py); 0 never splits
         # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
         "w_adapter": 1.0,  # best capability cosine of the adapted query (every artifact)
         "w_offsets": 2.0,  # gain of the capability offsets (artifacts in the log), times relevance
@@ -72,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
         #                                serves meanwhile); CLI commands and refresh() always refit
         "adapter_max_capabilities": 4096,  # capabilities in the fit's softmax (past it: the logged
         #                                    ones and each query's nearest)
+        "adapter_split_needs": True,  # fit on the log's requests split into their actions, each
+        #   part holding the artifacts it names (adapter.split_log); False fits whole requests
         "adapter_encoder_epochs": 0,  # passes over the log fine-tuning a copy of the embedding
         #   model (finetune.py); 0 keeps the base model's vectors. Off by default: with it (and the
         #   weights train chose for it) dev's cold group fell below its floor (BENCHMARKS.md

@@ -19,7 +19,7 @@ from .adapter import Adapter
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
-from .embeddings import Embedder
+from .embeddings import Embedder, encode_with
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed
 from .events import (
     EventIn,
@@ -43,6 +43,7 @@ from .models import (
     SimilarResponse,
 )
 from .names import resolve_artifact
+from .needs import search_needs
 from .pagerank import bipartite_pagerank
 from .scores import compute_scores
 from .search import Filters, request_part, search
@@ -262,10 +263,14 @@ class Engine:
         k = _check_k("search", self.config["search"]["k"] if k is None else k)
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
-        vector = self.embedder(state.index.manifest["model"]).encode_query(request)
+        embedder = self.embedder(state.index.manifest["model"])
+        vector = embedder.encode_query(request)
         ranks = {aid: s["rank"] for aid, s in state.scores.items()}
-        results = search(state.index, state.graph, vector, request, k, Filters(kind, pricing, task),
-                         self.config, ranks, state.adapter)
+        results = search_needs(  # a request naming several actions: one ranking per action, merged
+            request, vector, k, lambda text, v, n: search(state.index, state.graph, v, text, n,
+                                                          Filters(kind, pricing, task), self.config,
+                                                          ranks, state.adapter),
+            lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"])
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]
