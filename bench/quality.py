@@ -39,7 +39,10 @@ import Stemmer
 from matchgraph import Engine
 from matchgraph.catalog import Artifact, load_catalog
 from matchgraph.embeddings import resolve_model
+from matchgraph.events import normalize_query
 from matchgraph.evaluate import evaluate, read_labeled, report
+from matchgraph.needs import split_needs
+from matchgraph.search import request_part
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-quality"
@@ -184,7 +187,9 @@ def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
     embedder = engine.embedder()
     embedder.encode([document(a) for a in load_catalog([str(files["catalog"])])], progress=True)
     train = [json.loads(line)["query"] for line in files["train"].read_text().splitlines() if line.strip()]
-    embedder.encode(sorted(set(train)), progress=True)
+    parts = {part for text in train for part in split_needs(request_part(text, engine.config["search"]["input_markers"]))}
+    # The graph embeds past requests normalized; the adapter's fit embeds their parts (split_log).
+    embedder.encode(sorted({normalize_query(t) for t in train} | parts), progress=True)
     engine.close()
     return home
 
@@ -236,7 +241,7 @@ def main(argv=None) -> None:
         if not (args.queries and args.train):
             parser.error("--catalog needs --queries and --train")
         files = {"catalog": Path(args.catalog), "queries": Path(args.queries), "train": Path(args.train)}
-        sets = [(Path(args.queries).stem, files)]
+        sets = [(f"{Path(args.catalog).resolve().parent.name}-{Path(args.queries).stem}", files)]
     else:
         names = args.sets.split(",") if args.sets else sorted(
             p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
@@ -245,7 +250,7 @@ def main(argv=None) -> None:
     by_set, configs = {}, {}
     for label, files in sets:
         print(f"== {label}", file=sys.stderr)
-        home = cached_home(cache, f"{label}-{files['catalog'].resolve().parent.name}", files)
+        home = cached_home(cache, label, files)
         with tempfile.TemporaryDirectory(prefix="mg-quality-") as tmp:
             work = Path(tmp) / "home"
             shutil.copytree(home, work)

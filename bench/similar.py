@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|")
     for name in names:
         label, files = set_files(name.strip(), "dev")
-        home = cached_home(Path(args.cache_home), f"{label}-{files['catalog'].resolve().parent.name}", files)
+        home = cached_home(Path(args.cache_home), label, files)
         with tempfile.TemporaryDirectory(prefix="mg-similar-") as tmp:
             work = Path(tmp) / "home"
             shutil.copytree(home, work)

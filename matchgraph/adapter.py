@@ -99,21 +99,22 @@ class Adapter:
 
 
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
-          weights: sparse.csr_matrix, conf: dict, model) -> Adapter | None:
+          weights: sparse.csr_matrix, conf: dict, model, encode=None) -> Adapter | None:
     """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,
     from the SentenceTransformer `model`), then projection and offsets on its vectors.
 
     `texts[i]` is past query i's request text, `query_vectors` (n_queries, dim) the base model's
     vectors of them, `weights` (n_queries, n_artifacts) their match-graph rows; `conf` is config
-    `search`. None as for fit_adapter.
+    `search`; `encode(texts)` -> (n, dim) base-model vectors of the requests' parts (default: `model`
+    uncached; the engine passes its cached embedder). None as for fit_adapter.
     """
     keep = fitted_rows(weights, conf["adapter_max_queries"])
     if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
         return None
     texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
     if conf["adapter_split_needs"]:
-        texts, query_vectors, weights = split_log(index, texts, query_vectors, weights,
-                                                  lambda parts: encode_with(model, parts))
+        texts, query_vectors, weights = split_log(
+            index, texts, query_vectors, weights, encode or (lambda parts: encode_with(model, parts)))
     encoder = None
     if conf["adapter_encoder_epochs"] > 0:
         catalog = capability_texts(index.artifacts)

@@ -177,7 +177,8 @@ class Engine:
             if self.refresh_seconds and not refit and not due and before.adapter is not None:
                 return before
         adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
-                                    lambda: self.embedder(index.manifest["model"]).model)
+                                    lambda: self.embedder(index.manifest["model"]).model,
+                                    self.embedder(index.manifest["model"]).encode)
         return Learned(adapter, time.monotonic(), graph.signature)
 
     def refresh(self) -> None:
