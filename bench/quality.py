@@ -1,13 +1,22 @@
-"""Match quality on a labeled catalog: matchgraph cold and warm against the baselines a user would pick.
+"""Match quality on every labeled set: matchgraph cold and warm against the baselines a user would pick.
 
-    python bench/quality.py [--catalog C] [--queries Q] [--train T] [--json OUT] [--no-txtai]
+    python bench/quality.py [--sets gorilla-hf,seal-tools] [--split dev] [--cache-home DIR]
+                            [--json OUT] [--txtai]
+    python bench/quality.py --catalog C --queries Q --train T      # one set given by its files
 
-Indexes the catalog into a temporary home, evaluates the queries file with no events (cold), then
-ingests the train file as the search log and evaluates again (warm). In the same run, on the same
-catalog and queries: BM25 alone (bm25s), dense alone (same model, one text per artifact, FAISS
-flat), dense + BM25 with reciprocal rank fusion (k=60) and txtai hybrid search (its own venv, see
-bench/requirements-txtai.txt). Prints one table by history group (warm/cold, when the file marks
-them) and overall; figures come from matchgraph.evaluate.metrics.
+A set is a folder of ../shared/data (or a path) holding catalog.jsonl, queries-train.jsonl (the
+search log) and queries-<split>.jsonl (default dev). Per set: the catalog is indexed, the queries
+are evaluated with no events (cold), the train file is ingested as the search log and the queries
+are evaluated again (warm). In the same run, on the same catalog and queries: BM25 alone (bm25s),
+dense alone (same model, one text per artifact, FAISS flat), dense + BM25 with reciprocal rank
+fusion (k=60) and, with --txtai, txtai hybrid search (its own venv, bench/requirements-txtai.txt).
+Prints one table per set (overall and by history group) and a summary: one row per system, MRR@10
+and coverage@10 (requests with several answers) per set. Figures come from matchgraph.evaluate.
+
+Embedding a catalog costs minutes on 2 cores (seal-tools: 4,076 APIs), so each set's indexed home
+is kept under --cache-home (default ~/.cache/matchgraph-quality; its store holds the (model, text
+hash) vectors of capabilities, baseline documents and past requests) and every run works on a
+copy of it: a second run embeds only the queries.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,13 +39,17 @@ import Stemmer
 from matchgraph import Engine
 from matchgraph.catalog import Artifact, load_catalog
 from matchgraph.embeddings import resolve_model
+from matchgraph.events import normalize_query
 from matchgraph.evaluate import evaluate, read_labeled, report
+from matchgraph.needs import split_needs
+from matchgraph.search import request_part
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-quality"
 TXTAI_VENV = Path(os.environ.get("TXTAI_VENV", "/tmp/txtai-venv"))
 RRF_K = 60
 DEPTH = 100  # candidates each retriever passes to RRF
-METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "coverage@10")
 
 
 def document(artifact: Artifact) -> str:
@@ -118,56 +132,134 @@ def run_txtai(artifacts: list[Artifact], queries, k: int) -> dict | None:
     return report(out["ranked"], out["latency_ms"], queries)
 
 
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def table(results: dict[str, dict]) -> str:
     """Markdown table: one row per (system, group)."""
-    head = "| system | group | n | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | p50 ms |"
-    lines = [head, "|" + "---|" * 9]
+    head = "| system | group | n | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | cov@10 (n) | p50 ms |"
+    lines = [head, "|" + "---|" * 10]
     for name, res in results.items():
         groups = [("all", res["overall"])] + sorted(res.get("groups", {}).items(), reverse=True)
         for group, m in groups:
-            cells = " | ".join(f"{m[key]:.3f}" for key in METRICS)
-            lines.append(f"| {name} | {group} | {m['queries']} | {cells} | {m['latency_ms']['p50']:.1f} |")
+            cells = " | ".join(_cell(m[key]) for key in METRICS[:-1])
+            lines.append(f"| {name} | {group} | {m['queries']} | {cells} | {_cell(m['coverage@10'])} "
+                         f"({m['multi']}) | {m['latency_ms']['p50']:.1f} |")
     return "\n".join(lines)
+
+
+def summary(by_set: dict[str, dict[str, dict]]) -> str:
+    """One row per system: MRR@10 and coverage@10 on each set (overall), and their means."""
+    sets = list(by_set)
+    systems = list(dict.fromkeys(name for results in by_set.values() for name in results))
+    head = "| system | " + " | ".join(f"{s} MRR@10 | {s} cov@10" for s in sets) + " | mean MRR@10 |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(sets))]
+    for name in systems:
+        cells, mrrs = [], []
+        for s in sets:
+            m = by_set[s].get(name, {}).get("overall")
+            cells += [_cell(m and m["mrr@10"]), _cell(m and m["coverage@10"])]
+            if m:
+                mrrs.append(m["mrr@10"])
+        mean = _cell(sum(mrrs) / len(mrrs)) if len(mrrs) == len(sets) else "-"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(lines)
+
+
+def set_files(name: str, split: str) -> tuple[str, dict[str, Path]]:
+    """(label, {catalog, queries, train}) of a set named by its folder under DATA or a path."""
+    folder = Path(name) if Path(name).is_dir() else DATA / name
+    files = {"catalog": folder / "catalog.jsonl", "queries": folder / f"queries-{split}.jsonl",
+             "train": folder / "queries-train.jsonl"}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        raise SystemExit(f"--sets {name}: missing {', '.join(missing)}")
+    return folder.name, files
+
+
+def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
+    """The set's indexed home under `cache` (created or brought up to date: only new texts are
+    embedded), with the baseline documents' and past requests' vectors in its store too."""
+    home = cache / label
+    engine = Engine(home)
+    engine.index([str(files["catalog"])], progress=True)
+    embedder = engine.embedder()
+    embedder.encode([document(a) for a in load_catalog([str(files["catalog"])])], progress=True)
+    train = [json.loads(line)["query"] for line in files["train"].read_text().splitlines() if line.strip()]
+    parts = {part for text in train for part in split_needs(request_part(text, engine.config["search"]["input_markers"]))}
+    # The graph embeds past requests normalized; the adapter's fit embeds their parts (split_log).
+    embedder.encode(sorted({normalize_query(t) for t in train} | parts), progress=True)
+    engine.close()
+    return home
+
+
+def run_set(files: dict[str, Path], home: Path, k: int, txtai: bool) -> tuple[dict, dict]:
+    """(results by system, warm config) for one set, evaluated in `home` (a working copy)."""
+    queries = read_labeled(files["queries"])
+    engine = Engine(home)  # indexed by cached_home
+    artifacts = load_catalog([str(files["catalog"])])
+    results: dict[str, dict] = {}
+    base = Baselines(artifacts, engine.embedder())
+    for name, rank in (("BM25 (bm25s)", base.rank_bm25), ("dense (FAISS flat)", base.rank_dense),
+                       ("BM25 + dense, RRF k=60", base.rank_rrf)):
+        results[name] = evaluate(queries, rank, k)
+    if txtai:
+        figures = run_txtai(artifacts, queries, k)
+        if figures:
+            results["txtai hybrid"] = figures
+    results["matchgraph cold (no events)"] = engine.evaluate(files["queries"], k)
+    started = time.perf_counter()
+    ingested = engine.ingest(files["train"])
+    engine.refresh()
+    print(f"ingested {ingested} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    results["matchgraph warm (train log)"] = engine.evaluate(files["queries"], k)
+    config = results["matchgraph warm (train log)"].pop("config")
+    results["matchgraph cold (no events)"].pop("config")
+    engine.close()
+    return results, config
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
-    parser.add_argument("--queries", default=str(DATA / "queries-dev.jsonl"))
-    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"),
-                        help="search log ingested for the warm run")
-    parser.add_argument("--home", help="home folder (default: a temporary one)")
+    parser.add_argument("--sets", default=None,
+                        help="comma-separated set folders (names under ../shared/data or paths); "
+                             "default: every folder of ../shared/data holding a catalog")
+    parser.add_argument("--split", default="dev", help="queries-<split>.jsonl is evaluated (default dev)")
+    parser.add_argument("--catalog", help="one set by its files instead of --sets (with --queries, --train)")
+    parser.add_argument("--queries")
+    parser.add_argument("--train", help="search log ingested for the warm run")
+    parser.add_argument("--cache-home", default=str(CACHE),
+                        help="where each set's indexed home (and its vector cache) is kept")
     parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--no-txtai", action="store_true")
+    parser.add_argument("--txtai", action="store_true", help="also run txtai hybrid (embeds every run)")
+    parser.add_argument("--no-txtai", action="store_true", help=argparse.SUPPRESS)  # the old default
     parser.add_argument("--json", help="also write all figures as JSON to this file")
     args = parser.parse_args(argv)
 
-    queries = read_labeled(args.queries)
-    with tempfile.TemporaryDirectory(prefix="mg-quality-") as tmp:
-        engine = Engine(args.home or tmp)
-        engine.index([args.catalog], progress=True)
-        artifacts = load_catalog([args.catalog])
-        results: dict[str, dict] = {}
-        base = Baselines(artifacts, engine.embedder())
-        for name, rank in (("BM25 (bm25s)", base.rank_bm25), ("dense (FAISS flat)", base.rank_dense),
-                           ("BM25 + dense, RRF k=60", base.rank_rrf)):
-            results[name] = evaluate(queries, rank, args.k)
-        if not args.no_txtai:
-            txtai = run_txtai(artifacts, queries, args.k)
-            if txtai:
-                results["txtai hybrid"] = txtai
-        results["matchgraph cold (no events)"] = engine.evaluate(args.queries, args.k)
-        started = time.perf_counter()
-        ingested = engine.ingest(args.train)
-        engine.refresh()
-        print(f"ingested {ingested} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        results["matchgraph warm (train log)"] = engine.evaluate(args.queries, args.k)
-        config = results["matchgraph warm (train log)"].pop("config")
-        results["matchgraph cold (no events)"].pop("config")
-        engine.close()
-    print(table(results))
+    if args.catalog:
+        if not (args.queries and args.train):
+            parser.error("--catalog needs --queries and --train")
+        files = {"catalog": Path(args.catalog), "queries": Path(args.queries), "train": Path(args.train)}
+        sets = [(f"{Path(args.catalog).resolve().parent.name}-{Path(args.queries).stem}", files)]
+    else:
+        names = args.sets.split(",") if args.sets else sorted(
+            p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
+        sets = [set_files(name.strip(), args.split) for name in names if name.strip()]
+    cache = Path(args.cache_home)
+    by_set, configs = {}, {}
+    for label, files in sets:
+        print(f"== {label}", file=sys.stderr)
+        home = cached_home(cache, label, files)
+        with tempfile.TemporaryDirectory(prefix="mg-quality-") as tmp:
+            work = Path(tmp) / "home"
+            shutil.copytree(home, work)
+            by_set[label], configs[label] = run_set(files, work, args.k, args.txtai and not args.no_txtai)
+        print(f"### {label} ({files['queries']})\n\n{table(by_set[label])}\n")
+    print("### Summary (overall)\n\n" + summary(by_set))
     if args.json:
-        Path(args.json).write_text(json.dumps({"config": config, "results": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"config": next(iter(configs.values()), {}),
+                                               "sets": by_set}, indent=2))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from .embeddings import encode_with, open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
 from .catalog import capability_texts
+from .needs import split_needs
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,22 @@ class Adapter:
 
 
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
-          weights: sparse.csr_matrix, conf: dict, model) -> Adapter | None:
+          weights: sparse.csr_matrix, conf: dict, model, encode=None) -> Adapter | None:
     """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,
     from the SentenceTransformer `model`), then projection and offsets on its vectors.
 
     `texts[i]` is past query i's request text, `query_vectors` (n_queries, dim) the base model's
     vectors of them, `weights` (n_queries, n_artifacts) their match-graph rows; `conf` is config
-    `search`. None as for fit_adapter.
+    `search`; `encode(texts)` -> (n, dim) base-model vectors of the requests' parts (default: `model`
+    uncached; the engine passes its cached embedder). None as for fit_adapter.
     """
     keep = fitted_rows(weights, conf["adapter_max_queries"])
     if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
         return None
     texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
+    if conf["adapter_split_needs"]:
+        texts, query_vectors, weights = split_log(
+            index, texts, query_vectors, weights, encode or (lambda parts: encode_with(model, parts)))
     encoder = None
     if conf["adapter_encoder_epochs"] > 0:
         catalog = capability_texts(index.artifacts)
@@ -127,6 +132,55 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     vectors = encode_with(encoder, catalog)
     adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors)
     return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
+
+
+def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
+              weights: sparse.csr_matrix, encode) -> tuple[list[str], np.ndarray, sparse.csr_matrix]:
+    """The log with each multi-need request replaced by its parts (needs.split_needs), each part
+    holding the artifacts of the request it names best.
+
+    A past request that named three actions led to three artifacts; fitted whole, it teaches the
+    projection that requests worded like it lead to all three, and moves each artifact's offset
+    towards the other two actions' words too. A new request sharing one action with it is then
+    pulled towards the other two (seal-tools: the log lowered MRR@10). Each (request, artifact)
+    weight goes to the part whose vector is closest to the artifact's best capability; parts that
+    get none are dropped. `encode(texts)` -> (n, dim) vectors of the parts. Requests of one part,
+    or that led to one artifact, stay as they are. Shapes as for learn()."""
+    rows = weights.tocsr()
+    splits = {i: parts for i, text in enumerate(texts)
+              if rows.indptr[i + 1] - rows.indptr[i] > 1 and len(parts := split_needs(text)) > 1}
+    if not splits:
+        return texts, query_vectors, weights
+    flat = [part for parts in splits.values() for part in parts]
+    part_vectors = encode(flat)
+    out_texts, out_vectors, out_rows, out_cols, out_data = [], [], [], [], []
+    start = 0
+    for i in range(len(texts)):
+        cols = rows.indices[rows.indptr[i]:rows.indptr[i + 1]]
+        data = rows.data[rows.indptr[i]:rows.indptr[i + 1]]
+        if i not in splits:
+            out_texts.append(texts[i])
+            out_vectors.append(query_vectors[i])
+            out_rows += [len(out_texts) - 1] * len(cols)
+            out_cols += list(cols)
+            out_data += list(data)
+            continue
+        vectors = part_vectors[start:start + len(splits[i])]
+        start += len(splits[i])
+        owner = {}  # part -> [(artifact, weight)]
+        for col, w in zip(cols, data):
+            caps = index.vectors[index.cap_start[col]:index.cap_start[col] + index.cap_count[col]]
+            if not len(caps):
+                continue
+            owner.setdefault(int(np.argmax((vectors @ caps.T).max(axis=1))), []).append((col, w))
+        for part, pairs in sorted(owner.items()):
+            out_texts.append(splits[i][part])
+            out_vectors.append(vectors[part])
+            out_rows += [len(out_texts) - 1] * len(pairs)
+            out_cols += [c for c, _ in pairs]
+            out_data += [w for _, w in pairs]
+    matrix = sparse.csr_matrix((out_data, (out_rows, out_cols)), shape=(len(out_texts), weights.shape[1]))
+    return out_texts, np.asarray(out_vectors, dtype=np.float32), matrix
 
 
 def fitted_rows(weights: sparse.csr_matrix, max_queries: int) -> np.ndarray:

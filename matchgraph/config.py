@@ -127,6 +127,9 @@ SETTINGS: list[Setting] = [
     S("search.graph_hops", 0, "extra artifact → past query → artifact round trips of the walk"),
     S("search.graph_restart", 0.5, "restart probability of the walk", at_most=1),  # damps each extra hop
     S("search.w_prior", 0.02, "weight of rank/100 as a tie-breaker"),
+    S("search.needs_min_parts", 2, "a request naming this many actions or more (imperative verbs after sequence "
+      "words, clauses, sentences) is searched once per action and the rankings merged round robin, the whole "
+      "request first (`matchgraph/needs.py`); 0 never splits"),
     # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
     S("search.w_adapter", 1.0, "weight of the adapted query's best capability cosine (projection learned from "
       "the log, on the fine-tuned encoder when there is one)"),
@@ -145,6 +148,9 @@ SETTINGS: list[Setting] = [
       "artifacts' capabilities and each query's nearest", positive=True),
     # Off by default: with it (and the weights train chose for it) dev's cold group fell below its
     # floor; 1 with w_adapter 1.5, w_offsets 4, graph_window 0.7
+    S("search.adapter_split_needs", True, "the adapter is fitted on past requests split into their actions "
+      "(`needs.split_needs`), each part holding the artifacts whose capabilities it is closest to; `false` fits "
+      "whole requests (a past request naming three actions then pulls new requests towards all three)"),
     S("search.adapter_encoder_epochs", 0, "passes over the log fine-tuning a copy of the embedding model (the "
       "adapter then works on its vectors); 0 (default) keeps the base model — see BENCHMARKS.md \"Learned from "
       "the log: the encoder\""),  # finetune.py

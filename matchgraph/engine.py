@@ -22,7 +22,7 @@ from .ann import AnnSettings
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
 from .config import bm25_settings, home_dir, load_config, store_url
-from .embeddings import Embedder
+from .embeddings import Embedder, encode_with
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed, invalid
 from .events import (
     EventConflict,
@@ -49,6 +49,7 @@ from .models import (
     SimilarResponse,
 )
 from .names import resolve_artifact
+from .needs import search_needs
 from .pagerank import bipartite_pagerank
 from .scores import Scores, compute_scores
 from .search import request_part, search
@@ -240,7 +241,8 @@ class Engine:
             if stored is not None:
                 return Learned(stored, time.monotonic(), graph.signature)
         adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
-                                    lambda: self.embedder(index.manifest["model"]).model)
+                                    lambda: self.embedder(index.manifest["model"]).model,
+                                    self.embedder(index.manifest["model"]).encode)
         if adapter is not None:
             self._remember_fit(index, graph)
         return Learned(adapter, time.monotonic(), graph.signature)
@@ -426,9 +428,12 @@ class Engine:
         filters = search_filters(kind, pricing, task)
         state = self.state
         request = request_part(query, self.config["search"]["input_markers"])
-        vector = self.embedder(state.index.manifest["model"]).encode_query(request)
-        results = search(state.index, state.graph, vector, request, k, filters,
-                         self.config, state.rank_column, state.adapter)
+        embedder = self.embedder(state.index.manifest["model"])
+        vector = embedder.encode_query(request)
+        results = search_needs(  # a request naming several actions: one ranking per action, merged
+            request, vector, k, lambda text, v, n: search(state.index, state.graph, v, text, n, filters,
+                                                          self.config, state.rank_column, state.adapter),
+            lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"])
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]

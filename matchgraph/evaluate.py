@@ -1,4 +1,5 @@
-"""Evaluation on labeled queries: recall@1/5/10, MRR@10, nDCG@10 and latency, overall and by history."""
+"""Evaluation on labeled queries: recall@1/5/10, MRR@10, nDCG@10, coverage@10 and latency, overall
+and by history group."""
 
 from __future__ import annotations
 
@@ -52,12 +53,19 @@ def read_labeled(path: str | Path) -> list[LabeledQuery]:
 
 
 def metrics(ranked: list[list[str]], answers: list[set[str]], latencies_ms: list[float]) -> dict:
-    """Standard IR figures for ranked id lists against answer sets (binary relevance)."""
+    """Standard IR figures for ranked id lists against answer sets (binary relevance).
+
+    `coverage@10` is over the requests with several answers only (`multi` of them): the mean share
+    of their answers in the top 10 (a request that needs three APIs and finds two scores 0.667);
+    None when no request has several. MRR and recall count a request as found at its first answer.
+    """
     def recall(k: int) -> float:
         return float(np.mean([bool(set(r[:k]) & a) for r, a in zip(ranked, answers)])) if ranked else 0.0
 
-    mrr, ndcg = [], []
+    mrr, ndcg, coverage = [], [], []
     for r, a in zip(ranked, answers):
+        if len(a) > 1:
+            coverage.append(len(set(r[:10]) & a) / len(a))
         first = next((i for i, x in enumerate(r[:10]) if x in a), None)
         mrr.append(0.0 if first is None else 1.0 / (first + 1))
         dcg = sum(1.0 / math.log2(i + 2) for i, x in enumerate(r[:10]) if x in a)
@@ -67,6 +75,8 @@ def metrics(ranked: list[list[str]], answers: list[set[str]], latencies_ms: list
     return {"queries": len(ranked), "recall@1": round(recall(1), 4), "recall@5": round(recall(5), 4),
             "recall@10": round(recall(10), 4), "mrr@10": round(float(np.mean(mrr or [0])), 4),
             "ndcg@10": round(float(np.mean(ndcg or [0])), 4),
+            "coverage@10": round(float(np.mean(coverage)), 4) if coverage else None,
+            "multi": len(coverage),
             "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2),
                            "p95": round(float(np.percentile(lat, 95)), 2)}}
 

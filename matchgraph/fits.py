@@ -32,7 +32,7 @@ def past_requests(graph: MatchGraph, markers: list[str]) -> list[str]:
 
 
 def stored_or_learned(folder: Path, index: LoadedIndex, graph: MatchGraph, conf: dict,
-                      model: Callable[[], object]) -> Adapter | None:
+                      model: Callable[[], object], encode=None) -> Adapter | None:
     """The adapter for this catalog and log: stored in `folder` when this exact fit was made
     before, else learned (adapter.learn, with the SentenceTransformer `model()`) and stored.
     None when the log is empty or learning is off; `conf` is config `search`."""
@@ -45,7 +45,7 @@ def stored_or_learned(folder: Path, index: LoadedIndex, graph: MatchGraph, conf:
             return Adapter.load(path)
         except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
             log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
-    adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model())
+    adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model(), encode)
     if adapter is not None:
         adapter.save(path)
         prune_fits(folder)
