@@ -295,7 +295,7 @@ def phase_index(work: Path, n: int) -> dict:
     took = time.perf_counter() - start
     if result["embedded"]:
         raise SystemExit(f"index embedded {result['embedded']} texts: the cache was not full")
-    return {"index_s": took, "index_rss_gb": _peak_rss_gb()}
+    return {"index_s": took, "index_rss_gb": _peak_rss_gb(), "capabilities": result["capabilities"]}
 
 
 def phase_serve(work: Path, n: int, with_log: bool) -> dict:
