@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     parser.add_argument("--centers", help="NPY of real vectors to scatter around (default: random)")
     parser.add_argument("--m", type=int, default=AnnSettings.hnsw_m)
     parser.add_argument("--ef-construction", type=int, default=AnnSettings.hnsw_ef_construction)
-    parser.add_argument("--ef-search", default=f"64,{AnnSettings.hnsw_ef_search},256")
+    parser.add_argument("--ef-search", default=f"128,{AnnSettings.hnsw_ef_search},512")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=100,
                         help="also report recall@10 within HNSW's top this many (what search fetches)")

@@ -161,7 +161,7 @@ SETTINGS: list[Setting] = [
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it HNSW"),
     S("ann.hnsw_m", 32, "HNSW graph degree (more: better recall, more memory and build time)", positive=True),
     S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True),
-    S("ann.hnsw_ef_search", 128, "HNSW candidate list while searching; recall@10 against flat in "
+    S("ann.hnsw_ef_search", 256, "HNSW candidate list while searching; recall@10 against flat in "
       "`bench/ann_recall.py`", positive=True),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
