@@ -17,25 +17,29 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .config import DEFAULTS
+
+_DEFAULT = DEFAULTS["search"]
 SIGNALS = ("dense", "bm25", "name", "graph", "prior")  # the parts a result reports (models.Signals)
 
 
 @dataclass(frozen=True)
 class Weights:
-    """The fusion's weights and shape parameters: config `search`'s keys of the same names."""
+    """The fusion's weights and shape parameters: config `search`'s keys of the same names (their
+    defaults are the config's, declared once in config.SETTINGS)."""
 
-    w_dense: float = 1.0
-    w_dense_mean: float = 0.0
-    w_bm25: float = 0.45
-    w_name: float = 0.2
-    name_min: float = 80
-    w_adapter: float = 1.0
-    w_graph: float = 0.0
-    w_offsets: float = 2.0
-    graph_window: float = 0.3
-    w_task: float = 0.3
-    task_evidence: int = 3
-    w_prior: float = 0.02
+    w_dense: float = _DEFAULT["w_dense"]
+    w_dense_mean: float = _DEFAULT["w_dense_mean"]
+    w_bm25: float = _DEFAULT["w_bm25"]
+    w_name: float = _DEFAULT["w_name"]
+    name_min: float = _DEFAULT["name_min"]
+    w_adapter: float = _DEFAULT["w_adapter"]
+    w_graph: float = _DEFAULT["w_graph"]
+    w_offsets: float = _DEFAULT["w_offsets"]
+    graph_window: float = _DEFAULT["graph_window"]
+    w_task: float = _DEFAULT["w_task"]
+    task_evidence: int = _DEFAULT["task_evidence"]
+    w_prior: float = _DEFAULT["w_prior"]
 
     @classmethod
     def from_config(cls, conf: dict, **override) -> "Weights":
