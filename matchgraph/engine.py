@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .adapter import Adapter, fit_key
+from .adapter import Adapter
 from .ann import AnnSettings
 from .catalog import Artifact, capability_texts, load_catalog
 from .compare import compare, most_matched, queries_of
@@ -26,6 +26,7 @@ from .embeddings import Embedder, encode_with
 from .errors import NoIndex, NotFound, Unauthorized, ValidationFailed, invalid
 from .events import (
     EventConflict,
+    client_key,
     EventIn,
     check_events,
     check_query,
@@ -37,7 +38,7 @@ from .events import (
     window_id,
 )
 from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
-from .fits import past_requests, stored_or_learned
+from .fits import stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
 from .index import COLUMNS, MANIFEST, LoadedIndex, write_index
 from .inputs import check_cut, check_k, search_filters, similar_input
@@ -236,49 +237,10 @@ class Engine:
             due = time.monotonic() - before.fitted_at >= self.config["search"]["adapter_refit_seconds"]
             if self.refresh_seconds and not refit and not due and before.adapter is not None:
                 return before
-        if not self.fit:
-            stored = self._stored_fit(index, graph)
-            if stored is not None:
-                return Learned(stored, time.monotonic(), graph.signature)
         adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
                                     lambda: self.embedder(index.manifest["model"]).model,
-                                    self.embedder(index.manifest["model"]).encode)
-        if adapter is not None:
-            self._remember_fit(index, graph)
+                                    self.embedder(index.manifest["model"]).encode, newest=not self.fit)
         return Learned(adapter, time.monotonic(), graph.signature)
-
-    def _fit_path(self, index: LoadedIndex, graph: MatchGraph) -> Path:
-        """Where fits.stored_or_learned keeps the fit for this catalog, log and settings."""
-        conf = self.config["search"]
-        key = fit_key(index, past_requests(graph, conf["input_markers"]), graph.query_vectors,
-                      graph.weights, conf)
-        return self.home / FITS / f"{key}.npz"
-
-    def _remember_fit(self, index: LoadedIndex, graph: MatchGraph) -> None:
-        """Note the newest fit of this index version, for commands that do not fit (fit=False)."""
-        try:
-            pointer = self.home / FITS / f"latest-v{index.version}"
-            pointer.with_suffix(".tmp").write_text(self._fit_path(index, graph).name)
-            pointer.with_suffix(".tmp").replace(pointer)
-        except OSError as exc:  # only a later read-only command loses: it fits once itself
-            log.warning("could not note the newest adapter fit: %s", exc)
-
-    def _stored_fit(self, index: LoadedIndex, graph: MatchGraph) -> Adapter | None:
-        """The stored fit for exactly this log, else the newest fit of this index version, else
-        None (`fit=False`: the caller fits once, there being nothing to reuse)."""
-        if graph.empty or self.config["search"]["adapter_steps"] <= 0:
-            return None
-        candidates = [self._fit_path(index, graph)]
-        pointer = self.home / FITS / f"latest-v{index.version}"
-        if pointer.exists():
-            candidates.append(self.home / FITS / pointer.read_text().strip())
-        for path in candidates:
-            if path.exists():
-                try:
-                    return Adapter.load(path)
-                except (OSError, ValueError, KeyError):
-                    continue
-        return None
 
     def refresh(self) -> None:
         """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
@@ -401,8 +363,6 @@ class Engine:
             raise ValidationFailed("events purge", ["--query: needs at least one letter or digit"])
         if before is not None and before.tzinfo is None:
             before = before.replace(tzinfo=timezone.utc)
-        from .events import client_key
-
         key = client_key(client) if client is not None else None
         criteria = {"query": norm, "artifact": artifact, "client": key,
                     "before": before.isoformat() if before else None}

@@ -32,24 +32,52 @@ def past_requests(graph: MatchGraph, markers: list[str]) -> list[str]:
 
 
 def stored_or_learned(folder: Path, index: LoadedIndex, graph: MatchGraph, conf: dict,
-                      model: Callable[[], object], encode=None) -> Adapter | None:
+                      model: Callable[[], object], encode=None, newest: bool = False) -> Adapter | None:
     """The adapter for this catalog and log: stored in `folder` when this exact fit was made
     before, else learned (adapter.learn, with the SentenceTransformer `model()`) and stored.
-    None when the log is empty or learning is off; `conf` is config `search`."""
+    None when the log is empty or learning is off; `conf` is config `search`.
+
+    `newest` (commands that only read or ingest): when this exact fit is not stored, the newest
+    fit stored for this index version serves instead, however many events came since; one is
+    learned only when none is stored. Every exact fit returned is noted as the version's newest."""
     if graph.empty or conf["adapter_steps"] <= 0:
         return None
     texts = past_requests(graph, conf["input_markers"])
     path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf)}.npz"
-    if path.exists():
-        try:
-            return Adapter.load(path)
-        except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
-            log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
-    adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model(), encode)
-    if adapter is not None:
+    pointer = folder / f"latest-v{index.version}"
+    adapter = _load(path)
+    if adapter is None and newest and pointer.exists():
+        older = _load(folder / pointer.read_text().strip())
+        if older is not None:
+            return older
+    if adapter is None:
+        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model(), encode)
+        if adapter is None:
+            return None
         adapter.save(path)
         prune_fits(folder)
+    _note_newest(pointer, path)
     return adapter
+
+
+def _load(path: Path) -> Adapter | None:
+    """The fit stored at `path`; None when there is none or it is unreadable (then refitted)."""
+    if not path.exists():
+        return None
+    try:
+        return Adapter.load(path)
+    except (OSError, ValueError, KeyError) as exc:  # a damaged fit is refitted, not fatal
+        log.warning("refitting the adapter: %s unreadable (%s)", path, exc)
+        return None
+
+
+def _note_newest(pointer: Path, path: Path) -> None:
+    """Point `pointer` (the index version's newest fit) at `path`, atomically."""
+    try:
+        pointer.with_suffix(".tmp").write_text(path.name)
+        pointer.with_suffix(".tmp").replace(pointer)
+    except OSError as exc:  # only a later read-only command loses: it fits once itself
+        log.warning("could not note the newest adapter fit: %s", exc)
 
 
 def prune_fits(folder: Path, now: float | None = None) -> None:

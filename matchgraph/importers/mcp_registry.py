@@ -70,6 +70,17 @@ def _check(value: Any, kind: type, where: str, problems: list[str]) -> bool:
     return True
 
 
+def _objects(doc: dict, key: str, at, problems: list[str]):
+    """(place, item) for each object in the list `doc[key]`; a value that is not a list, or an
+    item that is not an object, is a problem at its place (and skipped)."""
+    items = doc.get(key)
+    if _check(items, list, at(key), problems):
+        for i, item in enumerate(items):
+            where = at(key, i)
+            if _check(item, dict, where, problems):
+                yield where, item
+
+
 def server_record(doc: dict, meta: dict, source: Path, path: list[str | int],
                   problems: list[str]) -> dict[str, Any]:
     """One server.json (at JSON `path` in `source`) -> an artifact record; shape problems are
@@ -81,36 +92,26 @@ def server_record(doc: dict, meta: dict, source: Path, path: list[str | int],
     name = doc["name"].strip()
     version_detail = doc.get("version_detail") if isinstance(doc.get("version_detail"), dict) else {}
     integrations, tags = [], ["mcp-server"]
-    packages = doc.get("packages")
-    if _check(packages, list, at("packages"), problems):
-        for i, package in enumerate(packages):
-            where = at("packages", i)
-            if not _check(package, dict, where, problems):
-                continue
-            registry = (package.get("registryType") or package.get("registry_type")
-                        or package.get("registry") or package.get("registry_name") or "unknown")
-            identifier = package.get("identifier") or package.get("name")
-            if not isinstance(identifier, str) or not identifier.strip():
-                problems.append(f"{where}: needs `identifier` (or `name` in older documents)")
-                continue
-            integrations.append(f"{registry}:{identifier}")
-            tags.append(str(registry))
-            transport = package.get("transport")
-            if isinstance(transport, dict) and transport.get("type"):
-                tags.append(str(transport["type"]))
-    remotes = doc.get("remotes")
-    if _check(remotes, list, at("remotes"), problems):
-        for i, remote in enumerate(remotes):
-            where = at("remotes", i)
-            if not _check(remote, dict, where, problems):
-                continue
-            url = remote.get("url")
-            if not isinstance(url, str) or not url.strip():
-                problems.append(f"{where}: needs `url`")
-                continue
-            transport = remote.get("type") or remote.get("transport_type") or "remote"
-            integrations.append(f"{transport}:{url}")
-            tags.append(str(transport))
+    for where, package in _objects(doc, "packages", at, problems):
+        registry = (package.get("registryType") or package.get("registry_type")
+                    or package.get("registry") or package.get("registry_name") or "unknown")
+        identifier = package.get("identifier") or package.get("name")
+        if not isinstance(identifier, str) or not identifier.strip():
+            problems.append(f"{where}: needs `identifier` (or `name` in older documents)")
+            continue
+        integrations.append(f"{registry}:{identifier}")
+        tags.append(str(registry))
+        transport = package.get("transport")
+        if isinstance(transport, dict) and transport.get("type"):
+            tags.append(str(transport["type"]))
+    for where, remote in _objects(doc, "remotes", at, problems):
+        url = remote.get("url")
+        if not isinstance(url, str) or not url.strip():
+            problems.append(f"{where}: needs `url`")
+            continue
+        transport = remote.get("type") or remote.get("transport_type") or "remote"
+        integrations.append(f"{transport}:{url}")
+        tags.append(str(transport))
     repository = doc.get("repository")
     _check(repository, dict, at("repository"), problems)
     repo_url = repository.get("url") if isinstance(repository, dict) else None
