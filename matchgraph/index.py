@@ -165,10 +165,15 @@ def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, i
     return vocab, np.array([vocab.get(v, -1) for v in normalized], dtype=np.int32)
 
 
+def task_key(task: str) -> str:
+    """How a task is compared (catalog column, filter, walk): stripped and lower-cased."""
+    return task.strip().lower()
+
+
 def task_codes(tasks: list[str | None]) -> tuple[dict[str, int], np.ndarray]:
-    """Task numbers: {lower-cased stripped task: number} (numbered in sorted order) and each
-    artifact's number, -1 without a task. The walk's task level and the task filter use them."""
-    return _codes(tasks, lambda t: t.strip().lower())
+    """Task numbers: {task_key: number} (numbered in sorted order) and each artifact's number,
+    -1 without a task. The walk's task level and the task filter use them."""
+    return _codes(tasks, task_key)
 
 
 @dataclass

@@ -43,10 +43,10 @@ from threadpoolctl import threadpool_limits
 
 from .adapter import Adapter
 from .events import normalize_query
-from .fusion import (Weights, capability_scores, cold_parts, fuse, name_signal, rescore,  # noqa: F401
+from .fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal, rescore,  # noqa: F401
                      seed_weights, share_of, task_evidence_scale, task_mass)
 from .graph import MatchGraph
-from .index import LoadedIndex
+from .index import LoadedIndex, task_key
 from .models import PastQuery, Reason, SearchResult, Signals
 
 # One search is small matrix-vector work: BLAS threads cost more than they save, and under
@@ -68,14 +68,10 @@ class Filters:
         keep = np.ones(len(positions), dtype=bool)
         for value, codes, column, fold in ((self.kind, index.kind_codes, index.kind_of, str),
                                            (self.pricing, index.pricing_codes, index.pricing_of, str),
-                                           (self.task, index.task_codes, index.task_of, _task_key)):
+                                           (self.task, index.task_codes, index.task_of, task_key)):
             if value:
                 keep &= column[positions] == codes.get(fold(value), -2)
         return keep
-
-
-def _task_key(task: str) -> str:
-    return task.strip().lower()
 
 
 def request_part(query: str, markers: list[str]) -> str:
@@ -177,9 +173,9 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
         out[np.searchsorted(positions, np.asarray(where, dtype=np.int64))] = values
         return out
 
-    bm25 = spread(bm25_pos, bm25_scores / bm25_scores.max() if len(bm25_scores) else bm25_scores)
+    bm25 = spread(bm25_pos, max_normalize(bm25_scores))
     name = spread(list(named), name_signal(np.array(list(named.values())), conf["name_min"]))
-    history = spread(walked.positions, walked.mass / walked.mass.max() if len(walked.mass) else walked.mass)
+    history = spread(walked.positions, max_normalize(walked.mass))
     tasks = share_of(walked.task_mass, index.task_of[positions]) * evidence if len(walked.task_mass) \
         else np.zeros(len(positions))
     return Candidates(positions, best, mean3, best_row, bm25, name, history, tasks, walked)

@@ -48,11 +48,6 @@ def nearest_capabilities(index: LoadedIndex, vector: np.ndarray, k: int,
     return out[:k]
 
 
-def _row_owners(index: LoadedIndex, rows: np.ndarray) -> np.ndarray:
-    """Artifact position of each capability row (rows of an artifact are contiguous)."""
-    return np.searchsorted(index.cap_start, rows, side="right") - 1
-
-
 def _best_cosines(index: LoadedIndex, own: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """(len(own), len(candidates)): each own capability's best cosine among each candidate's."""
     counts = index.cap_count[candidates]
@@ -77,16 +72,15 @@ def similar_artifacts(index: LoadedIndex, mg: MatchGraph, artifact: Artifact, k:
         return []
     own = index.vectors[own_rows]
     _, found = index.ann.search(own, max(NEIGHBOURS, 2 * k) + len(own_rows))
-    owners = np.where(found >= 0, _row_owners(index, np.maximum(found, 0)), -1)
+    owners = np.where(found >= 0, index.cap_owner[np.maximum(found, 0)], -1)
     owners[owners == pos] = -1
     candidates = np.unique(owners[owners >= 0])
     if not len(candidates):
         return []
-    tasks = np.array([(index.tasks[i] or "").lower() for i in candidates])
-    own_task = (artifact.task or "").lower()
-    same_task = (tasks == own_task) & (own_task != "")
+    own_task = index.task_of[pos]  # task numbers (index.task_codes): -1 without a task
+    same_task = (index.task_of[candidates] == own_task) & (own_task >= 0)
     # How characteristic each own capability is: the share of its neighbours in this task.
-    if own_task:
+    if own_task >= 0:
         in_task = np.zeros_like(owners, dtype=bool)
         valid = owners >= 0
         in_task[valid] = np.isin(owners[valid], candidates[same_task])
