@@ -184,17 +184,19 @@ def ingest(events: Path = typer.Option(..., "--events", help="JSONL log of searc
 def evaluate(queries: Path = typer.Option(..., "--queries", help="Labeled JSONL: query + artifact_id(s)."),
              k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption,
              as_json: bool = JsonOption) -> None:
-    """Recall@1/5/10, MRR@10, nDCG@10 and latency on labeled queries (records no events)."""
+    """Recall@1/5/10, MRR@10, nDCG@10, coverage@10 (requests with several answers) and latency on
+    labeled queries (records no events)."""
     engine = _engine(home)
     report = _run(lambda: engine.evaluate(queries, k))
     if as_json:
         _print_json(report)
         return
     rows = [("overall", report["overall"])] + list(report.get("groups", {}).items())
-    typer.echo(f"{'group':<8} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'p50 ms':>7} {'p95 ms':>7}")
+    coverage = lambda m: "-" if m["coverage@10"] is None else f"{m['coverage@10']:.3f}"
+    typer.echo(f"{'group':<8} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'cov@10':>7} {'multi':>5} {'p50 ms':>7} {'p95 ms':>7}")
     for name, m in rows:
         typer.echo(f"{name:<8} {m['queries']:>4} {m['recall@1']:>6.3f} {m['recall@5']:>6.3f} {m['recall@10']:>6.3f} "
-                   f"{m['mrr@10']:>7.3f} {m['ndcg@10']:>8.3f} {m['latency_ms']['p50']:>7.1f} {m['latency_ms']['p95']:>7.1f}")
+                   f"{m['mrr@10']:>7.3f} {m['ndcg@10']:>8.3f} {coverage(m):>7} {m['multi']:>5} {m['latency_ms']['p50']:>7.1f} {m['latency_ms']['p95']:>7.1f}")
 
 
 @app.command("import")

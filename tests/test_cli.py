@@ -100,3 +100,17 @@ def test_bad_config_is_refused_with_the_key_and_the_file(tmp_path, indexed_home)
         assert expected in proc.stderr.replace("\n", " "), (expected, proc.stderr)
     toml.unlink()
     assert run(home, "search", "stable difusion", "--no-record").returncode == 0
+
+
+def test_eval_table_shows_coverage_of_requests_with_several_answers(tmp_path, indexed_home):
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("\n".join(json.dumps(x) for x in [
+        {"query": "read the handwriting in old scanned letters", "artifact_id": TROCR},
+        {"query": "read handwritten letters, then draw a picture of them",
+         "artifact_ids": [TROCR, SD]}]) + "\n")
+    out = run(indexed_home, "eval", "--queries", str(labeled)).stdout
+    head, overall = out.splitlines()[:2]
+    assert "cov@10" in head.split() and "multi" in head.split()
+    cells = dict(zip(head.split(), overall.split()))
+    assert cells["multi"] == "1"  # one request with several answers; coverage is over it alone
+    assert 0.0 <= float(cells["cov@10"]) <= 1.0
