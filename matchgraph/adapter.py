@@ -120,7 +120,7 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
         return None
     texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
     if conf["adapter_split_needs"]:
-        texts, query_vectors, weights = split_log(
+        texts, query_vectors, weights, _ = split_log(
             index, texts, query_vectors, weights, encode or (lambda parts: encode_with(model, parts)))
     encoder = None
     if conf["adapter_encoder_epochs"] > 0:
@@ -134,8 +134,8 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
 
 
-def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
-              weights: sparse.csr_matrix, encode) -> tuple[list[str], np.ndarray, sparse.csr_matrix]:
+def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray, weights: sparse.csr_matrix,
+              encode) -> tuple[list[str], np.ndarray, sparse.csr_matrix, np.ndarray]:
     """The log with each multi-need request replaced by its parts (needs.split_needs), each part
     holding the artifacts of the request it names best.
 
@@ -145,15 +145,16 @@ def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     pulled towards the other two (seal-tools: the log lowered MRR@10). Each (request, artifact)
     weight goes to the part whose vector is closest to the artifact's best capability; parts that
     get none are dropped. `encode(texts)` -> (n, dim) vectors of the parts. Requests of one part,
-    or that led to one artifact, stay as they are. Shapes as for learn()."""
+    or that led to one artifact, stay as they are. Shapes as for learn(); the fourth value is
+    each output row's row in the input (n_out,)."""
     rows = weights.tocsr()
     splits = {i: parts for i, text in enumerate(texts)
               if rows.indptr[i + 1] - rows.indptr[i] > 1 and len(parts := split_needs(text)) > 1}
     if not splits:
-        return texts, query_vectors, weights
+        return texts, query_vectors, weights, np.arange(len(texts))
     flat = [part for parts in splits.values() for part in parts]
     part_vectors = encode(flat)
-    out_texts, out_vectors, out_rows, out_cols, out_data = [], [], [], [], []
+    out_texts, out_vectors, out_rows, out_cols, out_data, origin = [], [], [], [], [], []
     start = 0
     for i in range(len(texts)):
         cols = rows.indices[rows.indptr[i]:rows.indptr[i + 1]]
@@ -161,6 +162,7 @@ def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
         if i not in splits:
             out_texts.append(texts[i])
             out_vectors.append(query_vectors[i])
+            origin.append(i)
             out_rows += [len(out_texts) - 1] * len(cols)
             out_cols += list(cols)
             out_data += list(data)
@@ -176,11 +178,12 @@ def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
         for part, pairs in sorted(owner.items()):
             out_texts.append(splits[i][part])
             out_vectors.append(vectors[part])
+            origin.append(i)
             out_rows += [len(out_texts) - 1] * len(pairs)
             out_cols += [c for c, _ in pairs]
             out_data += [w for _, w in pairs]
     matrix = sparse.csr_matrix((out_data, (out_rows, out_cols)), shape=(len(out_texts), weights.shape[1]))
-    return out_texts, np.asarray(out_vectors, dtype=np.float32), matrix
+    return out_texts, np.asarray(out_vectors, dtype=np.float32), matrix, np.asarray(origin, np.int64)
 
 
 def fitted_rows(weights: sparse.csr_matrix, max_queries: int) -> np.ndarray:

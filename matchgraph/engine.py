@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
+from .actions import action_graph
 from .adapter import Adapter
 from .ann import AnnSettings
 from .catalog import Artifact, capability_texts, load_catalog
@@ -72,6 +73,11 @@ class State:
     graph: MatchGraph
     scores: Scores
     learned: Learned = field(default_factory=lambda: Learned(None))
+    actions: MatchGraph | None = None  # what search walks (actions.py); None: `graph` itself
+
+    @property
+    def walked(self) -> MatchGraph:
+        return self.graph if self.actions is None else self.actions
 
     @property
     def adapter(self) -> Adapter | None:
@@ -220,7 +226,19 @@ class Engine:
                                 graph.times_matched, self.config, signals=signals,
                                 artifact_of=index.artifact)
         return State(index=index, graph=graph, scores=scores,
-                     learned=self._learned(previous, index, graph, refit))
+                     learned=self._learned(previous, index, graph, refit),
+                     actions=self._actions(previous, index, graph))
+
+    def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:
+        """The graph search walks: past requests split into their actions (actions.py), redone only
+        when the graph's rows changed; None when search.walk_split_needs is off."""
+        conf = self.config["search"]
+        if not conf["walk_split_needs"]:
+            return None
+        if previous is not None and previous.actions is not None and previous.graph.weights is graph.weights \
+                and previous.graph.queries is graph.queries:
+            return previous.actions
+        return action_graph(graph, index, self.embedder(index.manifest["model"]).encode, conf["input_markers"])
 
     def _learned(self, previous: State | None, index: LoadedIndex, graph: MatchGraph,
                  refit: bool) -> Learned:
@@ -391,7 +409,7 @@ class Engine:
         embedder = self.embedder(state.index.manifest["model"])
         vector = embedder.encode_query(request)
         results = search_needs(  # a request naming several actions: one ranking per action, merged
-            request, vector, k, lambda text, v, n: search(state.index, state.graph, v, text, n, filters,
+            request, vector, k, lambda text, v, n: search(state.index, state.walked, v, text, n, filters,
                                                           self.config, state.rank_column, state.adapter),
             lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"])
         if record and results:

@@ -78,8 +78,9 @@ def test_the_log_is_fitted_per_action(indexed_home, model):
     vectors = encode_with(model, texts)
     cols = [index.position[TROCR], index.position[SD], index.position[TROCR]]
     weights = sparse.csr_matrix(([3.0, 3.0, 1.0], ([0, 0, 1], cols)), shape=(2, len(index.artifacts)))
-    out_texts, out_vectors, out_weights = split_log(index, texts, vectors, weights,
-                                                    lambda parts: encode_with(model, parts))
+    out_texts, out_vectors, out_weights, origin = split_log(index, texts, vectors, weights,
+                                                            lambda parts: encode_with(model, parts))
+    assert list(origin) == [0, 0, 1]
     assert out_texts == ["Transcribe the handwritten letter my grandmother wrote.",
                          "Then draw a picture of her village from a text prompt.", "read old handwriting"]
     assert out_vectors.shape == (3, vectors.shape[1])

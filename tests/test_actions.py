@@ -1,0 +1,49 @@
+"""actions.py: the walk starts from past requests split into their actions."""
+
+from matchgraph import Engine
+from matchgraph.events import normalize_query
+from matchgraph.search import graph_walk
+
+from conftest import SD, TROCR
+
+PAST = ("Transcribe the handwritten letter my grandmother wrote. Then draw a picture of her village "
+        "from a text prompt.")
+
+
+def test_a_new_action_walks_to_what_that_action_led_to(fresh_home, model):
+    engine = Engine(fresh_home)
+    engine.add_events([{"query": PAST, "artifact_id": TROCR}, {"query": PAST, "artifact_id": SD},
+                       {"query": "stable diffusion", "artifact_id": SD, "kind": "match"}])
+    state = engine.state
+    conf = engine.config["search"]  # graph_min_sim 0.4: the other action (cosine 0.36) is not a seed
+    request = "transcribe the handwriting of an old letter"
+    vector = model.encode([request], normalize_embeddings=True)[0]
+
+    def reached(graph) -> set[str]:
+        walk = graph_walk(graph, state.index, request, vector, conf)
+        return {state.index.ids[p] for p in walk.positions}
+
+    assert reached(state.graph) == {TROCR, SD}  # whole: the other action's artifact comes along
+    assert reached(state.actions) == {TROCR}
+    assert state.walked is state.actions
+    # One row per action; the one-action past query keeps its row, key and counts.
+    assert sorted(state.actions.queries) == sorted(
+        [normalize_query("Transcribe the handwritten letter my grandmother wrote."),
+         normalize_query("Then draw a picture of her village from a text prompt."), "stable diffusion"])
+    assert state.actions.edges[("stable diffusion", SD)] == state.graph.edges[("stable diffusion", SD)]
+    assert state.actions.weights.sum() == state.graph.weights.sum()  # no weight lost or made up
+    # Exports, scores and the adapter keep the request as it was recorded.
+    assert normalize_query(PAST) in state.graph.queries
+    engine.close()
+
+
+def test_switched_off_or_nothing_to_split_the_walk_reads_the_match_graph(fresh_home):
+    engine = Engine(fresh_home)
+    engine.add_events([{"query": "stable diffusion", "artifact_id": SD},
+                       {"query": "read old handwriting", "artifact_id": TROCR}])
+    assert engine.state.walked is engine.state.graph  # no past request names several actions
+    engine.add_events([{"query": PAST, "artifact_id": TROCR}, {"query": PAST, "artifact_id": SD}])
+    engine.close()
+    engine = Engine(fresh_home, overrides={"search": {"walk_split_needs": False}})
+    assert engine.state.actions is None and engine.state.walked is engine.state.graph
+    engine.close()
