@@ -51,7 +51,7 @@ from .models import (
     SimilarResponse,
 )
 from .names import resolve_artifact
-from .needs import search_needs
+from .needs import ACTION, SEVERAL, search_needs
 from .pagerank import bipartite_pagerank
 from .scores import Scores, compute_scores
 from .search import request_part, search
@@ -73,11 +73,13 @@ class State:
     graph: MatchGraph
     scores: Scores
     learned: Learned = field(default_factory=lambda: Learned(None))
-    actions: MatchGraph | None = None  # what search walks (actions.py); None: `graph` itself
+    actions: MatchGraph | None = None  # the log split into actions (actions.py); None: off
 
-    @property
-    def walked(self) -> MatchGraph:
-        return self.graph if self.actions is None else self.actions
+    def past(self, role: str) -> MatchGraph | None:
+        """The graph a text of this role (needs.REQUEST, SEVERAL, ACTION) walks; None: no history."""
+        if role == SEVERAL:
+            return None
+        return self.actions if role == ACTION and self.actions is not None else self.graph
 
     @property
     def adapter(self) -> Adapter | None:
@@ -409,8 +411,9 @@ class Engine:
         embedder = self.embedder(state.index.manifest["model"])
         vector = embedder.encode_query(request)
         results = search_needs(  # a request naming several actions: one ranking per action, merged
-            request, vector, k, lambda text, v, n: search(state.index, state.walked, v, text, n, filters,
-                                                          self.config, state.rank_column, state.adapter),
+            request, vector, k, lambda text, v, n, role: search(
+                state.index, state.past(role), v, text, n, filters, self.config, state.rank_column,
+                state.adapter if state.past(role) is not None else None),
             lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"])
         if record and results:
             now = datetime.now(timezone.utc)

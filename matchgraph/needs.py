@@ -13,6 +13,13 @@ actions is one need and is searched as before: this is the gate that keeps singl
 
 Merge: round robin over the rankings, the whole request first (its top result stays the top
 result), then each part's best not yet listed, then every ranking's second, and so on.
+
+History (what was learned from the log: the adapter, the walk and its task level) applies like
+with like: a request of one action walks from the past requests as they were recorded, each part
+of a split request from the past requests split into actions (actions.py), and the whole text of
+a request naming several actions is ranked without history: ranked with it, it is pulled towards
+past requests that shared one of its actions and their other artifacts (on seal-tools that cost
+coverage@10; BENCHMARKS.md, issue 17).
 """
 
 from __future__ import annotations
@@ -114,6 +121,9 @@ def split_needs(request: str, min_parts: int = 2, min_words: int = 3) -> list[st
 
 T = TypeVar("T")
 
+# What a ranked text is, for the history it gets (see the module docstring).
+REQUEST, SEVERAL, ACTION = "request", "several actions", "action"
+
 
 def merge_rankings(rankings: Sequence[Sequence[T]], key: Callable[[T], str], k: int) -> list[T]:
     """Round robin over `rankings` (the whole request's first), skipping items already taken
@@ -129,16 +139,17 @@ def merge_rankings(rankings: Sequence[Sequence[T]], key: Callable[[T], str], k: 
     return out
 
 
-def search_needs(request: str, vector, k: int, run: Callable[[str, object, int], list],
+def search_needs(request: str, vector, k: int, run: Callable[[str, object, int, str], list],
                  encode: Callable[[list[str]], Sequence], min_parts: int) -> list:
-    """Results for `request` whose query vector is `vector` (dim,): `run(text, vector, k)` ranks
-    one text (search.search with everything else bound); for a request of `min_parts` or more
-    actions (0: never split) each part is encoded (`encode(texts)` -> (n, dim)) and ranked too, and
+    """Results for `request` whose query vector is `vector` (dim,): `run(text, vector, k, role)`
+    ranks one text (search.search with everything else bound) with the history its role gets
+    (REQUEST, SEVERAL or ACTION). A request of `min_parts` or more actions (0: never split) is
+    ranked whole (SEVERAL) and each part, encoded by `encode(texts)` -> (n, dim), as an ACTION;
     the rankings are merged (merge_rankings), positions renumbered from 1."""
-    whole = run(request, vector, k)
     parts = split_needs(request, min_parts) if min_parts > 0 else []
+    whole = run(request, vector, k, SEVERAL if parts else REQUEST)
     if not parts or not whole:
         return whole
-    rankings = [whole] + [run(part, v, k) for part, v in zip(parts, encode(parts))]
+    rankings = [whole] + [run(part, v, k, ACTION) for part, v in zip(parts, encode(parts))]
     merged = merge_rankings(rankings, key=lambda r: r.artifact_id, k=k)
     return [r.model_copy(update={"position": i}) for i, r in enumerate(merged, start=1)]

@@ -2,6 +2,7 @@
 
 from matchgraph import Engine
 from matchgraph.events import normalize_query
+from matchgraph.needs import ACTION, REQUEST, SEVERAL
 from matchgraph.search import graph_walk
 
 from conftest import SD, TROCR
@@ -25,7 +26,8 @@ def test_a_new_action_walks_to_what_that_action_led_to(fresh_home, model):
 
     assert reached(state.graph) == {TROCR, SD}  # whole: the other action's artifact comes along
     assert reached(state.actions) == {TROCR}
-    assert state.walked is state.actions
+    assert state.past(ACTION) is state.actions and state.past(REQUEST) is state.graph
+    assert state.past(SEVERAL) is None  # a request naming several actions is ranked without history
     # One row per action; the one-action past query keeps its row, key and counts.
     assert sorted(state.actions.queries) == sorted(
         [normalize_query("Transcribe the handwritten letter my grandmother wrote."),
@@ -41,9 +43,9 @@ def test_switched_off_or_nothing_to_split_the_walk_reads_the_match_graph(fresh_h
     engine = Engine(fresh_home)
     engine.add_events([{"query": "stable diffusion", "artifact_id": SD},
                        {"query": "read old handwriting", "artifact_id": TROCR}])
-    assert engine.state.walked is engine.state.graph  # no past request names several actions
+    assert engine.state.past(ACTION) is engine.state.graph  # no past request names several actions
     engine.add_events([{"query": PAST, "artifact_id": TROCR}, {"query": PAST, "artifact_id": SD}])
     engine.close()
     engine = Engine(fresh_home, overrides={"search": {"walk_split_needs": False}})
-    assert engine.state.actions is None and engine.state.walked is engine.state.graph
+    assert engine.state.actions is None and engine.state.past(ACTION) is engine.state.graph
     engine.close()
