@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -19,6 +20,7 @@ from .ann import ANN, create_ann
 from .dedup import regroup
 from .embeddings import Embedder
 from .index import LoadedIndex
+from .store.sql import Aggregates
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,51 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     select_weight = float(gconf["select_weight"])
     ratio = float(gconf["merge_ratio"])
     key = (index.version, select_weight, ratio, getattr(embedder, "model_name", None))
+    previous, delta, signature = _continuation(store, index, previous, key)
+    if previous is not None and not delta.edges:
+        return replace(previous, signature=signature, evidence=replace(previous.evidence, cursor=delta.cursor))
+
+    dim = index.vectors.shape[1]
+    base = previous.evidence if previous is not None else \
+        Evidence(cursor="", key=key, raw_pos={}, vectors=np.zeros((0, dim), np.float32),
+                 raw_edges={}, raw_caps={}, texts={}, members={})
+    old_aliases = previous.aliases if previous else {}
+    # 1. Add the new counts to the raw (un-merged) counts; remember what each group gains.
+    counts = _add_counts(index, delta, previous, base)
+    raw_edges, raw_caps, texts, touched = counts.raw_edges, counts.raw_caps, counts.texts, counts.touched
+    # 2. Embed only the new query texts; merge them against all queries (neighbours only).
+    new_queries, raw_pos, vectors, members, aliases, changed, removed = _regroup_queries(
+        embedder, progress, base, touched, ratio, old_aliases)
+    # 3. Merged edges: add deltas for unchanged groups, recompute changed ones from raw counts.
+    edges, capability_edges, touched_pairs = _merge_edges(previous, base, counts, members, aliases,
+                                                          changed, removed)
+
+    # 4. The weight matrix: keep the rows of untouched groups, rewrite the rest.
+    queries = sorted(members) if (new_queries or previous is None) else previous.queries
+    for rep in changed:
+        for m in members[rep]:
+            for artifact_id in raw_edges.get(m, ()):
+                touched_pairs.add((rep, artifact_id))
+    weights = _weights(index, previous, queries, edges, touched_pairs, changed | removed, select_weight)
+
+    if previous is not None and queries is previous.queries:
+        query_ann = previous.query_ann
+    else:
+        query_ann = create_ann(vectors[[raw_pos[q] for q in queries]]) if queries else None
+    tasks, task_of = (previous.tasks, previous.task_of) if previous else task_index(index)
+    evidence = Evidence(cursor=delta.cursor, key=key, raw_pos=raw_pos, vectors=vectors,
+                        raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members)
+    return MatchGraph(index=index, queries=queries, query_ann=query_ann, weights=weights,
+                      edges=edges, capability_edges=capability_edges,
+                      labels={q: texts.get(q, q) for q in queries}, times_matched=counts.times_matched,
+                      selects=counts.selects, select_weight=select_weight, aliases=aliases,
+                      signature=signature, task_of=task_of, tasks=tasks, evidence=evidence)
+
+
+def _continuation(store, index: LoadedIndex, previous: MatchGraph | None, key: tuple
+                  ) -> tuple[MatchGraph | None, Aggregates, tuple]:
+    """(the previous graph when the build can continue from it, else None; the store's counts
+    since it, or all of them; the events' signature)."""
     base = previous.evidence if previous is not None else None
     if base is None or base.key != key or previous.index is not index:
         previous, base = None, None
@@ -170,14 +217,25 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     delta = store.aggregates(since=base.cursor if base else None)
     if delta.complete:  # the store could not continue from the cursor: this is a full read
         previous, base = None, None
-    if previous is not None and not delta.edges:
-        return replace(previous, signature=signature, evidence=replace(base, cursor=delta.cursor))
+    return previous, delta, signature
 
-    dim = index.vectors.shape[1]
-    if base is None:
-        base = Evidence(cursor="", key=key, raw_pos={}, vectors=np.zeros((0, dim), np.float32),
-                        raw_edges={}, raw_caps={}, texts={}, members={})
-    old_aliases = previous.aliases if previous else {}
+
+class _Counts(NamedTuple):
+    """Step 1 of a build: the raw (un-merged) counts with the delta added, and what it added."""
+
+    times_matched: dict[str, int]
+    selects: dict[str, int]
+    raw_edges: dict[str, dict[str, tuple[int, int]]]  # as Evidence.raw_edges
+    raw_caps: dict[str, dict[tuple[str, str], int]]  # as Evidence.raw_caps
+    texts: dict[str, str]
+    touched: dict[str, list[tuple[str, int, int]]]  # raw query -> [(artifact, matches, selects)]
+    touched_caps: dict[str, list[tuple[tuple[str, str], int]]]  # raw query -> [((artifact, cap), matches)]
+
+
+def _add_counts(index: LoadedIndex, delta: Aggregates, previous: MatchGraph | None,
+                base: Evidence) -> _Counts:
+    """Copies of the previous counts (copy on write: a dict is copied only when it changes, the
+    previous graph is never mutated) plus the delta's."""
     times_matched = dict(previous.times_matched) if previous else {}
     selects = dict(previous.selects) if previous else {}
     raw_edges = dict(base.raw_edges)
@@ -186,7 +244,6 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     copied: set[str] = set()
     copied_caps: set[str] = set()
 
-    # 1. Add the new counts to the raw (un-merged) counts; remember what each group gains.
     touched: dict[str, list[tuple[str, int, int]]] = {}  # raw query -> [(artifact, matches, selects)]
     for query_norm, artifact_id, total, n_select in delta.edges:
         times_matched[artifact_id] = times_matched.get(artifact_id, 0) + total
@@ -214,8 +271,15 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     for query_norm, text in delta.texts.items():
         if query_norm not in texts or text > texts[query_norm]:
             texts[query_norm] = text
+    return _Counts(times_matched, selects, raw_edges, raw_caps, texts, touched, touched_caps)
 
-    # 2. Embed only the new query texts; merge them against all queries (neighbours only).
+
+def _regroup_queries(embedder: Embedder, progress: bool, base: Evidence,
+                     touched: dict[str, list[tuple[str, int, int]]], ratio: float,
+                     old_aliases: dict[str, str]):
+    """Embed the raw queries not seen before and merge them into the near-duplicate groups.
+    Returns (new_queries, raw_pos, vectors, members, aliases, changed, removed), the last four as
+    dedup.regroup returns them."""
     new_queries = sorted(q for q in touched if q not in base.raw_pos)
     raw_pos = dict(base.raw_pos)
     vectors = base.vectors
@@ -229,8 +293,17 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
         all_queries[i] = q
     members, aliases, changed, removed = regroup(all_queries, vectors, raw_pos, new_queries,
                                                   ratio, base.members, old_aliases)
+    return new_queries, raw_pos, vectors, members, aliases, changed, removed
 
-    # 3. Merged edges: add deltas for unchanged groups, recompute changed ones from raw counts.
+
+def _merge_edges(previous: MatchGraph | None, base: Evidence, counts: _Counts,
+                 members: dict[str, list[str]], aliases: dict[str, str], changed: set[str],
+                 removed: set[str]):
+    """The merged (group-level) edges: the previous ones minus removed groups, the changed groups
+    recomputed from the raw counts, the other groups' gains added. Returns (edges,
+    capability_edges, touched_pairs): the (group, artifact) pairs whose weight must be rewritten."""
+    raw_edges, raw_caps = counts.raw_edges, counts.raw_caps
+    touched, touched_caps = counts.touched, counts.touched_caps
     edges = dict(previous.edges) if previous else {}
     capability_edges = dict(previous.capability_edges) if previous else {}
     for g in removed:
@@ -264,27 +337,7 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
             touched_pairs.add((rep, artifact_id))
         for cap, total in touched_caps.get(query_norm, ()):
             capability_edges[(rep, *cap)] = capability_edges.get((rep, *cap), 0) + total
-
-    # 4. The weight matrix: keep the rows of untouched groups, rewrite the rest.
-    queries = sorted(members) if (new_queries or previous is None) else previous.queries
-    for rep in changed:
-        for m in members[rep]:
-            for artifact_id in raw_edges.get(m, ()):
-                touched_pairs.add((rep, artifact_id))
-    weights = _weights(index, previous, queries, edges, touched_pairs, changed | removed, select_weight)
-
-    if previous is not None and queries is previous.queries:
-        query_ann = previous.query_ann
-    else:
-        query_ann = create_ann(vectors[[raw_pos[q] for q in queries]]) if queries else None
-    tasks, task_of = (previous.tasks, previous.task_of) if previous else task_index(index)
-    evidence = Evidence(cursor=delta.cursor, key=key, raw_pos=raw_pos, vectors=vectors,
-                        raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members)
-    return MatchGraph(index=index, queries=queries, query_ann=query_ann, weights=weights,
-                      edges=edges, capability_edges=capability_edges,
-                      labels={q: texts.get(q, q) for q in queries}, times_matched=times_matched,
-                      selects=selects, select_weight=select_weight, aliases=aliases,
-                      signature=signature, task_of=task_of, tasks=tasks, evidence=evidence)
+    return edges, capability_edges, touched_pairs
 
 
 def _weights(index: LoadedIndex, previous: MatchGraph | None, queries: list[str],
