@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
-from api.models import EventsResult
+from .models import EventsResult
 from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed

@@ -59,7 +59,6 @@ class Engine(ServedState, Indexing, EventLog, Reading, GraphCuts):
         # after the first load; the thread does it (refresh_if_stale), off the request path.
         self.background_refresh = False
 
-    # -- building blocks ------------------------------------------------------------------------
     def embedder(self, model: str | None = None) -> Embedder:
         model = model or self.config["model"]
         if model not in self._embedders:
