@@ -78,7 +78,6 @@ def check_token(engine: Engine, given: str | None) -> None:
         raise ToolError(f"refused: {exc}{hint}") from None
 
 
-
 class Tools:
     """The handlers over one engine, registered by api/mcp.py's `create_mcp_server` as the tools of
     the same names."""

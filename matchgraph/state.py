@@ -86,7 +86,6 @@ class Learned:
     events: tuple = ()  # the graph signature it was fitted on
 
 
-
 class ServedState:
     """The engine's current state: loaded on first use, rebuilt when a new index version or new
     events appear. Mixed into Engine, whose __init__ sets the attributes below."""
@@ -206,4 +205,3 @@ class ServedState:
         first load): what a probe or a scrape may call without waiting for a build."""
         state = self.state if load else self._state
         return state.overview if state is not None else None
-
