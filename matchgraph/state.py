@@ -23,7 +23,8 @@ from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import NoIndex
 from .fits import stored_or_learned
-from .graph import MatchGraph, build_match_graph
+from .graph import MatchGraph
+from .graph_build import build_match_graph
 from .index import LoadedIndex
 from .pagerank import bipartite_pagerank
 from .scores import Scores, compute_scores
