@@ -153,7 +153,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     service = Service(engine, background)
     mcp_http = None
     if mcp:
-        from .mcp import create_mcp_http
+        from .mcp_transport import create_mcp_http
 
         mcp_http = create_mcp_http(engine, host=host)
 

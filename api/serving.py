@@ -26,6 +26,6 @@ def serve(engine: Engine, host: str | None = None, port: int | None = None) -> N
 
 def serve_mcp_stdio(engine: Engine) -> None:
     """Serve the MCP tools over stdio until the client closes stdin."""
-    from .mcp import run_stdio
+    from .mcp_transport import run_stdio
 
     run_stdio(engine)

@@ -17,7 +17,7 @@ Phases, each timed, with the peak resident memory of the process seen during it:
                     reported on its own line) -- done on the first store, the vectors then copied
                     into the other stores' caches, so every graph build below is on a warm cache
   edge_counts       the GROUP BY (query, artifact) streamed out of the database, alone
-  graph build       matchgraph.graph.build_match_graph (aggregates, merges near-duplicate queries,
+  graph build       matchgraph.graph_build.build_match_graph (aggregates, merges near-duplicate queries,
                     builds the sparse weights and edge counts search needs); re-embeds nothing
   networkx graph    the NetworkX graph, built from those on first use (export, explorer, stats)
   pagerank          bipartite_pagerank over the result (the other half of a refresh)
@@ -54,7 +54,7 @@ from matchgraph.catalog import Artifact  # noqa: E402
 from matchgraph.config import DEFAULTS  # noqa: E402
 from matchgraph.embeddings import Embedder  # noqa: E402
 from matchgraph.events import Event, EventIn, finish, normalize_query  # noqa: E402
-from matchgraph.graph import build_match_graph  # noqa: E402
+from matchgraph.graph_build import build_match_graph  # noqa: E402
 from matchgraph.pagerank import bipartite_pagerank  # noqa: E402
 from matchgraph.store import create_store  # noqa: E402
 from matchgraph.store import PostgreSQLStore  # noqa: E402

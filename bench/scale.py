@@ -301,7 +301,7 @@ def phase_index(work: Path, n: int) -> dict:
 def phase_serve(work: Path, n: int, with_log: bool) -> dict:
     """First load, searches, pages, export and (with the log) graph build and refresh."""
     from matchgraph.engine import Engine
-    from matchgraph.graph import build_match_graph
+    from matchgraph.graph_build import build_match_graph
 
     home = work / f"home-{n}"
     bench = json.loads((home / "bench.json").read_text())

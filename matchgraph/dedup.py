@@ -1,7 +1,7 @@
 """Near-duplicate queries: "stable difusion" and "stable diffusion" are one node of the match graph.
 
 Two queries merge when their vectors are close and their texts near-identical; groups are the
-connected components (union-find). Used by graph.build_match_graph, full and incremental.
+connected components (union-find). Used by graph_build.build_match_graph, full and incremental.
 """
 
 from __future__ import annotations

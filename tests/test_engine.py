@@ -84,7 +84,7 @@ def test_failed_build_leaves_current_and_keeps_last_three_versions(fresh_home, m
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("matchgraph.engine.write_index", boom)
+    monkeypatch.setattr("matchgraph.indexing.write_index", boom)
     with pytest.raises(RuntimeError):
         engine.index()
     assert engine.versions.current() == current

@@ -14,7 +14,7 @@ from conftest import SD, TROCR
 
 from matchgraph import Engine
 from matchgraph.events import Event, EventIn, finish, normalize_query
-from matchgraph.graph import build_match_graph
+from matchgraph.graph_build import build_match_graph
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 # A and B are near-identical texts (ratio >= 92) whose vectors are not close (cosine < 0.5): they

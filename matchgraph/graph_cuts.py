@@ -1,0 +1,84 @@
+"""The match graph cut to an ego neighbourhood and a minimum edge weight, as a NetworkX graph, a
+file (`matchgraph export`), a download or the explorer's view. Mixed into Engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import networkx as nx
+
+from .catalog import Artifact
+from .errors import NotFound, ValidationFailed
+from .events import normalize_query
+from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
+from .graph import anode, qnode
+from .inputs import check_cut
+from .state import State
+from .store import SQLStore
+
+
+class GraphCuts:
+    """Cuts of the served match graph (mixed into Engine, which provides the attributes below)."""
+
+    home: Path
+    store: SQLStore
+    state: State  # ServedState.state
+    resolve: Callable[..., Artifact]  # Reading.resolve(name, parameter)
+
+    def graph_node(self, name: str) -> str:
+        """Graph node id for an artifact (id or name) or a past query (its text)."""
+        graph = self.state.graph
+        if name in graph.network:
+            return name
+        try:
+            return anode(self.resolve(name, "ego").id)
+        except NotFound:
+            alias = graph.aliases.get(normalize_query(name))
+            if alias is None:
+                raise NotFound(f"no artifact or past query named '{name}'", parameter="ego") from None
+            return qnode(alias)
+
+    def subgraph(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
+                 fmt: str | None = None) -> nx.DiGraph:
+        """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
+        of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
+        check_cut(fmt, radius, min_weight)
+        return self._cut(ego, radius, min_weight)
+
+    def _cut(self, ego: str | None, radius: int, min_weight: float) -> nx.DiGraph:
+        """subgraph after its checks (export checks the cut itself, before the output path)."""
+        node = self.graph_node(ego) if ego else None
+        return filter_graph(self.state.graph.network, min_weight, node, radius)
+
+    def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
+               radius: int = 1) -> dict[str, Any]:
+        """Write the (filtered) match graph; returns {"path", "format", "nodes", "edges"}."""
+        check_cut(fmt, radius, min_weight)
+        path = check_output(path, fmt, self._protected_paths())
+        graph = self._cut(ego, radius, min_weight)
+        try:
+            write_graph(graph, fmt, path)
+        except OSError as exc:
+            raise ValidationFailed("export", [f"output: {path}: cannot write: {exc.strerror or exc}"]) from None
+        return {"path": str(path), "format": fmt, "nodes": graph.number_of_nodes(),
+                "edges": graph.number_of_edges()}
+
+    def _protected_paths(self) -> list[Path]:
+        """What an export must never write over: the home folder (store, index versions, fits,
+        matchgraph.toml) and the store's file when it lives elsewhere."""
+        protected = [self.home]
+        database = getattr(self.store.engine.url, "database", None)
+        if self.store.dialect == "sqlite" and database:
+            protected.append(Path(database).resolve())
+        return protected
+
+    def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
+                     radius: int = 1) -> tuple[bytes, str, str]:
+        """The export as (content, media type, file name), for downloads."""
+        return graph_bytes(self.subgraph(ego, radius, min_weight, fmt), fmt)
+
+    def graph_view(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
+                   limit: int = 300) -> dict[str, Any]:
+        """Nodes and edges (plain dicts) for the graph explorer."""
+        return to_view(self.subgraph(ego, radius, min_weight), limit)

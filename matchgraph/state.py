@@ -1,0 +1,229 @@
+"""What a search reads (`State`) and how the engine keeps it current.
+
+A state is one index version, the match graph over the stored events, the scores and the adapter
+fitted to the log, swapped as one object. `ServedState` (mixed into `Engine`) loads it on first
+use and rebuilds it when a new index version is published or new events are stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .actions import action_graph
+from .adapter import Adapter
+from .ann import AnnSettings
+from .catalog import Artifact
+from .config import bm25_settings
+from .embeddings import Embedder
+from .errors import NoIndex
+from .fits import stored_or_learned
+from .graph import MatchGraph
+from .graph_build import build_match_graph
+from .index import LoadedIndex
+from .needs import ACTION, SEVERAL
+from .pagerank import bipartite_pagerank
+from .scores import Scores, compute_scores
+from .store import SQLStore
+from .versions import IndexVersions
+
+FITS = "adapters"  # folder of the home holding stored adapter fits (fits.py)
+POPULAR = 6  # artifacts in Overview.most_matched
+
+
+@dataclass(frozen=True)
+class State:
+    """What a search reads, swapped as one object so a request never sees half of an update."""
+
+    index: LoadedIndex
+    graph: MatchGraph
+    scores: Scores
+    learned: Learned = field(default_factory=lambda: Learned(None))
+    actions: MatchGraph | None = None  # the log split into actions (actions.py); None: off
+
+    def past(self, role: str) -> MatchGraph | None:
+        """The graph a text of this role (needs.REQUEST, SEVERAL, ACTION) walks; None: no history."""
+        if role == SEVERAL:
+            return None
+        return self.actions if role == ACTION and self.actions is not None else self.graph
+
+    @property
+    def adapter(self) -> Adapter | None:
+        return self.learned.adapter
+
+    @cached_property
+    def rank_column(self) -> np.ndarray:
+        """(n_artifacts,) each artifact's composite rank in catalog order: search's prior."""
+        return np.asarray(self.scores.rank, dtype=np.float64)  # Scores keeps catalog order
+
+    @cached_property
+    def overview(self) -> Overview:
+        """Counted once per state (a state never changes): what pages and probes show of it."""
+        index, scores = self.index, self.scores
+        top = scores.most_matched(POPULAR)
+        return Overview(index_version=index.version, model=index.manifest.get("model"),
+                        artifacts=len(index.artifacts), capabilities=len(index.rows),
+                        queries=len(self.graph.queries),
+                        tasks=tuple(sorted({t for t in index.tasks if t})),
+                        most_matched=tuple((index.artifact(aid), scores[aid]) for aid in top))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The served state at a glance: what the pages, /readyz, /metrics and `stats` report."""
+
+    index_version: int
+    model: str | None  # embedding model of the index
+    artifacts: int
+    capabilities: int
+    queries: int  # merged past queries in the match graph
+    tasks: tuple[str, ...]  # every task of the catalog, sorted
+    most_matched: tuple[tuple[Artifact, dict], ...]  # (artifact, its scores), most Times Matched first
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The adapter fitted to the log (adapter.py; None: no events), when and on which events."""
+
+    adapter: Adapter | None
+    fitted_at: float = 0.0  # time.monotonic()
+    events: tuple = ()  # the graph signature it was fitted on
+
+
+class ServedState:
+    """The engine's current state: loaded on first use, rebuilt when a new index version or new
+    events appear. Mixed into Engine, whose __init__ sets the attributes below."""
+
+    home: Path
+    config: dict
+    store: SQLStore
+    versions: IndexVersions
+    refresh_seconds: float
+    fit: bool
+    background_refresh: bool  # set by a server's refresh thread: requests never rebuild
+    embedder: Callable[..., Embedder]  # Engine.embedder(model)
+    _state: State | None
+    _checked_at: float  # time.monotonic() of the last look at the event table
+    _lock: threading.RLock
+
+    @property
+    def state(self) -> State:
+        """The loaded index, graph and scores, refreshed when a new version or new events appear.
+
+        Only the first load blocks. A stale state is rebuilt by whichever caller gets the lock
+        first; everyone else keeps reading the previous state meanwhile (a rebuild over a million
+        events takes seconds, and requests must not queue behind it).
+        """
+        state = self._state
+        if state is None:
+            with self._lock:
+                if self._state is None:
+                    self._state = self._build_state(None)
+                return self._state
+        if not self.background_refresh and self._stale(state) and self._lock.acquire(blocking=False):
+            try:
+                if self._state is state:
+                    self._state = self._build_state(state)
+                state = self._state
+            finally:
+                self._lock.release()
+        return state
+
+    def refresh_if_stale(self) -> State:
+        """Load the state, or rebuild it when a new version or new events appeared (waiting for a
+        rebuild in progress): what a server's refresh thread calls."""
+        with self._lock:
+            if self._state is None or self._stale(self._state):
+                self._state = self._build_state(self._state)
+            return self._state
+
+    @property
+    def loaded(self) -> State | None:
+        """The state being served, without loading or refreshing anything (None before the first
+        load). A reindex never resets it: readers keep the old state until the new one is built."""
+        return self._state
+
+    def _stale(self, state: State) -> bool:
+        current = self.versions.current()
+        if current and current[0] != state.index.version:
+            return True
+        now = time.monotonic()
+        if self.refresh_seconds and now - self._checked_at < self.refresh_seconds:
+            return False
+        self._checked_at = now  # servers look at the event table at most once an interval
+        return self.store.events_signature() != state.graph.signature
+
+    def _build_state(self, previous: State | None, progress: bool = False, refit: bool = False) -> State:
+        current = self.versions.current()
+        if current is None:
+            raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
+        version, folder = current
+        if previous is not None and previous.index.version == version:
+            index = previous.index
+        else:  # the manifest is read once, by the load
+            index = LoadedIndex.load(version, folder, bm25_settings(self.config), AnnSettings.from_config(self.config))
+            if index.manifest.get("artifacts", 1) < 1:  # published before empty catalogs were refused
+                raise NoIndex(f"index version {version} has no artifacts; run `matchgraph index "
+                              "--catalog PATH` with a catalog that has some")
+        # Same index version: only the events stored since the previous graph are read and merged.
+        graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
+                                  self.config, progress=progress,
+                                  previous=previous.graph if previous and previous.index is index else None)
+        # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
+        signals = previous.scores.signals if previous and previous.index is index else None
+        scores = compute_scores(index.artifacts,
+                                bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
+                                graph.times_matched, self.config, signals=signals,
+                                artifact_of=index.artifact)
+        return State(index=index, graph=graph, scores=scores,
+                     learned=self._learned(previous, index, graph, refit),
+                     actions=self._actions(previous, index, graph))
+
+    def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:
+        """The graph search walks: past requests split into their actions (actions.py), redone only
+        when the graph's rows changed; None when search.walk_split_needs is off."""
+        conf = self.config["search"]
+        if not conf["walk_split_needs"]:
+            return None
+        if previous is not None and previous.actions is not None and previous.graph.weights is graph.weights \
+                and previous.graph.queries is graph.queries:
+            return previous.actions
+        return action_graph(graph, index, self.embedder(index.manifest["model"]).encode, conf["input_markers"])
+
+    def _learned(self, previous: State | None, index: LoadedIndex, graph: MatchGraph,
+                 refit: bool) -> Learned:
+        """The previous fit while it still fits these events, or while a server's refit is not
+        yet due; else the fit for these events."""
+        if previous is not None and previous.index is index:
+            before = previous.learned
+            if before.events == graph.signature:
+                return before
+            if not self.fit and before.adapter is not None:
+                return before
+            # A server folds new events into the graph every few seconds; a fit costs seconds to
+            # tens of seconds (bench/adapter_fit.py), so the previous one serves until it is due.
+            due = time.monotonic() - before.fitted_at >= self.config["search"]["adapter_refit_seconds"]
+            if self.refresh_seconds and not refit and not due and before.adapter is not None:
+                return before
+        adapter = stored_or_learned(self.home / FITS, index, graph, self.config["search"],
+                                    lambda: self.embedder(index.manifest["model"]).model,
+                                    self.embedder(index.manifest["model"]).encode, newest=not self.fit)
+        return Learned(adapter, time.monotonic(), graph.signature)
+
+    def refresh(self) -> None:
+        """Rebuild graph, scores and adapter now (e.g. after an ingest), reloading the index if it
+        changed."""
+        with self._lock:
+            self._state = self._build_state(self._state, refit=True)
+
+    def overview(self, load: bool = True) -> Overview | None:
+        """The served state at a glance; `load=False` never loads or refreshes (None before the
+        first load): what a probe or a scrape may call without waiting for a build."""
+        state = self.state if load else self._state
+        return state.overview if state is not None else None
