@@ -37,10 +37,10 @@ from .events import (
     validate_batch,
     window_id,
 )
-from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
+from .export import check_output, ego_graph, filter_graph, graph_bytes, has_node, to_view, write_graph
 from .fits import stored_or_learned
 from .graph import MatchGraph, anode, build_match_graph, qnode
-from .index import COLUMNS, MANIFEST, LoadedIndex, write_index
+from .index import COLUMNS, MANIFEST, LoadedIndex, dump_records, write_index
 from .inputs import check_cut, check_k, search_filters, similar_input
 from .models import (
     ArtifactDetail,
@@ -277,14 +277,15 @@ class Engine:
             manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
                         "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
                         "created_at": datetime.now(timezone.utc).isoformat()}
+            records = dump_records(artifacts)  # once for catalog.jsonl, the store and its hashes
             try:
                 write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
-                            AnnSettings.from_config(self.config))
+                            AnnSettings.from_config(self.config), records)
                 self.versions.publish(version, staging, keep=self.config["keep_versions"])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self.store.replace_artifacts(artifacts)
+            self.store.replace_artifacts(artifacts, records)
             self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
         # No reset of self._state: readers keep the old one until the version check swaps it.
         return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
@@ -455,7 +456,7 @@ class Engine:
     def graph_node(self, name: str) -> str:
         """Graph node id for an artifact (id or name) or a past query (its text)."""
         graph = self.state.graph
-        if name in graph.network:
+        if has_node(graph, name):
             return name
         try:
             return anode(self.resolve(name, "ego").id)
@@ -470,8 +471,9 @@ class Engine:
         """The match graph, optionally cut to the `radius`-hop neighbourhood of `ego` and to edges
         of at least `min_weight`; `fmt`, when given, is checked as an export format first."""
         check_cut(fmt, radius, min_weight)
-        node = self.graph_node(ego) if ego else None
-        return filter_graph(self.state.graph.network, min_weight, node, radius)
+        if ego:  # only the neighbourhood is built, never the whole catalog's graph
+            return ego_graph(self.state.graph, self.graph_node(ego), radius, min_weight)
+        return filter_graph(self.state.graph.network, min_weight, None, radius)
 
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:

@@ -36,26 +36,34 @@ CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "c
 
 
 def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, manifest: dict,
-                bm25: dict | None = None, ann: AnnSettings | None = None) -> None:
+                bm25: dict | None = None, ann: AnnSettings | None = None,
+                records: list[str] | None = None) -> None:
     """Write an index version into `folder` (a staging folder; publishing is versions.py's job).
-    `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`."""
+    `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`;
+    `records`: each artifact's `model_dump_json()` when the caller already made them."""
     assert sum(len(a.capabilities) for a in artifacts) == len(vectors), "one vector per capability"
-    offsets = [0]
+    lines = [(r + "\n").encode() for r in (records if records is not None else dump_records(artifacts))]
     with open(folder / CATALOG, "wb") as fh:
-        for a in artifacts:
-            line = (a.model_dump_json() + "\n").encode()
-            fh.write(line)
-            offsets.append(offsets[-1] + len(line))
-    np.save(folder / OFFSETS, np.array(offsets, dtype=np.int64))
+        fh.writelines(lines)
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum([len(line) for line in lines], out=offsets[1:])
+    np.save(folder / OFFSETS, offsets)
+    del lines
     columns = {"id": [a.id for a in artifacts], "name": [a.name for a in artifacts],
                "kind": [a.kind for a in artifacts], "pricing": [a.pricing for a in artifacts],
                "task": [a.task for a in artifacts],
                "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
     (folder / COLUMNS).write_text(json.dumps(columns))
-    np.save(folder / "capabilities.npy", vectors.astype(np.float32))
+    np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
     create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
     BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
+
+
+def dump_records(artifacts: list[Artifact]) -> list[str]:
+    """Each artifact as JSON, made once per index build: catalog.jsonl's lines, the store's
+    record and its content hash (sha256 of this text, as Artifact.content_hash) all come from it."""
+    return [a.model_dump_json() for a in artifacts]
 
 
 class ArtifactRecords(Sequence):
