@@ -233,11 +233,14 @@ class LoadedIndex:
         bm25 = bm25 or {}
         lexical = BM25Index.load(folder / BM25_DIR, **bm25) or \
             BM25Index([a.lexical_text() for a in records], **bm25)
+        ann_index = ANN.load(folder / "capabilities.faiss", ann)
+        vectors = ann_index.stored_vectors()  # the ANN holds them already: one copy per process
+        if vectors is None or len(vectors) != sum(len(c) for c in columns["capabilities"]):
+            # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
+            vectors = np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r"))
         index = cls(version=version, manifest=manifest, ids=columns["id"], names=columns["name"],
-                    cap_ids=columns["capabilities"], tasks=columns["task"],
-                    # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
-                    vectors=np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r")),
-                    ann=ANN.load(folder / "capabilities.faiss", ann), bm25=lexical, artifacts=records)
+                    cap_ids=columns["capabilities"], tasks=columns["task"], vectors=vectors,
+                    ann=ann_index, bm25=lexical, artifacts=records)
         index._derive(columns)
         return index
 

@@ -75,10 +75,14 @@ class BM25Index:
         order). The scores come from bm25s's sparse matrix (the query terms' postings); the top k
         are picked here rather than by `BM25.retrieve`, which starts a thread pool per call (~20 ms)."""
         scores = self.scores(query)
-        k = min(k, int(np.count_nonzero(scores > 0)))
+        top = np.flatnonzero(scores > 0)  # the documents holding a query term: the top is among them
         if k <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+            top = top[:0]
+        elif len(top) > k:
+            hit = scores[top]
+            kth = np.partition(hit, len(hit) - k)[len(hit) - k]  # the k-th best score
+            above = top[hit > kth]  # all of them, then the ties at the k-th score in catalog order
+            top = np.concatenate([above, top[hit == kth][:k - len(above)]])
         top = top[np.lexsort((top, -scores[top]))]
         return top.astype(np.int64), scores[top]
 
