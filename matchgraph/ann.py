@@ -84,6 +84,23 @@ class ANN:
         return cls(faiss.read_index(str(path)), (settings or AnnSettings()).hnsw_ef_search)
 
 
+def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(len(rows),) float32: vectors[rows] @ query without gathering the rows into a copy first
+    (FAISS reads them in place): rescoring a search's ~3,000 candidate capabilities copied 4.6 MB
+    a query. Falls back to numpy for arrays FAISS cannot read in place."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    if (vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.ndim != 2
+            or query.shape != (vectors.shape[1],) or not len(rows)):
+        return np.asarray(vectors[rows] @ query, dtype=np.float32)
+    if rows.min() < 0 or rows.max() >= len(vectors):
+        raise IndexError("capability row out of range")
+    out = np.empty(len(rows), dtype=np.float32)
+    faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors),
+                                     faiss.swig_ptr(rows), vectors.shape[1], 1, len(rows))
+    return out
+
+
 class _Held:
     """An array interface over memory owned by a FAISS index; numpy keeps this object (and so
     the ANN and its index) as the array's base for as long as any view of it lives."""
