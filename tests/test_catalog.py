@@ -50,6 +50,9 @@ def test_jsonl_lines_validate_as_the_same_records_in_json(tmp_path):
     with pytest.raises(ValidationFailed) as caught:
         load_catalog([tmp_path / "c.jsonl"], {"text_length": 40})
     assert "c.jsonl:1: description: at most 40 characters" in "\n".join(caught.value.problems)
+    with pytest.raises(ValidationFailed) as caught:
+        load_catalog([tmp_path / "b.json", tmp_path / "a.jsonl"], {"capabilities": 0})
+    assert "a.jsonl:2: capabilities: at most 0 per artifact" in "\n".join(caught.value.problems)
 
 
 def test_every_bad_record_is_reported_with_file_line_and_field(tmp_path):
