@@ -5,7 +5,8 @@ Files of a version folder (written by `write_index`, manifest.json last):
     catalog.jsonl          one artifact record a line, in catalog order
     catalog.offsets.npy    (n + 1,) int64 byte offsets of those lines
     columns.json           per artifact: id, name, kind, pricing, task, capability ids
-    capabilities.npy       (n_capabilities, dim) float32, L2-normalized, memory-mapped at load
+    capabilities.npy       (n_capabilities, dim) float32, L2-normalized (at load the same vectors
+                           are read from the ANN's storage; mapped only when it holds codes)
     capabilities.faiss     the ANN over them (flat or HNSW by size, ann.py)
     bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
 
@@ -187,7 +188,7 @@ def task_codes(tasks: list[str | None]) -> tuple[dict[str, int], np.ndarray]:
 @dataclass
 class LoadedIndex:
     """Everything search needs from one index version: columns and lookups in memory, vectors
-    memory-mapped, artifact records on demand (`artifact(id)`, `artifacts[pos]`)."""
+    held once (the ANN's own copy), artifact records on demand (`artifact(id)`, `artifacts[pos]`)."""
 
     version: int
     manifest: dict
