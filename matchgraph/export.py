@@ -17,6 +17,7 @@ from pathlib import Path
 import networkx as nx
 
 from .errors import ValidationFailed
+from .graph import MatchGraph, anode, cnode, edge_weight, qnode
 
 FORMATS = ("graphml", "gexf", "json", "csv")
 NODE_FIELDS = ("id", "type", "label", "kind", "task", "times_matched")
@@ -37,6 +38,123 @@ def filter_graph(graph: nx.DiGraph, min_weight: float = 0.0, ego: str | None = N
     if ego is not None:
         sub = nx.ego_graph(sub, ego, radius=radius, undirected=True).copy()
     return sub
+
+
+def has_node(mg: MatchGraph, name: str) -> bool:
+    """Whether `name` is a node id of `mg.network` ("a:<artifact>", "c:<artifact>#<capability>",
+    "q:<query>"), answered from the index and the graph's lookups without building it."""
+    index = mg.index
+    if name.startswith("a:"):
+        return name[2:] in index.position
+    if name.startswith("q:"):
+        return name[2:] in mg.query_pos
+    if name.startswith("c:"):
+        return _capability_row(mg, name) is not None
+    return False
+
+
+def _capability_row(mg: MatchGraph, name: str) -> int | None:
+    """The capability row of node id "c:<artifact>#<capability>" (either id may hold a '#')."""
+    index, body = mg.index, name[2:]
+    at = body.find("#")
+    while at >= 0:
+        pos = index.position.get(body[:at])
+        if pos is not None and body[at + 1:] in index.cap_ids[pos]:
+            return int(index.cap_start[pos]) + index.cap_ids[pos].index(body[at + 1:])
+        at = body.find("#", at + 1)
+    return None
+
+
+def ego_graph(mg: MatchGraph, ego: str, radius: int = 1, min_weight: float = 0.0) -> nx.DiGraph:
+    """What `filter_graph(mg.network, min_weight, ego, radius)` returns (the same nodes, edges and
+    attributes; nodes in the full graph's order), built from the index and the graph's sparse
+    weights: the cost is the neighbourhood's, not the catalog's (6 s a call at 100,000 artifacts
+    through the full NetworkX graph). `ego` is a node id (`has_node`)."""
+    index = mg.index
+    by_artifact = mg.weights_by_artifact  # CSC: an artifact's queries are one column slice
+    weights = mg.weights  # CSR: a query's artifacts are one row slice
+
+    def matched(q: int, pos: int) -> tuple[int, int] | None:
+        """The (matches, selects) of query row q -> artifact pos when that edge survives min_weight."""
+        counts = mg.edges.get((mg.queries[q], index.ids[pos]))
+        if counts is None or (min_weight > 0 and edge_weight(*counts, mg.select_weight) < min_weight):
+            return None
+        return counts
+
+    def cap_matches(q: int, row: int) -> int | None:
+        pos = int(index.cap_owner[row])
+        cap_id = index.cap_ids[pos][row - int(index.cap_start[pos])]
+        n = mg.capability_edges.get((mg.queries[q], index.ids[pos], cap_id))
+        return None if n is None or (min_weight > 0 and n < min_weight) else n
+
+    def caps_of(pos: int) -> range:
+        start = int(index.cap_start[pos])
+        return range(start, start + int(index.cap_count[pos]))
+
+    def queries_of(pos: int):
+        return by_artifact.indices[by_artifact.indptr[pos]:by_artifact.indptr[pos + 1]].tolist()
+
+    def artifacts_of(q: int):
+        return weights.indices[weights.indptr[q]:weights.indptr[q + 1]].tolist()
+
+    def neighbours(node: tuple[str, int]):
+        kind, i = node
+        if kind == "a":
+            yield from (("c", row) for row in caps_of(i))
+            yield from (("q", q) for q in queries_of(i) if matched(q, i) is not None)
+        elif kind == "c":
+            pos = int(index.cap_owner[i])
+            yield "a", pos
+            yield from (("q", q) for q in queries_of(pos) if cap_matches(q, i) is not None)
+        else:
+            for pos in artifacts_of(i):
+                if matched(i, pos) is not None:
+                    yield "a", pos
+                yield from (("c", row) for row in caps_of(pos) if cap_matches(i, row) is not None)
+
+    start = (("a", index.position[ego[2:]]) if ego.startswith("a:") else
+             ("q", mg.query_pos[ego[2:]]) if ego.startswith("q:") else ("c", _capability_row(mg, ego)))
+    seen, frontier = {start}, [start]
+    for _ in range(radius):
+        frontier = [n for node in frontier for n in neighbours(node) if n not in seen and not seen.add(n)]
+
+    n_rows = len(index.cap_owner)
+    place = {"a": lambda pos: pos + int(index.cap_start[pos]),  # the full graph's node order
+             "c": lambda row: int(index.cap_owner[row]) + row + 1,
+             "q": lambda q: len(index.ids) + n_rows + q}
+    out = nx.DiGraph()
+    for kind, i in sorted(seen, key=lambda node: place[node[0]](node[1])):
+        if kind == "a":
+            out.add_node(anode(index.ids[i]), type="artifact", label=index.names[i],
+                         kind=index.artifacts[i].kind, task=index.tasks[i] or "",
+                         times_matched=mg.times_matched.get(index.ids[i], 0))
+        elif kind == "c":
+            pos = int(index.cap_owner[i])
+            cap = index.artifacts[pos].capabilities[i - int(index.cap_start[pos])]
+            out.add_node(cnode(index.ids[pos], cap.id), type="capability", label=cap.title)
+        else:
+            query = mg.queries[i]
+            out.add_node(qnode(query), type="query", label=mg.labels.get(query, query))
+    for kind, i in sorted(seen, key=lambda node: place[node[0]](node[1])):
+        if kind == "c" and ("a", int(index.cap_owner[i])) in seen:
+            pos = int(index.cap_owner[i])
+            out.add_edge(cnode(index.ids[pos], index.cap_ids[pos][i - int(index.cap_start[pos])]),
+                         anode(index.ids[pos]), relation="capability_of", matches=0, selects=0, weight=1.0)
+        elif kind == "q":
+            query = mg.queries[i]
+            for pos in artifacts_of(i):
+                counts = matched(i, pos) if ("a", pos) in seen else None
+                if counts is not None:
+                    out.add_edge(qnode(query), anode(index.ids[pos]), relation="matched", matches=counts[0],
+                                 selects=counts[1], weight=float(edge_weight(*counts, mg.select_weight)))
+            for pos in artifacts_of(i):
+                for row in caps_of(pos):
+                    n = cap_matches(i, row) if ("c", row) in seen else None
+                    if n is not None:
+                        cap_id = index.cap_ids[pos][row - int(index.cap_start[pos])]
+                        out.add_edge(qnode(query), cnode(index.ids[pos], cap_id), relation="matched_capability",
+                                     matches=n, selects=0, weight=float(n))
+    return out
 
 
 def _clean(graph: nx.DiGraph) -> nx.DiGraph:

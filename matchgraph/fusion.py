@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .ann import row_dots
 from .config import DEFAULTS
 
 _DEFAULT = DEFAULTS["search"]
@@ -158,7 +159,7 @@ def capability_scores(index, query_vector: np.ndarray, positions
     segment = np.repeat(np.arange(len(counts)), counts)  # which artifact each row belongs to
     seg_start = np.cumsum(counts) - counts
     rows = index.cap_start[positions[has]][segment] + (np.arange(counts.sum()) - seg_start[segment])
-    sims = index.vectors[rows] @ query_vector
+    sims = row_dots(index.vectors, rows, query_vector)
     order = np.lexsort((-sims, segment))  # by artifact, best capability first
     best[has] = sims[order[seg_start]]
     best_row[has] = rows[order[seg_start]]

@@ -11,7 +11,7 @@ import networkx as nx
 from .catalog import Artifact
 from .errors import NotFound, ValidationFailed
 from .events import normalize_query
-from .export import check_output, filter_graph, graph_bytes, to_view, write_graph
+from .export import check_output, ego_graph, filter_graph, graph_bytes, has_node, to_view, write_graph
 from .graph import anode, qnode
 from .inputs import check_cut
 from .state import State
@@ -29,7 +29,7 @@ class GraphCuts:
     def graph_node(self, name: str) -> str:
         """Graph node id for an artifact (id or name) or a past query (its text)."""
         graph = self.state.graph
-        if name in graph.network:
+        if has_node(graph, name):
             return name
         try:
             return anode(self.resolve(name, "ego").id)
@@ -48,8 +48,9 @@ class GraphCuts:
 
     def _cut(self, ego: str | None, radius: int, min_weight: float) -> nx.DiGraph:
         """subgraph after its checks (export checks the cut itself, before the output path)."""
-        node = self.graph_node(ego) if ego else None
-        return filter_graph(self.state.graph.network, min_weight, node, radius)
+        if ego:  # only the neighbourhood is built, never the whole catalog's graph
+            return ego_graph(self.state.graph, self.graph_node(ego), radius, min_weight)
+        return filter_graph(self.state.graph.network, min_weight, None, radius)
 
     def export(self, fmt: str, path: str | Path, min_weight: float = 0.0, ego: str | None = None,
                radius: int = 1) -> dict[str, Any]:

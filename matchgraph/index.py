@@ -5,7 +5,8 @@ Files of a version folder (written by `write_index`, manifest.json last):
     catalog.jsonl          one artifact record a line, in catalog order
     catalog.offsets.npy    (n + 1,) int64 byte offsets of those lines
     columns.json           per artifact: id, name, kind, pricing, task, capability ids
-    capabilities.npy       (n_capabilities, dim) float32, L2-normalized, memory-mapped at load
+    capabilities.npy       (n_capabilities, dim) float32, L2-normalized (at load the same vectors
+                           are read from the ANN's storage; mapped only when it holds codes)
     capabilities.faiss     the ANN over them (flat or HNSW by size, ann.py)
     bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
 
@@ -36,26 +37,34 @@ CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "c
 
 
 def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, manifest: dict,
-                bm25: dict | None = None, ann: AnnSettings | None = None) -> None:
+                bm25: dict | None = None, ann: AnnSettings | None = None,
+                records: list[str] | None = None) -> None:
     """Write an index version into `folder` (a staging folder; publishing is versions.py's job).
-    `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`."""
+    `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`;
+    `records`: each artifact's `model_dump_json()` when the caller already made them."""
     assert sum(len(a.capabilities) for a in artifacts) == len(vectors), "one vector per capability"
-    offsets = [0]
+    lines = [(r + "\n").encode() for r in (records if records is not None else dump_records(artifacts))]
     with open(folder / CATALOG, "wb") as fh:
-        for a in artifacts:
-            line = (a.model_dump_json() + "\n").encode()
-            fh.write(line)
-            offsets.append(offsets[-1] + len(line))
-    np.save(folder / OFFSETS, np.array(offsets, dtype=np.int64))
+        fh.writelines(lines)
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum([len(line) for line in lines], out=offsets[1:])
+    np.save(folder / OFFSETS, offsets)
+    del lines
     columns = {"id": [a.id for a in artifacts], "name": [a.name for a in artifacts],
                "kind": [a.kind for a in artifacts], "pricing": [a.pricing for a in artifacts],
                "task": [a.task for a in artifacts],
                "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
     (folder / COLUMNS).write_text(json.dumps(columns))
-    np.save(folder / "capabilities.npy", vectors.astype(np.float32))
+    np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
     create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
     BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
+
+
+def dump_records(artifacts: list[Artifact]) -> list[str]:
+    """Each artifact as JSON, made once per index build: catalog.jsonl's lines, the store's
+    record and its content hash (sha256 of this text, as Artifact.content_hash) all come from it."""
+    return [a.model_dump_json() for a in artifacts]
 
 
 class ArtifactRecords(Sequence):
@@ -179,7 +188,7 @@ def task_codes(tasks: list[str | None]) -> tuple[dict[str, int], np.ndarray]:
 @dataclass
 class LoadedIndex:
     """Everything search needs from one index version: columns and lookups in memory, vectors
-    memory-mapped, artifact records on demand (`artifact(id)`, `artifacts[pos]`)."""
+    held once (the ANN's own copy), artifact records on demand (`artifact(id)`, `artifacts[pos]`)."""
 
     version: int
     manifest: dict
@@ -225,11 +234,14 @@ class LoadedIndex:
         bm25 = bm25 or {}
         lexical = BM25Index.load(folder / BM25_DIR, **bm25) or \
             BM25Index([a.lexical_text() for a in records], **bm25)
+        ann_index = ANN.load(folder / "capabilities.faiss", ann)
+        vectors = ann_index.stored_vectors()  # the ANN holds them already: one copy per process
+        if vectors is None or len(vectors) != sum(len(c) for c in columns["capabilities"]):
+            # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
+            vectors = np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r"))
         index = cls(version=version, manifest=manifest, ids=columns["id"], names=columns["name"],
-                    cap_ids=columns["capabilities"], tasks=columns["task"],
-                    # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
-                    vectors=np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r")),
-                    ann=ANN.load(folder / "capabilities.faiss", ann), bm25=lexical, artifacts=records)
+                    cap_ids=columns["capabilities"], tasks=columns["task"], vectors=vectors,
+                    ann=ann_index, bm25=lexical, artifacts=records)
         index._derive(columns)
         return index
 

@@ -13,7 +13,7 @@ from .catalog import capability_texts, load_catalog
 from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import ValidationFailed
-from .index import write_index
+from .index import dump_records, write_index
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -54,14 +54,15 @@ class Indexing:
             manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
                         "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
                         "created_at": datetime.now(timezone.utc).isoformat()}
+            records = dump_records(artifacts)  # once for catalog.jsonl, the store and its hashes
             try:
                 write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
-                            AnnSettings.from_config(self.config))
+                            AnnSettings.from_config(self.config), records)
                 self.versions.publish(version, staging, keep=self.config["keep_versions"])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self.store.replace_artifacts(artifacts)
+            self.store.replace_artifacts(artifacts, records)
             self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
         # No reset of self._state: readers keep the old one until the version check swaps it.
         return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),

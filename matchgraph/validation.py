@@ -45,9 +45,10 @@ def decode_error_line(data: bytes, exc: UnicodeDecodeError) -> int:
     return data.count(b"\n", 0, exc.start) + 1
 
 
-def read_jsonl(path: Path, line_bytes: int | None = None) -> Iterator[tuple[str, Any]]:
+def read_jsonl(path: Path, line_bytes: int | None = None, parse: bool = True) -> Iterator[tuple[str, Any]]:
     """Yield ('file:line', parsed object) per non-blank line, or the error in its place: a line
-    that is not JSON, not UTF-8 or longer than `line_bytes` (read only that far).
+    that is not JSON, not UTF-8 or longer than `line_bytes` (read only that far). With
+    `parse=False` the line's text comes unparsed (a caller with a faster parser for it).
 
     NaN and Infinity (which Python's json accepts) are errors: no signal, score or count is one.
     """
@@ -70,6 +71,9 @@ def read_jsonl(path: Path, line_bytes: int | None = None) -> Iterator[tuple[str,
                 yield place, ValueError(f"not UTF-8 (byte {exc.start + 1} of the line)")
                 continue
             if not line.strip():
+                continue
+            if not parse:
+                yield place, line
                 continue
             try:
                 yield place, loads(line)

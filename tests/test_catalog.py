@@ -33,6 +33,28 @@ def test_json_yaml_and_jsonl_load(tmp_path):
     assert sorted(a.id for a in load_catalog([tmp_path])) == ["org/model-1", "org/model-2", "org/model-3"]
 
 
+def test_jsonl_lines_validate_as_the_same_records_in_json(tmp_path):
+    """JSONL lines that pass the limits are parsed and validated by pydantic in one step
+    (catalog._valid_line); what comes out equals the checked path's (the same records as JSON),
+    and a line over a limit still gets its problem reported."""
+    records = [_artifact(1, signals={"downloads": 12, "scores": {"a": [1.5, 2e-7]}, "note": "caf\u00e9 \u2014 ok"},
+                         tags=["x", "\u6f22\u5b57"], description="line\nbreak \"quoted\""),
+               _artifact(2, url="https://example.org/m", capabilities=[
+                   {"id": "c1", "title": "T", "tool": {"server": "npx s", "name": "t",
+                                                       "input_schema": {"type": "object"}}}])]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (tmp_path / "b.json").write_text(json.dumps(records))
+    assert load_catalog([tmp_path / "a.jsonl"]) == load_catalog([tmp_path / "b.json"])
+    long = _artifact(3, description="x" * 50)
+    (tmp_path / "c.jsonl").write_text(json.dumps(long) + "\n")
+    with pytest.raises(ValidationFailed) as caught:
+        load_catalog([tmp_path / "c.jsonl"], {"text_length": 40})
+    assert "c.jsonl:1: description: at most 40 characters" in "\n".join(caught.value.problems)
+    with pytest.raises(ValidationFailed) as caught:
+        load_catalog([tmp_path / "b.json", tmp_path / "a.jsonl"], {"capabilities": 0})
+    assert "a.jsonl:2: capabilities: at most 0 per artifact" in "\n".join(caught.value.problems)
+
+
 def test_every_bad_record_is_reported_with_file_line_and_field(tmp_path):
     bad_kind = _artifact(2, kind="robot")
     no_caps = _artifact(3)

@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 
 from matchgraph.errors import ValidationFailed
-from matchgraph.export import FORMATS, read_graph
+from matchgraph.export import FORMATS, ego_graph, filter_graph, has_node, read_graph
 from matchgraph.graph import anode
 from conftest import TROCR
 
@@ -51,3 +51,30 @@ def test_ego_whose_edges_are_all_lighter_than_min_weight(demo_engine):
 def test_graphml_is_readable_as_plain_networkx(demo_engine, tmp_path):
     demo_engine.export("graphml", tmp_path / "g.graphml")
     assert isinstance(nx.read_graphml(tmp_path / "g.graphml"), nx.DiGraph)
+
+
+def _as_sets(graph: nx.DiGraph) -> tuple[dict, dict]:
+    return dict(graph.nodes(data=True)), {(u, v): d for u, v, d in graph.edges(data=True)}
+
+
+def test_ego_graph_equals_the_full_graph_filter(demo_engine):
+    """The ego export, built from the sparse weights, is the full NetworkX graph's ego net."""
+    mg = demo_engine.state.graph
+    full = mg.network
+    queries = [n for n, d in full.nodes(data=True) if d["type"] == "query"]
+    weights = sorted({d["weight"] for _, _, d in full.edges(data=True) if d["relation"] != "capability_of"})
+    assert queries and len(weights) > 2
+    artifacts = [anode(a) for a in list(mg.times_matched)[:10]] + [anode(demo_engine.state.index.ids[-1])]
+    capabilities = [v for v in full.predecessors(anode(TROCR)) if full.nodes[v]["type"] == "capability"]
+    checked = 0
+    for ego in artifacts + queries[:15] + capabilities:
+        assert has_node(mg, ego)
+        for radius in (0, 1, 2):
+            for min_weight in (0.0, weights[len(weights) // 2]):
+                expected = filter_graph(full, min_weight, ego, radius)
+                built = ego_graph(mg, ego, radius, min_weight)
+                assert _as_sets(built) == _as_sets(expected), (ego, radius, min_weight)
+                checked += expected.number_of_edges()
+    assert checked > 0
+    assert not has_node(mg, "a:no/such-artifact") and not has_node(mg, "c:" + TROCR + "#nope")
+    assert not has_node(mg, TROCR)  # an artifact id alone is not a node id
