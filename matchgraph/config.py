@@ -151,7 +151,7 @@ SETTINGS: list[Setting] = [
     S("search.adapter_split_needs", True, "the adapter is fitted on past requests split into their actions "
       "(`needs.split_needs`), each part holding the artifacts whose capabilities it is closest to; `false` fits "
       "whole requests (a past request naming three actions then pulls new requests towards all three)"),
-    S("search.walk_split_needs", True, "the graph walk (and its task level) starts from past requests split into "
+    S("search.walk_split_needs", False, "the graph walk (and its task level) starts from past requests split into "
       "their actions the same way (`actions.py`): a new request sharing one action with a past one reaches what "
       "that action led to, not the past request's other artifacts; `false` walks whole requests"),
     S("search.adapter_encoder_epochs", 0, "passes over the log fine-tuning a copy of the embedding model (the "
