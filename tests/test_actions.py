@@ -11,8 +11,11 @@ PAST = ("Transcribe the handwritten letter my grandmother wrote. Then draw a pic
         "from a text prompt.")
 
 
+ON = {"search": {"walk_split_needs": True}}
+
+
 def test_a_new_action_walks_to_what_that_action_led_to(fresh_home, model):
-    engine = Engine(fresh_home)
+    engine = Engine(fresh_home, overrides=ON)
     engine.add_events([{"query": PAST, "artifact_id": TROCR}, {"query": PAST, "artifact_id": SD},
                        {"query": "stable diffusion", "artifact_id": SD, "kind": "match"}])
     state = engine.state
@@ -40,12 +43,12 @@ def test_a_new_action_walks_to_what_that_action_led_to(fresh_home, model):
 
 
 def test_switched_off_or_nothing_to_split_the_walk_reads_the_match_graph(fresh_home):
-    engine = Engine(fresh_home)
+    engine = Engine(fresh_home, overrides=ON)
     engine.add_events([{"query": "stable diffusion", "artifact_id": SD},
                        {"query": "read old handwriting", "artifact_id": TROCR}])
     assert engine.state.past(ACTION) is engine.state.graph  # no past request names several actions
     engine.add_events([{"query": PAST, "artifact_id": TROCR}, {"query": PAST, "artifact_id": SD}])
     engine.close()
-    engine = Engine(fresh_home, overrides={"search": {"walk_split_needs": False}})
+    engine = Engine(fresh_home)  # off by default (bench/crossval.py)
     assert engine.state.actions is None and engine.state.past(ACTION) is engine.state.graph
     engine.close()
