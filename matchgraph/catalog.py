@@ -196,18 +196,7 @@ def _records(path: Path, limits: dict) -> Iterable[tuple[str, Any]]:
         yield f"{path}:1", ValueError(f"file is {size} bytes, over limits.file_bytes ({limits['file_bytes']})")
         return
     if path.suffix == ".jsonl":
-        for place, line in read_jsonl(path, limits["line_bytes"], parse=False):
-            if isinstance(line, Exception):
-                yield place, line
-                continue
-            artifact = _valid_line(line, limits)
-            if artifact is not None:
-                yield place, artifact
-                continue
-            try:
-                yield place, loads(line)
-            except ValueError as exc:  # JSONDecodeError is a ValueError
-                yield place, exc
+        yield from read_jsonl(path, limits["line_bytes"], parse=lambda line: _parsed_line(line, limits))
         return
     try:
         data = _parse_document(path, path.read_bytes(), limits["depth"])
@@ -221,6 +210,13 @@ def _records(path: Path, limits: dict) -> Iterable[tuple[str, Any]]:
         return
     for number, item in enumerate(data, start=1):
         yield f"{path}[{number}]", item
+
+
+def _parsed_line(line: str, limits: dict) -> Artifact | Any:
+    """A JSONL line's validated artifact when the fast path takes it (_valid_line), else its
+    parsed JSON for the checked path."""
+    artifact = _valid_line(line, limits)
+    return loads(line) if artifact is None else artifact
 
 
 def _valid_line(line: str, limits: dict) -> Artifact | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import ValidationError
 
@@ -45,10 +45,12 @@ def decode_error_line(data: bytes, exc: UnicodeDecodeError) -> int:
     return data.count(b"\n", 0, exc.start) + 1
 
 
-def read_jsonl(path: Path, line_bytes: int | None = None, parse: bool = True) -> Iterator[tuple[str, Any]]:
+def read_jsonl(path: Path, line_bytes: int | None = None,
+               parse: Callable[[str], Any] | None = None) -> Iterator[tuple[str, Any]]:
     """Yield ('file:line', parsed object) per non-blank line, or the error in its place: a line
-    that is not JSON, not UTF-8 or longer than `line_bytes` (read only that far). With
-    `parse=False` the line's text comes unparsed (a caller with a faster parser for it).
+    that is not JSON, not UTF-8 or longer than `line_bytes` (read only that far). `parse(text)`
+    turns a line into its object (default `loads`; a caller with a faster parser passes its own),
+    a ValueError it raises is the line's error.
 
     NaN and Infinity (which Python's json accepts) are errors: no signal, score or count is one.
     """
@@ -72,11 +74,8 @@ def read_jsonl(path: Path, line_bytes: int | None = None, parse: bool = True) ->
                 continue
             if not line.strip():
                 continue
-            if not parse:
-                yield place, line
-                continue
             try:
-                yield place, loads(line)
+                yield place, (parse or loads)(line)
             except ValueError as exc:  # JSONDecodeError is a ValueError
                 yield place, exc
 
