@@ -43,14 +43,14 @@ SLACK = 0.005
 GRID: dict[str, dict] = {
     "before issue 17 (whole log, no split)": {"adapter_split_needs": False, "needs_min_parts": 0,
                                               "walk_split_needs": False},
-    "defaults": {},
+    "defaults": {},  # part_history "both"
+    "parts: history": {"part_history": "history"},
+    "parts: none": {"part_history": "none"},
     "walk actions": {"walk_split_needs": True},
-    "w_task 0.15": {"w_task": 0.15},
+    "w_task 0.3": {"w_task": 0.3},
     "w_task 0": {"w_task": 0.0},
     "w_offsets 1": {"w_offsets": 1.0},
     "w_adapter 0.5": {"w_adapter": 0.5},
-    "w_adapter 0": {"w_adapter": 0.0},
-    "w_adapter 0, w_task 0.15": {"w_adapter": 0.0, "w_task": 0.15},
 }
 GROUPS = ("warm", "cold")
 KEYS = ("mrr@10", "coverage@10")
@@ -69,7 +69,7 @@ def requests_of(train: Path) -> list[dict]:
     return list(by_query.values())
 
 
-HISTORY_KEYS = ("adapter_", "w_task", "w_offsets", "w_adapter", "w_graph", "graph_", "task_evidence", "walk_")
+HISTORY_KEYS = ("adapter_", "part_history", "w_task", "w_offsets", "w_adapter", "w_graph", "graph_", "task_evidence", "walk_")
 
 
 class QueryVectors:

@@ -131,6 +131,10 @@ SETTINGS: list[Setting] = [
     S("search.needs_min_parts", 2, "a request naming this many actions or more (imperative verbs after sequence "
       "words, clauses, sentences) is searched once per action and the rankings merged round robin, the whole "
       "request first (`matchgraph/needs.py`); 0 never splits"),
+    S("search.part_history", "both", "what history each action of a split request is ranked with: `history` "
+      "(the log, like a one-action request), `none` (the catalog alone) or `both` (ranked twice, both rankings "
+      "merged: a guess from the log for an action it has never seen cannot push out the catalog's answer)",
+      choices=("history", "both", "none")),
     # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
     S("search.w_adapter", 1.0, "weight of the adapted query's best capability cosine (projection learned from "
       "the log, on the fine-tuned encoder when there is one)"),
