@@ -271,11 +271,13 @@ def _softmax_rows(index: LoadedIndex, queries: np.ndarray, logged_rows: np.ndarr
 def fit_key(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
             weights: sparse.csr_matrix, conf: dict) -> str:
     """Content address of a fit: the same catalog version, log and settings give the same adapter,
-    so a fit can be stored once and reused (each CLI command builds its state anew)."""
+    so a fit can be stored once and reused (each CLI command builds its state anew). The parts a
+    split log is fitted on are in it too: a new version of the splitter makes a new fit."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in sorted(conf.items())
                 if k.startswith("adapter_") and k != "adapter_refit_seconds"}  # when, not what
-    digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts]).encode())
+    parts = [split_needs(t) for t in texts] if conf["adapter_split_needs"] else []
+    digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts, parts]).encode())
     for array in (query_vectors, weights.data, weights.indices, weights.indptr):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]

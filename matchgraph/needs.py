@@ -37,7 +37,7 @@ from typing import Callable, Sequence, TypeVar
 # Imperative verbs that open a request for an action. Deliberately generic (no domain words): a
 # clause counts as a separate need only when it starts with one of these after its lead-in.
 ACTIONS = frozenset("""
-access add adjust allocate answer caption cluster compose correct draw illustrate paint
+access add adjust allocate answer borrow caption discover explore know learn redeem research cluster compose correct draw illustrate paint
 paraphrase recognise recognize reply respond rewrite segment sketch speak analyse analyze annotate apply approve archive arrange assess assign
 authenticate backup book buy calculate call cancel categorize change check classify close collect
 compare compile compress compute configure confirm convert copy count create decrypt delete deploy
@@ -61,11 +61,21 @@ LEAD_INS = [re.compile(p, re.I) for p in (
     r"^(?:can|could|would|will) you(?: please)?(?: help me)?\s+(?:to\s+)?",
     r"^(?:i|we)(?:'d| would| will| also| really)* (?:like|love|want|need|have|wish|intend|plan)"
     r"(?: you)? to\s+",
+    r"^(?:i|we)(?: also)? (?:need|want|require|would like|'d like)(?: your| some)? (?:help|assistance|support|"
+    r"expertise)(?: (?:with|in|to|for))?\s+",
     r"^(?:i|we) (?:also )?(?:need|want|require) (?:you )?(?:to )?",
+    r"^(?:i|we) (?:will|shall)(?: also)?(?: need to)?\s+",
+    r"^(?:proceed|go ahead|continue) (?:to|and)\s+",
     r"^(?:help me|let's|let us|make sure to|be sure to|don't forget to|remember to)\s+",
     r"^(?:after|once|when|before|if|upon|as soon as)\b[^,]{0,120},\s*",
-    r"^(?:it would be great if you could|i'd appreciate it if you could)\s+",
+    r"^(?:it would be great if you could|(?:i|we)(?:'d| would) appreciate it if you (?:could|can))\s+",
 )]
+# A need stated without a verb ("I am also interested in ...", "I need information about ..."): the
+# clause is an action, the rest of it is what is asked for.
+NEED = re.compile(r"^(?:(?:i|we)(?:'m| am| are)(?: also| particularly| really| especially)? (?:interested in|"
+                  r"curious about|looking for)|(?:i|we)(?: also)? (?:need|want|require|would like|'d like) "
+                  r"(?:some |more |the )?(?:information|details|data|insights?|an overview) (?:about|on|regarding|of|"
+                  r"for))\s+", re.I)
 SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 # Clause boundaries inside a sentence: "; ", ", then", " and then ", ", after that", ", additionally".
 CLAUSE = re.compile(r";\s+|,?\s+(?:and\s+)?then\b,?\s+|,\s+(?=(?:and\s+)?(?:after that|afterwards|"
@@ -79,13 +89,24 @@ def _action(clause: str) -> str | None:
     an action; else None."""
     text = clause.strip(" ,.;:!?\"'")
     for _ in range(6):
+        need = NEED.match(text)  # before "I need ..." is taken for a lead-in
+        if need:
+            return text[need.end():]
         before = text
         for pattern in LEAD_INS:
             text = pattern.sub("", text, count=1)
         if text == before:
             break
     word = WORD.match(text)
-    return text if word and word.group(0).lower() in ACTIONS else None
+    return text if word and _is_action(word.group(0).lower()) else None
+
+
+def _is_action(word: str) -> bool:
+    """An action verb, or its -ing form ("gathering", "calculating", "getting")."""
+    if word in ACTIONS:
+        return True
+    stem = word[:-3] if word.endswith("ing") else ""
+    return bool(stem) and (stem in ACTIONS or stem + "e" in ACTIONS or stem[:-1] in ACTIONS)
 
 
 def _split_and(clause: str) -> list[str]:
@@ -93,7 +114,7 @@ def _split_and(clause: str) -> list[str]:
     submit an inquiry"); "and" between nouns stays."""
     pieces, start = [], 0
     for m in AND_VERB.finditer(clause):
-        if m.group(1).lower() in ACTIONS and m.start() > start:
+        if _is_action(m.group(1).lower()) and m.start() > start:
             pieces.append(clause[start:m.start()])
             start = m.end()
     pieces.append(clause[start:])

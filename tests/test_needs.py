@@ -30,6 +30,19 @@ def test_and_then_and_and_verb_split_inside_a_sentence():
     assert parts == ["I want to create a logo for millennials", "submit a media inquiry to Global Solutions."]
 
 
+def test_needs_stated_without_an_imperative_are_actions():
+    """"I need information about", "I am interested in", "I would like to know", "I need your help
+    in <verb>ing": a need does not have to open with an imperative verb."""
+    parts = split_needs("I need information about legislative affairs in the United States. After that, I "
+                        "need help to identify human remains. Additionally, I am interested in the sounds of "
+                        "the Flamingo. Lastly, I would like to know the population density of New York. "
+                        "I need your assistance in gathering data on rainfall.")
+    assert [p.split()[:3] for p in parts] == [["I", "need", "information"], ["After", "that,", "I"],
+                                             ["Additionally,", "I", "am"], ["Lastly,", "I", "would"],
+                                             ["I", "need", "your"]]
+    # a need phrase alone is not a request for anything yet: it stays a detail
+    assert split_needs("I need your assistance with a few tasks. Please translate this text to Czech.") == []
+
 def test_single_need_requests_are_not_split():
     for request in ["We are building an app for a museum. Classify the photos visitors upload by art style.",
                     "Our company is developing a chatbot. We need to generate responses to questions.",
