@@ -43,8 +43,8 @@ SLACK = 0.005
 GRID: dict[str, dict] = {
     "before issue 17 (whole log, no split)": {"adapter_split_needs": False, "needs_min_parts": 0,
                                               "walk_split_needs": False},
-    "defaults": {},  # part_history "both"
-    "parts: history": {"part_history": "history"},
+    "defaults": {},
+    "parts: both": {"part_history": "both"},
     "parts: none": {"part_history": "none"},
     "walk actions": {"walk_split_needs": True},
     "w_task 0.3": {"w_task": 0.3},
@@ -88,13 +88,16 @@ class QueryVectors:
         reading.encode_with = lambda model, texts, **kw: np.stack([memo[t] for t in texts]) \
             if texts and all(t in memo for t in texts) else encode_with(model, texts, **kw)
 
-    def add(self, home: Path, requests: list[str]) -> None:
+    def add(self, home: Path, requests: list[str], raw: bool = False) -> None:
+        """Encode `requests` as search sees them (sample cut off, parts of split ones) and, with
+        `raw`, as they are (the baselines encode the whole text)."""
         from matchgraph.needs import split_needs
         from matchgraph.search import request_part
 
         engine = Engine(home)
         conf = engine.config["search"]
         texts = [request_part(t, conf["input_markers"]) for t in requests]
+        texts += requests if raw else []
         texts += sorted({p for t in texts for p in split_needs(t, max(conf["needs_min_parts"], 2))})
         texts = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         self.vectors.update(zip(texts, engine.embedder().encode(texts, progress=True)))

@@ -5,9 +5,10 @@ each part, and merge the rankings so that every action's best artifact reaches t
 sales chart to PNG" needs three APIs; one vector for the whole text lands between them and the
 top 10 often holds one or two. Splitting is deterministic (no model): sentences, then clauses at
 sequence words ("then", "additionally", "finally", "after that", ";", ", and <verb>"), and a clause is
-an *action* when, after its lead-in ("please", "I need to", "after creating the asset,"), it opens
-with an imperative verb from ACTIONS. Clauses that are not actions are details of the action
-before them ("The username should be 'smartypants'."). A request with fewer than `needs_min_parts`
+an *action* when, after its lead-in ("please", "I need to", "I need your help in", "after creating
+the asset,"), it opens with a verb from ACTIONS (or its -ing form), or when it states a need without
+one (NEED: "I need information about ...", "I am also interested in ..."). Clauses that are not
+actions are details of the action before them ("The username should be 'smartypants'."). A request with fewer than `needs_min_parts`
 actions is one need and is searched as before: this is the gate that keeps single-need requests
 (most Hugging Face model requests: "We are building an app. Classify the photos ...") unchanged.
 
@@ -26,7 +27,8 @@ ranked from the catalog alone) or "both" (ranked twice, with and without, both r
 round robin). History for one action is a guess that the action is like one asked before; when
 the log has never seen the action it lifts logged artifacts of the same field over the one the
 action needs, and nothing in the request tells the two cases apart (past requests are as close to
-new actions as to known ones). bench/crossval.py chose the default on train folds.
+new actions as to known ones). bench/crossval.py chose "history" on train folds; "both" is the
+cautious choice (on seal-tools dev it kept the cold group's coverage level, BENCHMARKS.md).
 """
 
 from __future__ import annotations
