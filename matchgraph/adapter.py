@@ -36,7 +36,11 @@ from .embeddings import encode_with, open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
 from .catalog import capability_texts
+from . import needs
 from .needs import split_needs
+
+# In every fit key (fit_key): a fit on the split log is only as current as the splitter's code.
+_SPLITTER = hashlib.sha256(Path(needs.__file__).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -271,13 +275,14 @@ def _softmax_rows(index: LoadedIndex, queries: np.ndarray, logged_rows: np.ndarr
 def fit_key(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
             weights: sparse.csr_matrix, conf: dict) -> str:
     """Content address of a fit: the same catalog version, log and settings give the same adapter,
-    so a fit can be stored once and reused (each CLI command builds its state anew). The parts a
-    split log is fitted on are in it too: a new version of the splitter makes a new fit."""
+    so a fit can be stored once and reused (each CLI command builds its state anew). A split log's
+    fit also depends on the splitter: its source is in the key, so a new splitter makes a new fit
+    (splitting every past request to key it would cost seconds per load at 100,000 of them)."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in sorted(conf.items())
                 if k.startswith("adapter_") and k != "adapter_refit_seconds"}  # when, not what
-    parts = [split_needs(t) for t in texts] if conf["adapter_split_needs"] else []
-    digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts, parts]).encode())
+    splitter = _SPLITTER if conf["adapter_split_needs"] else ""
+    digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts, splitter]).encode())
     for array in (query_vectors, weights.data, weights.indices, weights.indptr):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]

@@ -129,8 +129,8 @@ SETTINGS: list[Setting] = [
     S("search.graph_restart", 0.5, "restart probability of the walk", at_most=1),  # damps each extra hop
     S("search.w_prior", 0.02, "weight of rank/100 as a tie-breaker"),
     S("search.needs_min_parts", 2, "a request naming this many actions or more (sentences and clauses that open "
-      "with an action verb or state a need, after sequence words) is searched once per action and the rankings merged round robin, the whole "
-      "request first (`matchgraph/needs.py`); 0 never splits"),
+      "with an action verb or state a need, after sequence words) is searched once per action and the "
+      "rankings merged round robin, the whole request first (`matchgraph/needs.py`); 0 never splits"),
     S("search.part_history", "history", "what history each action of a split request is ranked with: `history` "
       "(the log, like a one-action request), `none` (the catalog alone) or `both` (ranked twice, both rankings "
       "merged: a guess from the log for an action it has never seen cannot push out the catalog's answer)",

@@ -8,9 +8,10 @@ sequence words ("then", "additionally", "finally", "after that", ";", ", and <ve
 an *action* when, after its lead-in ("please", "I need to", "I need your help in", "after creating
 the asset,"), it opens with a verb from ACTIONS (or its -ing form), or when it states a need without
 one (NEED: "I need information about ...", "I am also interested in ..."). Clauses that are not
-actions are details of the action before them ("The username should be 'smartypants'."). A request with fewer than `needs_min_parts`
-actions is one need and is searched as before: this is the gate that keeps single-need requests
-(most Hugging Face model requests: "We are building an app. Classify the photos ...") unchanged.
+actions are details of the action before them ("The username should be 'smartypants'."). A
+request with fewer than `needs_min_parts` actions is one need and is searched as before: this is
+the gate that keeps single-need requests (most Hugging Face model requests: "We are building an
+app. Classify the photos ...") unchanged.
 
 Merge: round robin over the rankings, the whole request first (its top result stays the top
 result), then each part's best not yet listed, then every ranking's second, and so on.
@@ -39,7 +40,8 @@ from typing import Callable, Sequence, TypeVar
 # Imperative verbs that open a request for an action. Deliberately generic (no domain words): a
 # clause counts as a separate need only when it starts with one of these after its lead-in.
 ACTIONS = frozenset("""
-access add adjust allocate answer borrow caption discover explore know learn redeem research cluster compose correct draw illustrate paint
+access add adjust allocate answer caption cluster compose correct draw illustrate paint
+borrow discover explore know learn redeem research
 paraphrase recognise recognize reply respond rewrite segment sketch speak analyse analyze annotate apply approve archive arrange assess assign
 authenticate backup book buy calculate call cancel categorize change check classify close collect
 compare compile compress compute configure confirm convert copy count create decrypt delete deploy
