@@ -95,3 +95,63 @@ def test_name_index_finds_what_rapidfuzz_over_every_name_finds():
         got = {pos: s for pos, s in index.hits(query, 80).items() if s >= 80}
         assert got.keys() == want.keys(), query
         assert all(got[p] == pytest.approx(want[p]) for p in want)
+
+
+def _reference_candidates(index: NameIndex, q: str) -> list[int]:
+    """NameIndex.candidates written plainly: every choice's trigram set against the query's."""
+    def grams(text):
+        padded = f" {text} "
+        return {padded[i:i + 3] for i in range(len(padded) - 2)} if text else set()
+
+    query = grams(q)
+    scored = []
+    for j, choice in enumerate(index.choices):
+        mine = grams(choice)
+        shared = len(query & mine)
+        if shared and shared / max(len(mine), 1) >= index.min_shared:
+            scored.append((-(shared / max(len(mine), 1)), j))
+    return sorted(j for _, j in sorted(scored)[:index.max_fuzzy])
+
+
+def _real_like_names(rng, n):
+    families = ["llama", "mistral", "whisper", "bert", "t5", "clip", "sd", "yolo", "qwen", "phi"]
+    parts = [["3", "3.1", "v2", "xl", "1.5"], ["base", "large", "7b", "tiny", "mini"],
+             ["medical", "legal", "news", "chat", "ocr"], ["english", "german", "multilingual", "ft"]]
+    names, ids = [], []
+    for i in range(n):
+        name = "-".join([families[rng.integers(len(families))]]
+                        + [p[rng.integers(len(p))] for p in parts[:rng.integers(0, 5)]])
+        names.append(name if rng.random() > 0.05 else "")
+        tail = name if rng.random() < 0.7 else f"{name}-gguf" if rng.random() < 0.5 else name.upper()
+        ids.append(f"org{rng.integers(20)}/{tail}")
+    return names, ids
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_name_index_candidates_equal_a_plain_count_over_every_choice(seed):
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # random strings over a small alphabet: many shared trigrams, many ties
+        names = ["".join(rng.choice(list("abc d-"), rng.integers(0, 12))) for _ in range(300)]
+        ids = [f"o/{n}" if rng.random() < 0.5 else f"o/{''.join(rng.choice(list('abcd'), 6))}" for n in names]
+    else:
+        names, ids = _real_like_names(rng, 400)
+    min_shared = [0.5, 0.3, 0.75, 1.0, 0.0, 0.5][seed]
+    index = NameIndex(names, ids, min_shared=min_shared, max_fuzzy=[100, 7, 20, 3, 50, 1][seed])
+    queries = [n.replace("-", " ") for n in names[:30]] + [i.rsplit("/", 1)[-1] for i in ids[:10]]
+    queries += ["please run llama 3 7b medical on this", "whispr large", "t5", "", "zzz", "a", "ab c"]
+    queries += ["".join(rng.choice(list("abc d-"), rng.integers(1, 15))) for _ in range(30)]
+    for query in queries:
+        q = normalize_query(query)
+        assert index.candidates(q).tolist() == _reference_candidates(index, q), query
+        picked = set(_reference_candidates(index, q)) | {j for j, c in enumerate(index.choices) if q and c == q}
+        want: dict[int, float] = {}
+        for j in sorted(picked):
+            choice = index.choices[j]
+            score = fuzz.ratio(q, choice)
+            if index.min_partial_len <= len(choice) <= len(q):
+                score = max(score, fuzz.partial_ratio(q, choice))
+            if score > 0:
+                want[j % index.n] = max(want.get(j % index.n, 0.0), score)
+        got = index.hits(query)
+        assert got.keys() == want.keys(), query
+        assert all(got[p] == pytest.approx(want[p]) for p in want), query
