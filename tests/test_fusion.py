@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from rapidfuzz import fuzz
 
+from matchgraph.ann import row_dots
 from matchgraph.events import normalize_query
 from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, relevance, rescore,
                                task_evidence_scale, task_share)
@@ -155,3 +156,36 @@ def test_name_index_candidates_equal_a_plain_count_over_every_choice(seed):
         got = index.hits(query)
         assert got.keys() == want.keys(), query
         assert all(got[p] == pytest.approx(want[p]) for p in want), query
+
+
+def _lexsort_capability_scores(index, query, positions):
+    """capability_scores as first written (a stable lexsort by artifact and -cosine): the
+    reference its faster sort must equal exactly."""
+    counts_all = index.cap_count[positions]
+    m = len(positions)
+    best, mean3, best_row = np.zeros(m, np.float32), np.zeros(m, np.float32), np.full(m, -1, np.int64)
+    has = counts_all > 0
+    if not has.any():
+        return best, mean3, best_row
+    counts = counts_all[has]
+    segment = np.repeat(np.arange(len(counts)), counts)
+    seg_start = np.cumsum(counts) - counts
+    rows = index.cap_start[positions[has]][segment] + (np.arange(counts.sum()) - seg_start[segment])
+    sims = row_dots(index.vectors, rows, query)
+    order = np.lexsort((-sims, segment))
+    best[has], best_row[has] = sims[order[seg_start]], rows[order[seg_start]]
+    top3 = [np.where(counts > j, sims[order[np.minimum(seg_start + j, len(sims) - 1)]], 0.0) for j in range(3)]
+    mean3[has] = sum(top3) / np.minimum(counts, 3)
+    return best, mean3, best_row
+
+
+@pytest.mark.parametrize("widest", [1, 2, 3, 5, 16, 40])
+def test_capability_scores_equal_a_stable_lexsort_exactly(widest):
+    rng = np.random.default_rng(widest)
+    index = _index(list(rng.integers(0, widest + 1, 300)), seed=widest)
+    index.vectors = np.round(index.vectors, 1)  # many tied cosines: ties must go to the first row
+    query = np.round(index.vectors[0], 1)
+    positions = np.sort(rng.choice(300, 120, replace=False))
+    got, want = capability_scores(index, query, positions), _lexsort_capability_scores(index, query, positions)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
