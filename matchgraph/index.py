@@ -32,6 +32,7 @@ import numpy as np
 
 from .ann import ANN, AnnSettings, create_ann
 from .catalog import Artifact
+from .gcpause import collection_paused
 from .lexical import BM25Index, NameIndex
 
 MANIFEST = "manifest.json"
@@ -287,7 +288,8 @@ class LoadedIndex:
     @cached_property
     def name_index(self) -> NameIndex:
         """Names and ids for the name signal (built on first search, not at load)."""
-        return NameIndex(self.names, self.ids)
+        with collection_paused():
+            return NameIndex(self.names, self.ids)
 
     @property
     def capability_keys(self) -> "CapabilityKeys":
