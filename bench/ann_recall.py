@@ -3,6 +3,7 @@
     python bench/ann_recall.py [--sizes 30000,300000] [--queries 500] [--centers NPY]
                                [--m 16,32] [--ef-construction 40,80] [--ef-search 64,128,256]
     python bench/ann_recall.py --vectors capabilities.npy --query-vectors queries.npy ...
+    python bench/ann_recall.py --kind ivf [--ivf-lists 0,1024] [--ivf-probe 64,128,256] ...
 
 The vectors are synthetic but shaped like capability embeddings: points scattered around
 centres on the unit sphere (384 dimensions), queries drawn the same way. `--centers` takes
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import faiss
 import numpy as np
 
 from matchgraph.ann import AnnSettings, create_ann
@@ -51,6 +53,9 @@ def main(argv=None) -> None:
     parser.add_argument("--ef-construction", default=str(AnnSettings.hnsw_ef_construction),
                         help="HNSW build candidate lists (comma-separated)")
     parser.add_argument("--ef-search", default=f"128,{AnnSettings.hnsw_ef_search},512")
+    parser.add_argument("--kind", choices=("hnsw", "ivf"), default="hnsw", help="the index measured against flat")
+    parser.add_argument("--ivf-lists", default=str(AnnSettings.ivf_lists), help="IVF lists (0: 2 * sqrt(n))")
+    parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=100,
                         help="also report recall@10 within HNSW's top this many (what search fetches)")
@@ -63,8 +68,8 @@ def main(argv=None) -> None:
         centers = rng.normal(size=(5000, 384)).astype(np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         spread = 0.04
-    print("| vectors | M | ef_construction | ef_search | recall@10 | recall@10 in top candidates "
-          "| HNSW ms/query | flat ms/query | HNSW build s |")
+    print("| vectors | M (HNSW) | ef_construction (HNSW) / lists (IVF) | ef_search / probe | recall@10 "
+          "| recall@10 in top candidates | ms/query | flat ms/query | build s |")
     print("|---|---|---|---|---|---|---|---|---|")
     given = np.load(args.vectors, mmap_mode="r") if args.vectors else None
     for size in (int(s) for s in args.sizes.split(",")):
@@ -76,20 +81,27 @@ def main(argv=None) -> None:
             else clustered(args.queries, centers, spread, rng)
         flat = create_ann(vectors, "flat")
         truth, flat_ms = timed_search(flat, queries, args.k)
-        for m in (int(x) for x in args.m.split(",")):
-            for ef_construction in (int(x) for x in args.ef_construction.split(",")):
-                started = time.perf_counter()
-                hnsw = create_ann(vectors, "hnsw", AnnSettings(hnsw_m=m, hnsw_ef_construction=ef_construction))
-                build_s = time.perf_counter() - started
-                for ef in (int(e) for e in args.ef_search.split(",")):
-                    hnsw.index.hnsw.efSearch = ef
-                    found, hnsw_ms = timed_search(hnsw, queries, args.k)
-                    wide, _ = timed_search(hnsw, queries, max(args.k, args.candidates))
-                    recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
-                    recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
-                    print(f"| {size:,} | {m} | {ef_construction} | {ef} | {recall:.4f} | {recall_wide:.4f} "
-                          f"| {hnsw_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |", flush=True)
-                del hnsw
+        builds = [(m, e, AnnSettings(hnsw_m=m, hnsw_ef_construction=e)) for m in map(int, args.m.split(","))
+                  for e in map(int, args.ef_construction.split(","))] if args.kind == "hnsw" else \
+            [("-", lists, AnnSettings(ivf_lists=lists)) for lists in map(int, args.ivf_lists.split(","))]
+        for m, ef_construction, settings in builds:  # one build each, with all cores as create_ann builds
+            started = time.perf_counter()
+            ann = create_ann(vectors, args.kind, settings)
+            build_s = time.perf_counter() - started
+            for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
+                if args.kind == "hnsw":
+                    ann.index.hnsw.efSearch = width
+                else:
+                    faiss.extract_index_ivf(ann.index).nprobe = width
+                    ef_construction = faiss.extract_index_ivf(ann.index).nlist
+                found, ann_ms = timed_search(ann, queries, args.k)
+                wide, _ = timed_search(ann, queries, max(args.k, args.candidates))
+                recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+                recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
+                print(f"| {size:,} | {m} | {ef_construction} | {width} | {recall:.4f} | {recall_wide:.4f} "
+                      f"| {ann_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |", flush=True)
+            del ann
+
 
 if __name__ == "__main__":
     main()
