@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from pathlib import Path
 
 import bm25s
@@ -125,22 +126,29 @@ class NameIndex:
     def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5,
                  min_shared: float = 0.5, max_fuzzy: int = 100):
         self.n = len(names)
-        self.choices = [normalize_query(x) for x in names] + \
-            [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
-        self.lengths = np.array([len(c) for c in self.choices], dtype=np.int64)
+        choices = [normalize_query(x) for x in names] + [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
+        self.lengths = np.array([len(c) for c in choices], dtype=np.int64)
         self.min_partial_len, self.min_shared, self.max_fuzzy = min_partial_len, min_shared, max_fuzzy
-        # Distinct strings (numbered in order of first appearance) and their choices, ascending.
+        # Distinct strings (numbered in order of first appearance) and their choices, ascending;
+        # a name and an id's last part that read the same are one string object.
         self.string_of: dict[str, int] = {}
-        owner = np.array([self.string_of.setdefault(c, len(self.string_of)) for c in self.choices], dtype=np.int64)
+        owner = np.array([self.string_of.setdefault(c, len(self.string_of)) for c in choices], dtype=np.int64)
+        strings = list(self.string_of)
+        self.choices = [strings[u] for u in owner.tolist()]
         self.members = np.argsort(owner, kind="stable")
-        self.member_start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(self.string_of)))])
+        self.member_start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(strings)))])
         # Postings: for each trigram the strings holding it, ascending (a stable sort by trigram).
+        # One string's trigram set at a time: holding them all (~3 KB a string) left the process
+        # hundreds of MB larger at 100,000 artifacts even after they were freed (fragmentation).
         self.gram_code: dict[str, int] = {}
-        per_string = [_trigrams(s) if s else set() for s in self.string_of]
-        codes = np.array([self.gram_code.setdefault(g, len(self.gram_code)) for tri in per_string for g in tri],
-                         dtype=np.int64)
-        self.gram_counts = np.array([len(tri) for tri in per_string], dtype=np.int64)  # per string
-        holders = np.repeat(np.arange(len(per_string), dtype=np.int32), self.gram_counts)
+        codes = array("q")
+        self.gram_counts = np.zeros(len(strings), dtype=np.int64)  # trigrams per string
+        for u, text in enumerate(strings):
+            tri = _trigrams(text) if text else ()
+            self.gram_counts[u] = len(tri)
+            codes.extend([self.gram_code.setdefault(g, len(self.gram_code)) for g in tri])
+        codes = np.frombuffer(codes, dtype=np.int64) if len(codes) else np.zeros(0, np.int64)
+        holders = np.repeat(np.arange(len(strings), dtype=np.int32), self.gram_counts)
         self.postings = holders[np.argsort(codes, kind="stable")]
         self.posting_start = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(self.gram_code)))])
         self.need = _shared_needed(self.gram_counts, min_shared)
