@@ -22,6 +22,7 @@ from .config import DEFAULTS
 
 _DEFAULT = DEFAULTS["ann"]
 faiss.omp_set_num_threads(1)  # single-query searches: threads cost more than they save here
+IVF_MIN = 1000  # vectors below which an "ivf" index is built flat (4-bit codes train on >= 16 each)
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,8 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     dim = vectors.shape[1]
     if kind == "auto":
         kind = "flat" if len(vectors) <= settings.flat_max else settings.large
-    if kind == "ivf" and not len(vectors):
-        kind = "flat"  # nothing to train on
+    if kind == "ivf" and len(vectors) < IVF_MIN:
+        kind = "flat"  # too few to train lists and codes on; exact search is cheap there anyway
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":

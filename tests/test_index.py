@@ -95,4 +95,4 @@ def test_ivf_above_flat_max_reranks_exactly_and_holds_the_vectors_in_row_order(t
     assert faiss.extract_index_ivf(loaded.index).nprobe == 4  # the probe comes from config at load
     found = loaded.search(vectors[7], 10)[1][0]
     assert 7 in found and len(found) == 10
-    assert create_ann(vectors[:0], "ivf").kind == "flat"  # nothing to train on
+    assert create_ann(vectors[:0], "ivf").kind == "flat" and create_ann(vectors[:999], "ivf").kind == "flat"
