@@ -163,8 +163,8 @@ def capability_scores(index, query_vector: np.ndarray, positions
     ranked = _best_first(sims, segment, seg_start, counts)  # ranked[:, j]: j-th best, as a row of sims
     best[has] = sims[ranked[:, 0]]
     best_row[has] = rows[ranked[:, 0]]
-    top3 = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1] else np.zeros(len(counts), np.float32)
-            for j in range(3)]
+    top3 = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1]
+            else np.zeros(len(counts), np.float32) for j in range(3)]
     mean3[has] = sum(top3) / np.minimum(counts, 3)
     return best, mean3, best_row
 
