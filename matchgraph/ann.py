@@ -24,6 +24,7 @@ from .config import DEFAULTS
 _DEFAULT = DEFAULTS["ann"]
 faiss.omp_set_num_threads(1)  # single-query searches: threads cost more than they save here
 IVF_MIN = 1000  # vectors below which an "ivf" index is built flat (4-bit codes train on >= 16 each)
+IVF_RERANK_K = 100  # an IVF search for fewer re-ranks as many candidates as one for this many
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class ANN:
         if self.kind == "hnsw" and self.index.hnsw.efSearch < k:
             # HNSW returns at most efSearch neighbours: widen it for this call only.
             params = faiss.SearchParametersHNSW(efSearch=k)
+            return self.index.search(queries, k, params=params)
+        if self.kind == "ivf" and k < IVF_RERANK_K:
+            # A short list re-ranks as many candidates as search's 100 do: 4-bit codes order the
+            # first few too roughly (recall@10 0.79 re-ranking 120 at 300,000 vectors, 0.985 at 1,200).
+            params = faiss.IndexRefineSearchParameters(k_factor=float(self.index.k_factor) * IVF_RERANK_K / k)
             return self.index.search(queries, k, params=params)
         return self.index.search(queries, k)
 
