@@ -1,11 +1,16 @@
 """HNSW against exact flat search on the same vectors and queries: recall@10 and time per query.
 
     python bench/ann_recall.py [--sizes 30000,300000] [--queries 500] [--centers NPY]
-                               [--m 32] [--ef-construction 80] [--ef-search 64,128,256]
+                               [--m 16,32] [--ef-construction 40,80] [--ef-search 64,128,256]
+    python bench/ann_recall.py --vectors capabilities.npy --query-vectors queries.npy ...
+    python bench/ann_recall.py --kind ivf [--ivf-lists 0,1024] [--ivf-probe 64,128,256] ...
 
 The vectors are synthetic but shaped like capability embeddings: points scattered around
 centres on the unit sphere (384 dimensions), queries drawn the same way. `--centers` takes
 real vectors (e.g. an index version's capabilities.npy) as the centres instead of random ones.
+`--vectors` indexes the given vectors themselves (the first --sizes of them) and `--query-vectors`
+searches with the given ones (e.g. requests encoded by the model) instead of scattered points.
+--m and --ef-construction take lists: one build per pair, timed with all cores (as create_ann builds).
 Build and search run through matchgraph.ann (the index search uses), one thread per search.
 recall@10 = share of flat's top 10 that HNSW also returns in its top 10, over all queries.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import faiss
 import numpy as np
 
 from matchgraph.ann import AnnSettings, create_ann
@@ -41,9 +47,15 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="30000,300000", help="vector counts (comma-separated)")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--centers", help="NPY of real vectors to scatter around (default: random)")
-    parser.add_argument("--m", type=int, default=AnnSettings.hnsw_m)
-    parser.add_argument("--ef-construction", type=int, default=AnnSettings.hnsw_ef_construction)
+    parser.add_argument("--vectors", help="NPY of vectors to index as they are (instead of synthetic ones)")
+    parser.add_argument("--query-vectors", help="NPY of query vectors (instead of synthetic ones)")
+    parser.add_argument("--m", default=str(AnnSettings.hnsw_m), help="HNSW degrees (comma-separated)")
+    parser.add_argument("--ef-construction", default=str(AnnSettings.hnsw_ef_construction),
+                        help="HNSW build candidate lists (comma-separated)")
     parser.add_argument("--ef-search", default=f"128,{AnnSettings.hnsw_ef_search},512")
+    parser.add_argument("--kind", choices=("hnsw", "ivf"), default="hnsw", help="the index measured against flat")
+    parser.add_argument("--ivf-lists", default=str(AnnSettings.ivf_lists), help="IVF lists (0: 2 * sqrt(n))")
+    parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=100,
                         help="also report recall@10 within HNSW's top this many (what search fetches)")
@@ -56,24 +68,39 @@ def main(argv=None) -> None:
         centers = rng.normal(size=(5000, 384)).astype(np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         spread = 0.04
-    print("| vectors | ef_search | recall@10 | recall@10 in top candidates | HNSW ms/query | flat ms/query | HNSW build s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| vectors | M (HNSW) | ef_construction (HNSW) / lists (IVF) | ef_search / probe | recall@10 "
+          "| recall@10 in top candidates | ms/query | flat ms/query | build s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    given = np.load(args.vectors, mmap_mode="r") if args.vectors else None
     for size in (int(s) for s in args.sizes.split(",")):
-        vectors = clustered(size, centers, spread, rng)
-        queries = clustered(args.queries, centers, spread, rng)
+        if given is not None:
+            vectors = np.ascontiguousarray(given[:size], dtype=np.float32)
+        else:
+            vectors = clustered(size, centers, spread, rng)
+        queries = np.load(args.query_vectors).astype(np.float32)[:args.queries] if args.query_vectors \
+            else clustered(args.queries, centers, spread, rng)
         flat = create_ann(vectors, "flat")
         truth, flat_ms = timed_search(flat, queries, args.k)
-        started = time.perf_counter()
-        hnsw = create_ann(vectors, "hnsw", AnnSettings(hnsw_m=args.m, hnsw_ef_construction=args.ef_construction))
-        build_s = time.perf_counter() - started
-        for ef in (int(e) for e in args.ef_search.split(",")):
-            hnsw.index.hnsw.efSearch = ef
-            found, hnsw_ms = timed_search(hnsw, queries, args.k)
-            wide, _ = timed_search(hnsw, queries, max(args.k, args.candidates))
-            recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
-            recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
-            print(f"| {size:,} | {ef} | {recall:.4f} | {recall_wide:.4f} | {hnsw_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |",
-                  flush=True)
+        builds = [(m, e, AnnSettings(hnsw_m=m, hnsw_ef_construction=e)) for m in map(int, args.m.split(","))
+                  for e in map(int, args.ef_construction.split(","))] if args.kind == "hnsw" else \
+            [("-", lists, AnnSettings(ivf_lists=lists)) for lists in map(int, args.ivf_lists.split(","))]
+        for m, ef_construction, settings in builds:  # one build each, with all cores as create_ann builds
+            started = time.perf_counter()
+            ann = create_ann(vectors, args.kind, settings)
+            build_s = time.perf_counter() - started
+            for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
+                if args.kind == "hnsw":
+                    ann.index.hnsw.efSearch = width
+                else:
+                    faiss.extract_index_ivf(ann.index).nprobe = width
+                    ef_construction = faiss.extract_index_ivf(ann.index).nlist
+                found, ann_ms = timed_search(ann, queries, args.k)
+                wide, _ = timed_search(ann, queries, max(args.k, args.candidates))
+                recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+                recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
+                print(f"| {size:,} | {m} | {ef_construction} | {width} | {recall:.4f} | {recall_wide:.4f} "
+                      f"| {ann_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |", flush=True)
+            del ann
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 By size (config `ann.*`): exact flat search up to `ann.flat_max` vectors (thousands of
 capabilities search in well under a millisecond, and the ranking stays exact where quality was
-measured), HNSW above it (a flat scan of 300,000 capabilities costs ~20 ms a query on one core;
-HNSW stays near a millisecond). bench/ann_recall.py prints HNSW's recall@10 against flat.
+measured), `ann.large` above it (a flat scan of 300,000 capabilities costs ~20 ms a query on one
+core): HNSW, or IVF -- an inverted file over 4-bit product-quantized codes (FAISS fast scan)
+whose best candidates are re-ranked with the exact vectors (IndexRefineFlat), which builds in
+seconds where HNSW takes a minute or more at 300,000 vectors. Both keep the float32 vectors in
+row order, so search reads them from the index (`stored_vectors`). bench/ann_recall.py prints
+recall@10 against flat (BENCHMARKS.md: IVF 0.984, HNSW 0.723 at 300,000 bench vectors).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from .config import DEFAULTS
 
 _DEFAULT = DEFAULTS["ann"]
 faiss.omp_set_num_threads(1)  # single-query searches: threads cost more than they save here
+IVF_MIN = 1000  # vectors below which an "ivf" index is built flat (4-bit codes train on >= 16 each)
+IVF_RERANK_K = 100  # an IVF search for fewer re-ranks as many candidates as one for this many
 
 
 @dataclass(frozen=True)
@@ -27,9 +33,13 @@ class AnnSettings:
     ef_search 256 gave recall@10 0.982 against flat at 30k vectors, bench/ann_recall.py)."""
 
     flat_max: int = _DEFAULT["flat_max"]  # vectors up to which the index is exact (flat)
+    large: str = _DEFAULT["large"]  # above flat_max: "hnsw" or "ivf"
     hnsw_m: int = _DEFAULT["hnsw_m"]
     hnsw_ef_construction: int = _DEFAULT["hnsw_ef_construction"]
     hnsw_ef_search: int = _DEFAULT["hnsw_ef_search"]  # at least the k asked for
+    ivf_lists: int = _DEFAULT["ivf_lists"]  # inverted lists; 0: 2 * sqrt(vectors)
+    ivf_probe: int = _DEFAULT["ivf_probe"]  # lists scanned per search
+    ivf_refine: float = _DEFAULT["ivf_refine"]  # candidates re-ranked exactly, times the k asked for
 
     @classmethod
     def from_config(cls, config: dict) -> "AnnSettings":
@@ -39,14 +49,22 @@ class AnnSettings:
 class ANN:
     """Holds a FAISS index; `search` returns (scores, ids) arrays of shape (n_queries, k), ids -1 when empty."""
 
-    def __init__(self, index: faiss.Index, ef_search: int | None = None):
+    def __init__(self, index: faiss.Index, ef_search: int | None = None, probe: int | None = None,
+                 refine: float | None = None):
         self.index = index
         if ef_search is not None and self.kind == "hnsw":
             index.hnsw.efSearch = int(ef_search)
+        if self.kind == "ivf":
+            if probe is not None:
+                faiss.extract_index_ivf(index).nprobe = int(probe)
+            if refine is not None:
+                index.k_factor = float(refine)
 
     @property
     def kind(self) -> str:
-        return "hnsw" if isinstance(self.index, faiss.IndexHNSW) else "flat"
+        if isinstance(self.index, faiss.IndexHNSW):
+            return "hnsw"
+        return "ivf" if isinstance(self.index, faiss.IndexRefine) else "flat"
 
     @property
     def size(self) -> int:
@@ -61,6 +79,11 @@ class ANN:
             # HNSW returns at most efSearch neighbours: widen it for this call only.
             params = faiss.SearchParametersHNSW(efSearch=k)
             return self.index.search(queries, k, params=params)
+        if self.kind == "ivf" and k < IVF_RERANK_K:
+            # A short list re-ranks as many candidates as search's 100 do: 4-bit codes order the
+            # first few too roughly (recall@10 0.79 re-ranking 120 at 300,000 vectors, 0.985 at 1,200).
+            params = faiss.IndexRefineSearchParameters(k_factor=float(self.index.k_factor) * IVF_RERANK_K / k)
+            return self.index.search(queries, k, params=params)
         return self.index.search(queries, k)
 
     def stored_vectors(self) -> np.ndarray | None:
@@ -68,7 +91,8 @@ class ANN:
         its own memory (the view keeps the index alive); None for an index that stores codes.
         Search reads capability vectors from here, so a process holds them once, not a second
         time through capabilities.npy (460 MB at 300,000 capabilities)."""
-        storage = self.index.storage if isinstance(self.index, faiss.IndexHNSW) else self.index
+        storage = self.index.storage if isinstance(self.index, faiss.IndexHNSW) else \
+            self.index.refine_index if isinstance(self.index, faiss.IndexRefine) else self.index
         storage = faiss.downcast_index(storage)
         if not isinstance(storage, faiss.IndexFlat) or self.size == 0:
             return None
@@ -81,7 +105,8 @@ class ANN:
 
     @classmethod
     def load(cls, path: Path, settings: AnnSettings | None = None) -> "ANN":
-        return cls(faiss.read_index(str(path)), (settings or AnnSettings()).hnsw_ef_search)
+        settings = settings or AnnSettings()
+        return cls(faiss.read_index(str(path)), settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
 
 
 def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -111,25 +136,51 @@ class _Held:
 
 
 def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | None = None) -> ANN:
-    """Build an index over `vectors` (n, dim), L2-normalized float32. `kind`: "flat", "hnsw", or
-    "auto" (flat up to settings.flat_max vectors, HNSW above)."""
+    """Build an index over `vectors` (n, dim), L2-normalized float32. `kind`: "flat", "hnsw", "ivf"
+    or "auto" (flat up to settings.flat_max vectors, settings.large above)."""
     settings = settings or AnnSettings()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
     if kind == "auto":
-        kind = "flat" if len(vectors) <= settings.flat_max else "hnsw"
+        kind = "flat" if len(vectors) <= settings.flat_max else settings.large
+    if kind == "ivf" and len(vectors) < IVF_MIN:
+        kind = "flat"  # too few to train lists and codes on; exact search is cheap there anyway
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.hnsw_ef_construction
+    elif kind == "ivf":
+        index = _ivf(vectors, settings.ivf_lists, settings.ivf_refine)
     else:
-        raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw)")
+        raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw|ivf)")
     if len(vectors):
-        if kind == "hnsw":
+        if kind in ("hnsw", "ivf"):
             faiss.omp_set_num_threads(os.cpu_count() or 1)  # building is batch work
         try:
+            if kind == "ivf":
+                index.train(vectors[_training_rows(len(vectors), faiss.extract_index_ivf(index).nlist)])
             index.add(vectors)
         finally:
             faiss.omp_set_num_threads(1)
-    return ANN(index, settings.hnsw_ef_search)
+    return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
+
+
+def _ivf(vectors: np.ndarray, lists: int, refine: float) -> faiss.Index:
+    """An untrained IVF over 4-bit product-quantized codes of 4 dimensions each (FAISS fast scan,
+    which needs an even number of them; 8-bit scalar codes otherwise) whose `refine` * k best candidates are
+    re-ranked with a flat copy of the vectors -- also the row-order storage search reads."""
+    dim = vectors.shape[1]
+    lists = lists or max(1, int(round(2 * np.sqrt(len(vectors)))))
+    lists = min(lists, max(1, len(vectors) // 39))  # FAISS wants ~39 training points per list
+    codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
+    index = faiss.index_factory(dim, f"IVF{lists},{codes},RFlat", faiss.METRIC_INNER_PRODUCT)
+    index.k_factor = float(refine)
+    return index
+
+
+def _training_rows(n: int, lists: int) -> np.ndarray:
+    """Rows the k-means trains on: 40 per list, seeded (all rows when there are fewer)."""
+    if n <= 40 * lists:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, 40 * lists, replace=False))

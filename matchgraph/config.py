@@ -165,12 +165,18 @@ SETTINGS: list[Setting] = [
     S("search.adapter_encoder_lr", 2e-5, "AdamW learning rate of the encoder fine-tuning", positive=True),
     S("search.adapter_encoder_batch", 32, "(past query, capability) pairs per fine-tuning step; each pair's "
       "negatives are the batch's other pairs", positive=True),
-    # Capability index (ann.py): exact up to flat_max vectors, HNSW above (bench/ann_recall.py).
-    S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it HNSW"),
+    # Capability index (ann.py): exact up to flat_max vectors, `large` above. IVF: recall@10 0.984 against flat
+    # at 300,000 vectors, HNSW 32/80/256 0.723 (bench/ann_recall.py on bench/scale.py 100k vectors, BENCHMARKS.md).
+    S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`"),
+    S("ann.large", "ivf", "index above flat_max: hnsw (graph), or ivf (inverted lists of 4-bit codes, "
+      "candidates re-ranked exactly; builds in seconds)", choices=("hnsw", "ivf")),
     S("ann.hnsw_m", 32, "HNSW graph degree (more: better recall, more memory and build time)", positive=True),
     S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True),
     S("ann.hnsw_ef_search", 256, "HNSW candidate list while searching; recall@10 against flat in "
       "`bench/ann_recall.py`", positive=True),
+    S("ann.ivf_lists", 0, "IVF inverted lists (k-means cells); 0: twice the square root of the vectors"),
+    S("ann.ivf_probe", 160, "IVF lists scanned per search (more: better recall, slower)", positive=True),
+    S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
       at_most=100),

@@ -13,6 +13,7 @@ from .catalog import capability_texts, load_catalog
 from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import ValidationFailed
+from .gcpause import collection_paused
 from .index import dump_records, write_index
 from .store import SQLStore
 from .versions import IndexVersions
@@ -33,6 +34,10 @@ class Indexing:
         A bad catalog raises ValidationFailed before anything is written; the served index stays.
         Returns {"version", "artifacts", "capabilities", "embedded", "cached", "model"}.
         """
+        with collection_paused():  # millions of objects that all live to the end (gcpause.py)
+            return self._index(catalog, model, progress)
+
+    def _index(self, catalog: Iterable[str | Path] | None, model: str | None, progress: bool) -> dict[str, Any]:
         last = self.store.versions()
         paths = [str(Path(p).resolve()) for p in catalog] if catalog else \
             (last[0]["catalog"] if last else list(self.config["catalog"]))

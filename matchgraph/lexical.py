@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from pathlib import Path
 
 import bm25s
@@ -116,54 +117,87 @@ class NameIndex:
     lookup table; fuzzy candidates are the artifacts sharing at least `min_shared` of their
     name's or id's character trigrams with the query (at most `max_fuzzy` of them, most shared
     first), and only they are scored.
+
+    The trigram postings are over the distinct strings (an id's last part is most often the name
+    itself: half the postings), as one flat int32 array sliced per trigram. Choice numbers are
+    what the answers are about: j < n is artifact j's name, j >= n its id's last part.
     """
 
     def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5,
                  min_shared: float = 0.5, max_fuzzy: int = 100):
-        # Choice j < n is artifact j's name, j >= n its id's last part ("trocr-base-handwritten"
-        # is how people write a model name).
         self.n = len(names)
-        self.choices = [normalize_query(x) for x in names] + \
-            [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
-        self.lengths = np.array([len(c) for c in self.choices], dtype=np.int64)
+        choices = [normalize_query(x) for x in names] + [normalize_query(i.rsplit("/", 1)[-1]) for i in ids]
+        self.lengths = np.array([len(c) for c in choices], dtype=np.int64)
         self.min_partial_len, self.min_shared, self.max_fuzzy = min_partial_len, min_shared, max_fuzzy
-        self.exact: dict[str, list[int]] = {}
-        grams: dict[str, list[int]] = {}
-        counts = np.zeros(len(self.choices), dtype=np.int32)
-        for j, choice in enumerate(self.choices):
-            self.exact.setdefault(choice, []).append(j)
-            tri = _trigrams(choice) if choice else set()
-            counts[j] = len(tri)
-            for g in tri:
-                grams.setdefault(g, []).append(j)
-        self.gram_counts = counts
-        self.postings = {g: np.array(js, dtype=np.int32) for g, js in grams.items()}
+        # Distinct strings (numbered in order of first appearance) and their choices, ascending;
+        # a name and an id's last part that read the same are one string object.
+        self.string_of: dict[str, int] = {}
+        owner = np.array([self.string_of.setdefault(c, len(self.string_of)) for c in choices], dtype=np.int64)
+        strings = list(self.string_of)
+        self.choices = [strings[u] for u in owner.tolist()]
+        self.members = np.argsort(owner, kind="stable")
+        self.member_start = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(strings)))])
+        # Postings: for each trigram the strings holding it, ascending (a stable sort by trigram).
+        # One string's trigram set at a time: holding them all (~3 KB a string) left the process
+        # hundreds of MB larger at 100,000 artifacts even after they were freed (fragmentation).
+        self.gram_code: dict[str, int] = {}
+        codes = array("q")
+        self.gram_counts = np.zeros(len(strings), dtype=np.int64)  # trigrams per string
+        for u, text in enumerate(strings):
+            tri = _trigrams(text) if text else ()
+            self.gram_counts[u] = len(tri)
+            codes.extend([self.gram_code.setdefault(g, len(self.gram_code)) for g in tri])
+        codes = np.frombuffer(codes, dtype=np.int64) if len(codes) else np.zeros(0, np.int64)
+        holders = np.repeat(np.arange(len(strings), dtype=np.int32), self.gram_counts)
+        self.postings = holders[np.argsort(codes, kind="stable")]
+        self.posting_start = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(self.gram_code)))])
+        self.need = _shared_needed(self.gram_counts, min_shared)
 
     def candidates(self, q: str) -> np.ndarray:
-        """Choice numbers sharing enough trigrams with the normalized query `q`."""
-        found = [self.postings[g] for g in _trigrams(q) if g in self.postings]
-        if not found:
+        """Choice numbers sharing enough trigrams with the normalized query `q` (ascending): those
+        with shared / trigrams >= min_shared, the max_fuzzy highest ratios when more (ties: the
+        lower choice number)."""
+        codes = [self.gram_code[g] for g in _trigrams(q) if g in self.gram_code]
+        if not codes:
             return np.zeros(0, np.int64)
-        found = np.concatenate(found)
-        if len(found) * 8 < len(self.choices):  # few postings: count them, not the whole catalog
+        start = self.posting_start
+        found = np.concatenate([self.postings[start[c]:start[c + 1]] for c in codes])
+        if len(found) * 8 < len(self.need):  # few postings: count them, not every string
             hit, shared = np.unique(found, return_counts=True)
-        else:
-            shared = np.bincount(found, minlength=len(self.choices))
-            hit = np.nonzero(shared)[0]
-            shared = shared[hit]
-        ratio = shared / np.maximum(self.gram_counts[hit], 1)
-        keep = ratio >= self.min_shared
-        picked, ratio = hit[keep], ratio[keep]
+            keep = shared >= self.need[hit]
+            good, shared = hit[keep].astype(np.int64), shared[keep]
+        else:  # compare counts with the precomputed need: no float work over every string hit
+            shared = np.bincount(found, minlength=len(self.need))
+            good = np.flatnonzero(shared >= self.need)
+            shared = shared[good]
+        picked, owner = self._expand(good)
+        order = np.argsort(picked, kind="stable")
+        picked, owner = picked[order], owner[order]
+        # The same float ratio as a count per choice over all trigrams would give.
+        ratio = shared[owner] / np.maximum(self.gram_counts[good[owner]], 1)
         if len(picked) > self.max_fuzzy:
             picked = np.sort(picked[np.argsort(-ratio, kind="stable")[:self.max_fuzzy]])
         return picked.astype(np.int64)
+
+    def _expand(self, strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(choice numbers of these string numbers, which of `strings` each came from)."""
+        counts = self.member_start[strings + 1] - self.member_start[strings]
+        owner = np.repeat(np.arange(len(strings)), counts)
+        offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self.members[self.member_start[strings][owner] + offset], owner
+
+    def exact(self, q: str) -> np.ndarray:
+        """Choice numbers whose string is exactly the normalized query `q` (ascending)."""
+        u = self.string_of.get(q)
+        return self.members[self.member_start[u]:self.member_start[u + 1]] if u is not None \
+            else np.zeros(0, np.int64)
 
     def hits(self, query: str, cutoff: float = 0) -> dict[int, float]:
         """artifact position -> score (>= cutoff, > 0) of the artifacts the query names."""
         q = normalize_query(query)
         if not q or not self.n:
             return {}
-        picked = np.union1d(self.candidates(q), np.array(self.exact.get(q, []), dtype=np.int64))
+        picked = np.union1d(self.candidates(q), self.exact(q))
         if not len(picked):
             return {}
         chosen = [self.choices[j] for j in picked]
@@ -185,3 +219,14 @@ class NameIndex:
         for pos, score in self.hits(query, cutoff).items():
             out[pos] = score
         return out
+
+
+def _shared_needed(gram_counts: np.ndarray, min_shared: float) -> np.ndarray:
+    """(n_strings,) int64: the fewest shared trigrams s >= 1 with s / max(trigrams, 1) >=
+    min_shared, in the same float division as the ratio (greater than the trigram count when
+    none is enough)."""
+    c = np.maximum(gram_counts, 1)
+    need = np.clip(np.ceil(min_shared * c), 0, c + 1).astype(np.int64)  # c + 1: never enough
+    need = np.where((need - 1) / c >= min_shared, need - 1, need)  # ceil of a rounded product
+    need = np.where(need / c < min_shared, need + 1, need)
+    return np.maximum(need, 1)

@@ -128,9 +128,16 @@ def catalog_signals(artifacts: list[Artifact], prior: float, now: datetime | Non
     monotone in the date), so they are computed once too; the explanation's "days ago" is not."""
     now = now or datetime.now(timezone.utc)
     fns = (*CATALOG_SIGNALS, ("freshness", lambda a: _freshness(a, now)))
-    raw = {name: np.array([np.nan if (v := fn(a)[0]) is None else v for a in artifacts], dtype=np.float64)
-           for name, fn in fns}
-    return CatalogSignals(ids=[a.id for a in artifacts], position={a.id: i for i, a in enumerate(artifacts)},
+    # One pass: an index version's artifacts are parsed from catalog.jsonl as they are iterated,
+    # and a pass per signal parsed 100,000 records six times (~20 s of a first load).
+    ids: list[str] = []
+    values: list[list[float]] = [[] for _ in fns]
+    for a in artifacts:
+        ids.append(a.id)
+        for column, (_, fn) in zip(values, fns):
+            column.append(np.nan if (v := fn(a)[0]) is None else v)
+    raw = {name: np.array(column, dtype=np.float64) for (name, _), column in zip(fns, values)}
+    return CatalogSignals(ids=ids, position={aid: i for i, aid in enumerate(ids)},
                           raw=raw, percentile={name: _percentiles(raw[name], prior) for name in raw})
 
 

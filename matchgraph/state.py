@@ -24,6 +24,7 @@ from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import NoIndex
 from .fits import stored_or_learned
+from .gcpause import collection_paused
 from .graph import MatchGraph
 from .graph_build import build_match_graph
 from .index import LoadedIndex
@@ -160,6 +161,10 @@ class ServedState:
         return self.store.events_signature() != state.graph.signature
 
     def _build_state(self, previous: State | None, progress: bool = False, refit: bool = False) -> State:
+        with collection_paused():  # loads and graph builds: objects that all live on (gcpause.py)
+            return self._built_state(previous, progress, refit)
+
+    def _built_state(self, previous: State | None, progress: bool, refit: bool) -> State:
         current = self.versions.current()
         if current is None:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")

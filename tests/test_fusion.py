@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from rapidfuzz import fuzz
 
+from matchgraph.ann import row_dots
 from matchgraph.events import normalize_query
 from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, relevance, rescore,
                                task_evidence_scale, task_share)
@@ -95,3 +96,96 @@ def test_name_index_finds_what_rapidfuzz_over_every_name_finds():
         got = {pos: s for pos, s in index.hits(query, 80).items() if s >= 80}
         assert got.keys() == want.keys(), query
         assert all(got[p] == pytest.approx(want[p]) for p in want)
+
+
+def _reference_candidates(index: NameIndex, q: str) -> list[int]:
+    """NameIndex.candidates written plainly: every choice's trigram set against the query's."""
+    def grams(text):
+        padded = f" {text} "
+        return {padded[i:i + 3] for i in range(len(padded) - 2)} if text else set()
+
+    query = grams(q)
+    scored = []
+    for j, choice in enumerate(index.choices):
+        mine = grams(choice)
+        shared = len(query & mine)
+        if shared and shared / max(len(mine), 1) >= index.min_shared:
+            scored.append((-(shared / max(len(mine), 1)), j))
+    return sorted(j for _, j in sorted(scored)[:index.max_fuzzy])
+
+
+def _real_like_names(rng, n):
+    families = ["llama", "mistral", "whisper", "bert", "t5", "clip", "sd", "yolo", "qwen", "phi"]
+    parts = [["3", "3.1", "v2", "xl", "1.5"], ["base", "large", "7b", "tiny", "mini"],
+             ["medical", "legal", "news", "chat", "ocr"], ["english", "german", "multilingual", "ft"]]
+    names, ids = [], []
+    for i in range(n):
+        name = "-".join([families[rng.integers(len(families))]]
+                        + [p[rng.integers(len(p))] for p in parts[:rng.integers(0, 5)]])
+        names.append(name if rng.random() > 0.05 else "")
+        tail = name if rng.random() < 0.7 else f"{name}-gguf" if rng.random() < 0.5 else name.upper()
+        ids.append(f"org{rng.integers(20)}/{tail}")
+    return names, ids
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_name_index_candidates_equal_a_plain_count_over_every_choice(seed):
+    rng = np.random.default_rng(seed)
+    if seed % 2:  # random strings over a small alphabet: many shared trigrams, many ties
+        names = ["".join(rng.choice(list("abc d-"), rng.integers(0, 12))) for _ in range(300)]
+        ids = [f"o/{n}" if rng.random() < 0.5 else f"o/{''.join(rng.choice(list('abcd'), 6))}" for n in names]
+    else:
+        names, ids = _real_like_names(rng, 400)
+    min_shared = [0.5, 0.3, 0.75, 1.0, 0.0, 0.5][seed]
+    index = NameIndex(names, ids, min_shared=min_shared, max_fuzzy=[100, 7, 20, 3, 50, 1][seed])
+    queries = [n.replace("-", " ") for n in names[:30]] + [i.rsplit("/", 1)[-1] for i in ids[:10]]
+    queries += ["please run llama 3 7b medical on this", "whispr large", "t5", "", "zzz", "a", "ab c"]
+    queries += ["".join(rng.choice(list("abc d-"), rng.integers(1, 15))) for _ in range(30)]
+    for query in queries:
+        q = normalize_query(query)
+        assert index.candidates(q).tolist() == _reference_candidates(index, q), query
+        picked = set(_reference_candidates(index, q)) | {j for j, c in enumerate(index.choices) if q and c == q}
+        want: dict[int, float] = {}
+        for j in sorted(picked):
+            choice = index.choices[j]
+            score = fuzz.ratio(q, choice)
+            if index.min_partial_len <= len(choice) <= len(q):
+                score = max(score, fuzz.partial_ratio(q, choice))
+            if score > 0:
+                want[j % index.n] = max(want.get(j % index.n, 0.0), score)
+        got = index.hits(query)
+        assert got.keys() == want.keys(), query
+        assert all(got[p] == pytest.approx(want[p]) for p in want), query
+
+
+def _lexsort_capability_scores(index, query, positions):
+    """capability_scores as first written (a stable lexsort by artifact and -cosine): the
+    reference its faster sort must equal exactly."""
+    counts_all = index.cap_count[positions]
+    m = len(positions)
+    best, mean3, best_row = np.zeros(m, np.float32), np.zeros(m, np.float32), np.full(m, -1, np.int64)
+    has = counts_all > 0
+    if not has.any():
+        return best, mean3, best_row
+    counts = counts_all[has]
+    segment = np.repeat(np.arange(len(counts)), counts)
+    seg_start = np.cumsum(counts) - counts
+    rows = index.cap_start[positions[has]][segment] + (np.arange(counts.sum()) - seg_start[segment])
+    sims = row_dots(index.vectors, rows, query)
+    order = np.lexsort((-sims, segment))
+    best[has], best_row[has] = sims[order[seg_start]], rows[order[seg_start]]
+    top3 = [np.where(counts > j, sims[order[np.minimum(seg_start + j, len(sims) - 1)]], 0.0) for j in range(3)]
+    mean3[has] = sum(top3) / np.minimum(counts, 3)
+    return best, mean3, best_row
+
+
+@pytest.mark.parametrize("widest", [1, 2, 3, 5, 16, 40])
+def test_capability_scores_equal_a_stable_lexsort_exactly(widest):
+    rng = np.random.default_rng(widest)
+    index = _index(list(rng.integers(0, widest + 1, 300)), seed=widest)
+    index.vectors = np.round(index.vectors, 1)  # many tied cosines: ties must go to the first row
+    query = np.round(index.vectors[0], 1)
+    positions = np.sort(rng.choice(300, 120, replace=False))
+    got, want = capability_scores(index, query, positions), _lexsort_capability_scores(index, query, positions)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and np.array_equal(g, w)

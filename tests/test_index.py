@@ -1,8 +1,9 @@
 """An index version written and loaded: columns, records on demand, BM25 saved, ANN by size."""
 
+import faiss
 import numpy as np
 
-from matchgraph.ann import AnnSettings, create_ann
+from matchgraph.ann import ANN, AnnSettings, create_ann
 from matchgraph.catalog import load_catalog
 from matchgraph.index import BM25_DIR, LoadedIndex, write_index
 from matchgraph.lexical import BM25Index
@@ -69,8 +70,29 @@ def test_ann_is_flat_up_to_flat_max_and_hnsw_above():
     vectors = rng.normal(size=(500, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     assert create_ann(vectors, "auto", AnnSettings(flat_max=500)).kind == "flat"
-    hnsw = create_ann(vectors, "auto", AnnSettings(flat_max=499, hnsw_ef_search=16))
+    hnsw = create_ann(vectors, "auto", AnnSettings(flat_max=499, large="hnsw", hnsw_ef_search=16))
     assert hnsw.kind == "hnsw"
     exact = set(create_ann(vectors, "flat").search(vectors[7], 50)[1][0])
     found = hnsw.search(vectors[7], 50)[1][0]  # more than ef_search: widened for the call
     assert len(found) == 50 and len(exact & set(found)) >= 45
+
+
+def test_ivf_above_flat_max_reranks_exactly_and_holds_the_vectors_in_row_order(tmp_path):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(4000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    settings = AnnSettings(flat_max=100, large="ivf", ivf_probe=1000)  # every list: exact
+    ivf = create_ann(vectors, "auto", settings)
+    assert ivf.kind == "ivf" and ivf.size == 4000
+    assert np.array_equal(ivf.stored_vectors(), vectors)  # search reads capability vectors here
+    flat = create_ann(vectors, "flat")
+    for row in (0, 7, 3999):  # 8-bit codes pick the candidates: the exact top 10 is among the top 40
+        (s_ivf, i_ivf), (s_flat, i_flat) = ivf.search(vectors[row], 40), flat.search(vectors[row], 10)
+        assert list(i_ivf[0][:10]) == list(i_flat[0]) and np.allclose(s_ivf[0][:10], s_flat[0], atol=1e-6)
+    ivf.save(tmp_path / "ivf.faiss")
+    loaded = ANN.load(tmp_path / "ivf.faiss", AnnSettings(ivf_probe=4))
+    assert loaded.kind == "ivf" and np.array_equal(loaded.stored_vectors(), vectors)
+    assert faiss.extract_index_ivf(loaded.index).nprobe == 4  # the probe comes from config at load
+    found = loaded.search(vectors[7], 10)[1][0]
+    assert 7 in found and len(found) == 10
+    assert create_ann(vectors[:0], "ivf").kind == "flat" and create_ann(vectors[:999], "ivf").kind == "flat"

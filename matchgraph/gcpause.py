@@ -1,0 +1,38 @@
+"""Python's cyclic garbage collector paused while a build allocates millions of long-lived objects.
+
+Loading a catalog, tokenizing it for BM25 or reading a version's columns creates objects that all
+survive; every full collection meanwhile traverses all of them again. At 100,000 artifacts the
+catalog load took 16 s with the collector on and 7 s with it paused (bench/scale.py catalog).
+The builds make no reference cycles worth collecting early; reference counting still frees
+everything else at once.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+_depth = 0  # builds inside a pause (threads or nested calls): the last one out resumes
+_resume = False  # whether the collector was on when the first one came in
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause the cyclic collector for the block (nestable, thread-safe); it runs again after the
+    last pause ends if it was enabled before the first began."""
+    global _depth, _resume
+    with _lock:
+        if _depth == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _resume:
+                gc.enable()

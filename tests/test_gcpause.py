@@ -1,0 +1,51 @@
+"""The collector pause around builds: nestable, and it leaves the collector as it found it."""
+
+import gc
+import threading
+
+from matchgraph.gcpause import collection_paused
+
+
+def test_pause_nests_and_resumes_only_after_the_last():
+    assert gc.isenabled()
+    with collection_paused():
+        assert not gc.isenabled()
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_pause_leaves_a_disabled_collector_disabled_and_resumes_after_errors():
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    try:
+        with collection_paused():
+            raise ValueError
+    except ValueError:
+        pass
+    assert gc.isenabled()
+
+
+def test_pauses_in_threads_resume_when_all_are_done():
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def build():
+        with collection_paused():
+            inside.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    inside.wait()
+    assert not gc.isenabled()
+    release.set()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()
