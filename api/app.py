@@ -151,11 +151,12 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     endpoint at /mcp; `host` is the address served (loopback enables MCP's DNS-rebinding guard)."""
     engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
     service = Service(engine, background)
+    guard = ClientGuard(engine.config["server"])  # one per app: the API's and MCP's token failures
     mcp_http = None
     if mcp:
         from .mcp_transport import create_mcp_http
 
-        mcp_http = create_mcp_http(engine, host=host)
+        mcp_http = create_mcp_http(engine, host=host, guard=guard)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -174,7 +175,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     app.state.engine = engine
     app.state.metrics = Metrics(engine)
     app.state.templates = Jinja2Templates(env=templates_env())
-    app.state.guard = ClientGuard(engine.config["server"])
+    app.state.guard = guard
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(engine.config["server"]["max_body_bytes"]))
     app.add_middleware(SecurityHeadersMiddleware)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from matchgraph.engine import Engine
 from matchgraph.validation import problems_of
 
+from .guard import ClientGuard
 from .mcp_tools import SelectionRecorded, Tools
 from .mcp_views import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, one_line
 
@@ -103,14 +104,15 @@ class _Server(MCPServer):
             raise ToolError(f"{name}: bad argument: " + "; ".join(problems)) from cause
 
 
-def create_mcp_server(engine: Engine) -> MCPServer:
-    """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection."""
+def create_mcp_server(engine: Engine, guard: ClientGuard | None = None) -> MCPServer:
+    """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection.
+    Over HTTP `guard` refuses write tokens from a client that sent too many wrong ones."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     server = _Server("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
                        log_level="WARNING")
     root.handlers[:], root.level = saved  # the SDK calls logging.basicConfig: keep the host's logging
-    tools = Tools(engine)
+    tools = Tools(engine, guard)
     for name, (title, description, hints) in TOOLS.items():
         server.add_tool(getattr(tools, name), name=name, title=title, description=description,
                         annotations=hints)

@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
+from .guard import ClientGuard
 from .models import EventsResult
 from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
@@ -53,26 +54,37 @@ def _call(fn: Callable[[], Any]) -> Any:
         raise ToolError(str(exc)) from None
 
 
-def _bearer(ctx: Context | None) -> str | None:
-    """The Bearer token of the HTTP request carrying this call (None on stdio)."""
+def _http_request(ctx: Context | None):
+    """The HTTP request carrying this call (None on stdio)."""
     if ctx is None:
         return None
     try:
         request = ctx.request_context.request
     except ValueError:
         return None
-    headers = getattr(request, "headers", None)
-    if headers is None:
+    return request if getattr(request, "headers", None) is not None else None
+
+
+def _bearer(request) -> str | None:
+    """The Bearer token of the HTTP request `request` (None without one)."""
+    if request is None:
         return None
-    scheme, _, value = (headers.get("authorization") or "").partition(" ")
+    scheme, _, value = (request.headers.get("authorization") or "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def check_token(engine: Engine, given: str | None) -> None:
-    """The engine's token rule, as MCP tool errors that say how to send the token."""
+def check_token(engine: Engine, given: str | None, guard: ClientGuard | None = None, request=None) -> None:
+    """The engine's token rule, as MCP tool errors that say how to send the token. Over HTTP with
+    the app's `guard`, wrong tokens count per client as on the HTTP API: past
+    server.token_failures_per_minute every token the client sends is refused for the minute."""
+    guarded = guard is not None and request is not None
+    if guarded and given and guard.token_blocked(request):
+        raise ToolError("refused: too many wrong tokens from this client; try again in a minute")
     try:
         engine.authorize(given)
     except Unauthorized as exc:
+        if guarded and exc.reason == "wrong":
+            guard.token_failed(request)
         hint = {"missing": ": pass it as the `token` argument, or over HTTP as the header "
                            "'Authorization: Bearer <token>'"}.get(exc.reason, "")
         raise ToolError(f"refused: {exc}{hint}") from None
@@ -82,8 +94,9 @@ class Tools:
     """The handlers over one engine, registered by api/mcp.py's `create_mcp_server` as the tools of
     the same names."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, guard: ClientGuard | None = None):
         self.engine = engine
+        self.guard = guard  # the HTTP app's: wrong tokens per client (None on stdio)
 
     def search(
         self,
@@ -141,7 +154,8 @@ class Tools:
         ctx: Context = None,
     ) -> SelectionRecorded:
         engine = self.engine
-        check_token(engine, token or _bearer(ctx))
+        request = _http_request(ctx)
+        check_token(engine, token or _bearer(request), self.guard, request)
         _call(lambda: check_query(query, "query"))  # what a search could record: words, no NUL, not too long
         chosen = _call(lambda: engine.resolve(artifact, "artifact"))
         event = {"query": query, "artifact_id": chosen.id, "kind": "select"}

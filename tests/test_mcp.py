@@ -255,6 +255,30 @@ def test_streamable_http_at_mcp(live_server, demo_home):
     assert selects_for(demo_home, TROCR) == before + 1
 
 
+
+def test_wrong_tokens_over_mcp_http_count_per_client(demo_home):
+    """record_selection over /mcp is held by the same wrong-token limit as the HTTP API: past
+    server.token_failures_per_minute every token, the right one too, is refused for the minute."""
+    port = free_ports(1)[0]
+    env = clean_env(MATCHGRAPH_TOKEN=TOKEN, MATCHGRAPH_SERVER__TOKEN_FAILURES_PER_MINUTE="2")
+    with running_servers([serve_command(demo_home, port)], [f"http://127.0.0.1:{port}"], env,
+                         demo_home.parent) as urls:
+        async def go():
+            async with streamable_http_client(f"{urls[0]}/mcp") as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    for _ in range(2):
+                        wrong = error_text(await session.call_tool(
+                            "record_selection", {"query": HANDWRITING, "artifact": TROCR, "token": "x"}))
+                        assert "token is not valid" in wrong
+                    blocked = error_text(await session.call_tool(
+                        "record_selection", {"query": HANDWRITING, "artifact": TROCR, "token": TOKEN}))
+                    assert "too many wrong tokens" in blocked
+
+        before = selects_for(demo_home, TROCR)
+        run(go())
+        assert selects_for(demo_home, TROCR) == before  # nothing recorded
+
 def test_http_rejects_foreign_host_header(live_server):
     """DNS-rebinding protection on a loopback server: a foreign Host header is refused."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
