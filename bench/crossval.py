@@ -97,8 +97,8 @@ class QueryVectors:
         engine = Engine(home)
         conf = engine.config["search"]
         texts = [request_part(t, conf["input_markers"]) for t in requests]
-        texts += requests if raw else []
         texts += sorted({p for t in texts for p in split_needs(t, max(conf["needs_min_parts"], 2))})
+        texts += requests if raw else []  # as the baselines send them: search never splits these
         texts = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         self.vectors.update(zip(texts, engine.embedder().encode(texts, progress=True)))
         engine.close()

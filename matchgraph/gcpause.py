@@ -21,8 +21,9 @@ _resume = False  # whether the collector was on when the first one came in
 
 @contextmanager
 def collection_paused() -> Iterator[None]:
-    """Pause the cyclic collector for the block (nestable, thread-safe); it runs again after the
-    last pause ends if it was enabled before the first began."""
+    """Pause the cyclic collector for the block, or for every call of a function decorated with
+    `@collection_paused()` (nestable, thread-safe); it runs again after the last pause ends if it
+    was enabled before the first began."""
     global _depth, _resume
     with _lock:
         if _depth == 0:

@@ -27,6 +27,7 @@ class Indexing:
     versions: IndexVersions
     embedder: Callable[..., Embedder]  # Engine.embedder(model)
 
+    @collection_paused()  # millions of objects that all live to the end (gcpause.py)
     def index(self, catalog: Iterable[str | Path] | None = None, model: str | None = None,
               progress: bool = False) -> dict[str, Any]:
         """Validate the catalog, embed new capability texts, build FAISS and publish a new version.
@@ -34,10 +35,6 @@ class Indexing:
         A bad catalog raises ValidationFailed before anything is written; the served index stays.
         Returns {"version", "artifacts", "capabilities", "embedded", "cached", "model"}.
         """
-        with collection_paused():  # millions of objects that all live to the end (gcpause.py)
-            return self._index(catalog, model, progress)
-
-    def _index(self, catalog: Iterable[str | Path] | None, model: str | None, progress: bool) -> dict[str, Any]:
         last = self.store.versions()
         paths = [str(Path(p).resolve()) for p in catalog] if catalog else \
             (last[0]["catalog"] if last else list(self.config["catalog"]))

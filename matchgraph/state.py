@@ -160,11 +160,8 @@ class ServedState:
         self._checked_at = now  # servers look at the event table at most once an interval
         return self.store.events_signature() != state.graph.signature
 
+    @collection_paused()  # loads and graph builds: objects that all live on (gcpause.py)
     def _build_state(self, previous: State | None, progress: bool = False, refit: bool = False) -> State:
-        with collection_paused():  # loads and graph builds: objects that all live on (gcpause.py)
-            return self._built_state(previous, progress, refit)
-
-    def _built_state(self, previous: State | None, progress: bool, refit: bool) -> State:
         current = self.versions.current()
         if current is None:
             raise NoIndex(f"no index in {self.home}; run `matchgraph index --catalog PATH` first")
