@@ -25,7 +25,10 @@ _STEMMER = Stemmer.Stemmer("english")
 SETTINGS = "matchgraph-bm25.json"  # the settings an index was built with (method, k1, b)
 
 
-_WORDS = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s.tokenize's default token pattern
+# bm25s.tokenize's default pattern is \b\w\w+\b; findall's left-to-right scan with a greedy
+# \w\w+ only ever matches whole runs of word characters, so the boundaries add nothing but time
+# (a quarter of the catalog's tokenizing at 100,000 artifacts).
+_WORDS = re.compile(r"\w\w+").findall
 _STOPWORDS = frozenset(STOPWORDS_EN)  # what bm25s.tokenize(stopwords="en") drops
 
 
@@ -34,6 +37,27 @@ def _query_tokens(query: str) -> list[str]:
     or more characters, English stopwords dropped, stemmed), without its per-call progress-bar
     and vocabulary set-up (a third of a millisecond a query)."""
     return _STEMMER.stemWords([w for w in _WORDS(query.lower()) if w not in _STOPWORDS])
+
+
+def tokenize(documents: list[str]) -> bm25s.tokenization.Tokenized:
+    """The documents' stemmed token ids and vocabulary, the same tokens as
+    `bm25s.tokenize(documents, stopwords="en", stemmer=...)` in one pass: each distinct word is
+    looked up, filtered and stemmed once, where bm25s checks every token against a stopword set
+    it rebuilds per document and maps every token twice (10.5 -> ~6 s at 100,000 artifacts)."""
+    stem_id: dict[str, int] = {w: -1 for w in _STOPWORDS}  # each word seen -> its stem's id
+    vocab: dict[str, int] = {}
+    ids: list[list[int]] = []
+    for document in documents:
+        words = _WORDS(document.lower())
+        try:
+            row = [stem_id[w] for w in words]
+        except KeyError:  # new words: stem each once
+            for word in words:
+                if word not in stem_id:
+                    stem_id[word] = vocab.setdefault(_STEMMER.stemWord(word), len(vocab))
+            row = [stem_id[w] for w in words]
+        ids.append([i for i in row if i >= 0] if -1 in row else row)
+    return bm25s.tokenization.Tokenized(ids=ids, vocab=vocab)
 
 
 class BM25Index:
@@ -54,8 +78,7 @@ class BM25Index:
         self.size = len(documents)
         self.retriever = bm25s.BM25(method=method, k1=k1, b=b)
         if documents:
-            tokens = bm25s.tokenize(documents, stopwords="en", stemmer=_STEMMER, show_progress=False)
-            self.retriever.index(tokens, show_progress=False)
+            self.retriever.index(tokenize(documents), show_progress=False)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,13 @@
 """An index version written and loaded: columns, records on demand, BM25 saved, ANN by size."""
 
+import bm25s
 import faiss
 import numpy as np
 
 from matchgraph.ann import ANN, AnnSettings, create_ann
 from matchgraph.catalog import load_catalog
 from matchgraph.index import BM25_DIR, LoadedIndex, write_index
-from matchgraph.lexical import BM25Index
+from matchgraph.lexical import _STEMMER, BM25Index, tokenize
 from matchgraph.search import Filters
 
 CATALOG = "fixtures/catalog"
@@ -63,6 +64,18 @@ def test_bm25_is_saved_with_the_version_and_rebuilt_for_other_settings(tmp_path)
     other = LoadedIndex.load(1, tmp_path, {"method": "lucene", "k1": 1.2, "b": 0.9}).bm25
     assert other.settings["k1"] == 1.2
     assert not np.allclose(other.scores("handwritten letters"), fresh.scores("handwritten letters"))
+
+
+def test_tokenize_makes_the_tokens_bm25s_makes():
+    documents = [a.lexical_text() for a in load_catalog([CATALOG])] + [
+        "", "a I x", "the and of", "Ünïcode wörds, snake_case_id x2 and 16k_sr Libri2Mix",
+        "running runs ran RUNNING", "tabs\tand\nnewlines -- hyphen-ated e-mail a1 1a"]
+    ours = tokenize(documents)
+    theirs = bm25s.tokenize(documents, stopwords="en", stemmer=_STEMMER, show_progress=False)
+    words = {i: w for w, i in ours.vocab.items()}
+    their_words = {i: w for w, i in theirs.vocab.items()}
+    assert [[words[i] for i in row] for row in ours.ids] == [[their_words[i] for i in row] for row in theirs.ids]
+    assert sorted(ours.vocab) == sorted(theirs.vocab)
 
 
 def test_ann_is_flat_up_to_flat_max_and_hnsw_above():
