@@ -174,8 +174,8 @@ SETTINGS: list[Setting] = [
     S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True),
     S("ann.hnsw_ef_search", 256, "HNSW candidate list while searching; recall@10 against flat in "
       "`bench/ann_recall.py`", positive=True),
-    S("ann.ivf_lists", 0, "IVF inverted lists (k-means cells); 0: twice the square root of the vectors"),
-    S("ann.ivf_probe", 160, "IVF lists scanned per search (more: better recall, slower)", positive=True),
+    S("ann.ivf_lists", 0, "IVF inverted lists (k-means cells); 0: the square root of the vectors"),
+    S("ann.ivf_probe", 120, "IVF lists scanned per search (more: better recall, slower)", positive=True),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
