@@ -11,6 +11,11 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
+# The nearest this many queries above MERGE_MIN_COSINE are a query's candidates. All pairs above
+# the cosine, as a range search returned them, grow with the square of the log's distinct
+# requests: 47,558 of them (1M artifacts, 500,000 events) held more than 8 GB of results at once.
+MAX_CANDIDATES = 1000
+BATCH = 512  # queries searched at a time: their candidates are what a build holds at once
 
 
 def _find(parent: dict, x):
@@ -29,35 +34,41 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
 
     The test depends on the two queries only (not on which others exist), so adding queries never
     splits a group: an incremental build merges new queries against the existing ones and gets
-    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
-    never all pairs); the cosine is then recomputed in float64 so both directions agree exactly.
+    the groups a full build gets. Candidates are each target's MAX_CANDIDATES nearest neighbours
+    above the cosine (FAISS, BATCH targets at a time; never all pairs): where more than that many
+    queries sit nearer to a query than its near-duplicate, the pair is not tested. The cosine is
+    then recomputed in float64 so both directions agree exactly.
     """
     if not targets or len(queries) < 2:
         return []
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    lims, _, ids = index.range_search(np.ascontiguousarray(vectors[targets], dtype=np.float32),
-                                      min_cosine - 1e-3)
     lengths = np.array([len(q) for q in queries])
+    k = min(MAX_CANDIDATES + 1, len(queries))  # + 1: the target finds itself
     pairs = []
-    for row, i in enumerate(targets):
-        cands = ids[lims[row]:lims[row + 1]]
-        cands = cands[cands != i]
-        if not len(cands):
-            continue
-        # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
-        li, lj = lengths[i], lengths[cands]
-        cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
-        if not len(cands):
-            continue
-        close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
-                                score_cutoff=ratio, limit=None)
-        vi = vectors[i].astype(np.float64)
-        for _, _, k in close:
-            j = int(cands[k])
-            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
-                pairs.append((i, j))
+    for start in range(0, len(targets), BATCH):
+        batch = targets[start:start + BATCH]
+        scores, ids = index.search(np.ascontiguousarray(vectors[batch], dtype=np.float32), k)
+        for i, row_scores, row_ids in zip(batch, scores, ids):
+            pairs.extend(_near_of(i, row_ids[row_scores >= min_cosine - 1e-3], queries, vectors,
+                                  lengths, ratio, min_cosine))
     return pairs
+
+
+def _near_of(i: int, cands: np.ndarray, queries: list[str], vectors: np.ndarray, lengths: np.ndarray,
+             ratio: float, min_cosine: float) -> list[tuple[int, int]]:
+    """The pairs (i, j) among i's candidates j that pass the near-duplicate test."""
+    cands = cands[cands != i]
+    # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
+    li, lj = lengths[i], lengths[cands]
+    cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
+    if not len(cands):
+        return []
+    close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
+                            score_cutoff=ratio, limit=None)
+    vi = vectors[i].astype(np.float64)
+    return [(i, int(cands[k])) for _, _, k in close
+            if float(np.sum(vi * vectors[int(cands[k])].astype(np.float64))) >= min_cosine]
 
 
 def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float) -> list[int]:
