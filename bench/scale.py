@@ -309,6 +309,8 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
     home = work / f"home-{n}"
     bench = json.loads((home / "bench.json").read_text())
     engine = Engine(home, refresh_seconds=3600)  # a server: the refresh below is triggered by hand
+    if not with_log and engine.store.event_count():
+        raise SystemExit(f"{home} holds events from an earlier log phase: run setup again")
     start = time.perf_counter()
     state = engine.state
     out: dict = {"load_s": time.perf_counter() - start, "load_rss_gb": _peak_rss_gb()}

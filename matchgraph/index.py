@@ -21,6 +21,7 @@ import json
 import os
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -59,8 +60,12 @@ def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, ma
                "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
     (folder / COLUMNS).write_text(json.dumps(columns))
     np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
-    create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
-    BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
+    # FAISS trains and adds without holding the GIL, so the BM25 build (Python) runs beside it
+    # rather than after it.
+    with ThreadPoolExecutor(1) as pool:
+        ann_written = pool.submit(lambda: create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss"))
+        BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
+        ann_written.result()
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
 
 
