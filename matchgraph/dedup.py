@@ -11,11 +11,15 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
-# The nearest this many queries above MERGE_MIN_COSINE are a query's candidates. All pairs above
-# the cosine, as a range search returned them, grow with the square of the log's distinct
-# requests: 47,558 of them (1M artifacts, 500,000 events) held more than 8 GB of results at once.
+# Candidate pairs one range search may return (12 bytes each: id and distance), so its rows are
+# searched in chunks of PAIR_BUDGET // n_queries. Searched all at once, queries that all lie within
+# the cosine of each other (a log of one domain) returned every pair: 1.3 GB for the bench's
+# 51,000-event log at 100,000 artifacts, the peak of a server's first load.
+PAIR_BUDGET = 4_000_000
+# The nearest this many candidates of a query are tested. Its time is the other square: the
+# bench's 1M-artifact log has 47,558 distinct requests within cosine 0.5 of each other, each one
+# a candidate of every other, and testing every pair's texts would take minutes.
 MAX_CANDIDATES = 1000
-BATCH = 512  # queries searched at a time: their candidates are what a build holds at once
 
 
 def _find(parent: dict, x):
@@ -28,47 +32,63 @@ def _find(parent: dict, x):
 
 
 def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], ratio: float,
-               min_cosine: float = MERGE_MIN_COSINE) -> list[tuple[int, int]]:
+               min_cosine: float = MERGE_MIN_COSINE, pair_budget: int = PAIR_BUDGET
+               ) -> list[tuple[int, int]]:
     """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
     the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
 
     The test depends on the two queries only (not on which others exist), so adding queries never
     splits a group: an incremental build merges new queries against the existing ones and gets
-    the groups a full build gets. Candidates are each target's MAX_CANDIDATES nearest neighbours
-    above the cosine (FAISS, BATCH targets at a time; never all pairs): where more than that many
-    queries sit nearer to a query than its near-duplicate, the pair is not tested. The cosine is
-    then recomputed in float64 so both directions agree exactly.
+    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
+    never all pairs), `pair_budget` candidates at most at a time; the cosine is then recomputed in
+    float64 so both directions agree exactly. Of a query with more than MAX_CANDIDATES candidates
+    only the nearest are tested: a pair is missed only where that many queries sit nearer to one
+    of the two than its near-duplicate does.
     """
     if not targets or len(queries) < 2:
         return []
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     lengths = np.array([len(q) for q in queries])
-    k = min(MAX_CANDIDATES + 1, len(queries))  # + 1: the target finds itself
-    pairs = []
-    for start in range(0, len(targets), BATCH):
-        batch = targets[start:start + BATCH]
-        scores, ids = index.search(np.ascontiguousarray(vectors[batch], dtype=np.float32), k)
-        for i, row_scores, row_ids in zip(batch, scores, ids):
-            pairs.extend(_near_of(i, row_ids[row_scores >= min_cosine - 1e-3], queries, vectors,
-                                  lengths, ratio, min_cosine))
+    pairs: list[tuple[int, int]] = []
+    step = max(1, pair_budget // len(queries))
+    for start in range(0, len(targets), step):
+        chunk = targets[start:start + step]
+        lims, distances, ids = index.range_search(np.ascontiguousarray(vectors[chunk], dtype=np.float32),
+                                                  min_cosine - 1e-3)
+        pairs += _close_texts(queries, vectors, lengths, chunk, lims, distances, ids, ratio, min_cosine)
+        del lims, distances, ids  # before the next chunk's search: one chunk's candidates held at a time
     return pairs
 
 
-def _near_of(i: int, cands: np.ndarray, queries: list[str], vectors: np.ndarray, lengths: np.ndarray,
-             ratio: float, min_cosine: float) -> list[tuple[int, int]]:
-    """The pairs (i, j) among i's candidates j that pass the near-duplicate test."""
-    cands = cands[cands != i]
-    # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
-    li, lj = lengths[i], lengths[cands]
-    cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
-    if not len(cands):
-        return []
-    close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
-                            score_cutoff=ratio, limit=None)
-    vi = vectors[i].astype(np.float64)
-    return [(i, int(cands[k])) for _, _, k in close
-            if float(np.sum(vi * vectors[int(cands[k])].astype(np.float64))) >= min_cosine]
+def _close_texts(queries: list[str], vectors: np.ndarray, lengths: np.ndarray, targets: list[int],
+                 lims: np.ndarray, distances: np.ndarray, ids: np.ndarray, ratio: float,
+                 min_cosine: float) -> list[tuple[int, int]]:
+    """The near-duplicate pairs among one chunk's range-search candidates (`lims`, `distances`,
+    `ids` as FAISS returns them for `targets`; the nearest MAX_CANDIDATES of each): texts within
+    `ratio`, vectors within `min_cosine` in float64."""
+    pairs = []
+    for row, i in enumerate(targets):
+        cands, cosines = ids[lims[row]:lims[row + 1]], distances[lims[row]:lims[row + 1]]
+        others = cands != i
+        cands, cosines = cands[others], cosines[others]
+        if len(cands) > MAX_CANDIDATES:
+            cands = cands[np.sort(np.argpartition(-cosines, MAX_CANDIDATES - 1)[:MAX_CANDIDATES])]
+        if not len(cands):
+            continue
+        # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
+        li, lj = lengths[i], lengths[cands]
+        cands = cands[200.0 * np.minimum(li, lj) >= ratio * (li + lj) - 1e-9]
+        if not len(cands):
+            continue
+        close = process.extract(queries[i], [queries[j] for j in cands], scorer=fuzz.ratio,
+                                score_cutoff=ratio, limit=None)
+        vi = vectors[i].astype(np.float64)
+        for _, _, k in close:
+            j = int(cands[k])
+            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
+                pairs.append((i, j))
+    return pairs
 
 
 def merge_near_duplicates(queries: list[str], vectors: np.ndarray, ratio: float) -> list[int]:

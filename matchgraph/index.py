@@ -12,7 +12,8 @@ Files of a version folder (written by `write_index`, manifest.json last):
 
 What every search reads is held as numpy columns (kind, pricing and task codes, capability
 ranges) and lookup tables (position by id, the name index); an artifact's full record is read
-from catalog.jsonl when a result, a page or a comparison shows it (`artifact(id)`).
+from catalog.jsonl when a page or a comparison shows it (`artifact(id)`), and a search result
+reads only its matched capability's title and tool from it (`artifacts.shown`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from threading import Lock
-from typing import Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
 from .ann import ANN, AnnSettings, create_ann
-from .catalog import Artifact
+from .catalog import Artifact, ToolRef
 from .gcpause import collection_paused
 from .lexical import BM25Index, NameIndex
 
@@ -75,6 +78,28 @@ def dump_records(artifacts: list[Artifact]) -> list[str]:
     return [a.model_dump_json() for a in artifacts]
 
 
+class Shown(NamedTuple):
+    """What a search result shows of its matched capability beyond the columns."""
+
+    title: str
+    tool: ToolRef | None
+
+
+class _ShownCapability(TypedDict, total=False):
+    id: str
+    title: str
+    tool: dict[str, Any] | None
+
+
+class _ShownRecord(TypedDict):
+    capabilities: list[_ShownCapability]
+
+
+# Parses a catalog.jsonl line into its capabilities' ids, titles and tools only (the other fields
+# are skipped without building objects): ~8 us a line where a whole Artifact takes ~22 us.
+_SHOWN = TypeAdapter(_ShownRecord)
+
+
 class ArtifactRecords(Sequence):
     """The catalog's artifacts in catalog order, parsed from catalog.jsonl when asked for.
 
@@ -115,6 +140,32 @@ class ArtifactRecords(Sequence):
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return artifact
+
+    def shown(self, pos: int, capability_id: str) -> Shown:
+        """Title and tool of capability `capability_id` of the artifact at `pos`, as `self[pos]`
+        has them; KeyError when it has no such capability.
+
+        An artifact already parsed answers; else only the capabilities' ids, titles and tools are
+        read from its line. The line was written from a validated Artifact (write_index), so
+        nothing is lost by not validating it whole again; a search shows one capability of each of
+        its ten results, and parsing their records whole cost a first search at 100,000 artifacts
+        ~0.5 ms more than a second one (bench/scale.py times first searches)."""
+        pos = int(pos)
+        if not 0 <= pos < len(self):
+            raise IndexError(pos)
+        with self._lock:
+            hit = self._loaded[pos] if self._loaded is not None else self._cache.get(pos)
+        if hit is not None:
+            for c in hit.capabilities:
+                if c.id == capability_id:
+                    return Shown(c.title, c.tool)
+            raise KeyError(capability_id)
+        line = self._read(int(self.offsets[pos]), int(self.offsets[pos + 1]))
+        for c in _SHOWN.validate_json(line)["capabilities"]:
+            if c.get("id") == capability_id:
+                tool = c.get("tool")
+                return Shown(c["title"], ToolRef.model_validate(tool) if tool is not None else None)
+        raise KeyError(capability_id)
 
     def _read(self, start: int, end: int) -> bytes:
         """Bytes start:end of catalog.jsonl through one descriptor held for the records' life:
@@ -194,6 +245,11 @@ def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, i
     normalized = [normalize(v) if v else "" for v in values]
     vocab = {v: i for i, v in enumerate(sorted({v for v in normalized if v}))}
     return vocab, np.array([vocab.get(v, -1) for v in normalized], dtype=np.int32)
+
+
+def _names_of(codes: dict[str, int]) -> list[str]:
+    """The values of `_codes`' vocabulary by code: the inverse of `codes` (a handful of them)."""
+    return sorted(codes, key=codes.__getitem__)
 
 
 def task_key(task: str) -> str:
@@ -305,6 +361,14 @@ class LoadedIndex:
         """Positions of the artifacts of these task numbers (concatenated)."""
         parts = [self.task_members[self.task_starts[t]:self.task_starts[t + 1]] for t in tasks]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def kind(self, pos: int) -> str:
+        """Kind of the artifact at `pos`, from its code column (every artifact has one)."""
+        return _names_of(self.kind_codes)[int(self.kind_of[pos])]
+
+    def pricing(self, pos: int) -> str:
+        """Pricing of the artifact at `pos`, from its code column (every artifact has one)."""
+        return _names_of(self.pricing_codes)[int(self.pricing_of[pos])]
 
     def artifact(self, artifact_id: str) -> Artifact:
         return self.artifacts[self.position[artifact_id]]

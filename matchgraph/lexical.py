@@ -19,6 +19,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz, process
 
+from .arrays import sorted_unique
 from .events import normalize_query
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -220,7 +221,7 @@ class NameIndex:
         q = normalize_query(query)
         if not q or not self.n:
             return {}
-        picked = np.union1d(self.candidates(q), self.exact(q))
+        picked = sorted_unique(np.concatenate([self.candidates(q), self.exact(q)]))  # np.union1d's answer
         if not len(picked):
             return {}
         chosen = [self.choices[j] for j in picked]

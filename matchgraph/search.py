@@ -42,6 +42,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from .adapter import Adapter
+from .arrays import sorted_unique
 from .events import normalize_query
 from .fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal, rescore,  # noqa: F401
                      seed_weights, share_of, task_evidence_scale, task_mass)
@@ -163,8 +164,8 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     # Past task_candidates (a task of a huge catalog), the heaviest tasks' artifacts come first.
     tasks = tasks[np.argsort(-walked.task_mass[tasks], kind="stable")]
     task_members = index.members_of_tasks(tasks)[:conf["task_candidates"]]
-    positions = np.unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
-                                          walked.positions, task_members]).astype(np.int64))
+    positions = sorted_unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
+                                              walked.positions, task_members]).astype(np.int64))
     best, mean3, best_row = capability_scores(index, query_vector, positions)
 
     def spread(where, values) -> np.ndarray:
@@ -231,20 +232,20 @@ def _result(index: LoadedIndex, mg: MatchGraph | None, found: Candidates, parts:
             score: float, position: int, rank_value: int) -> SearchResult:
     """Result `position` (1-based): candidate number `i` with its weighted `parts`."""
     pos = int(found.positions[i])
-    artifact = index.artifacts[pos]
+    artifact_id, task = index.ids[pos], index.tasks[pos]  # the columns: no record is parsed whole
     cap_id = index.rows[found.best_row[i]][1]
-    capability = next(c for c in artifact.capabilities if c.id == cap_id)
+    capability = index.artifacts.shown(pos, cap_id)
     signals = Signals(**{name: round(float(values[i]), 4) for name, values in parts.items()})
-    past = _past_queries(mg, pos, artifact.id, found.walk.seeds)
+    past = _past_queries(mg, pos, artifact_id, found.walk.seeds)
     reason = Reason(signal=max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n)),
                     capability_title=capability.title, similarity=round(float(found.best[i]), 4),
-                    task=artifact.task, past_queries=[p.query for p in past])
+                    task=task, past_queries=[p.query for p in past])
     explanation = reason.sentence() + " " + ", ".join(
         f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
     if past:
         explanation += ". Past queries: " + "; ".join(f"'{p.query}'" for p in past[:3])
-    return SearchResult(artifact_id=artifact.id, name=artifact.name, kind=artifact.kind,
-                        pricing=artifact.pricing, task=artifact.task, rank=rank_value,
+    return SearchResult(artifact_id=artifact_id, name=index.names[pos], kind=index.kind(pos),
+                        pricing=index.pricing(pos), task=task, rank=rank_value,
                         score=round(score, 4), position=position, matched_capability=cap_id,
                         matched_capability_title=capability.title, similarity=round(float(found.best[i]), 4),
                         explanation=explanation, reason=reason, signals=signals, past_queries=past[:5],

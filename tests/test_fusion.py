@@ -8,6 +8,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from matchgraph.ann import row_dots
+from matchgraph.arrays import sorted_unique
 from matchgraph.events import normalize_query
 from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, relevance, rescore,
                                task_evidence_scale, task_share)
@@ -189,3 +190,12 @@ def test_capability_scores_equal_a_stable_lexsort_exactly(widest):
     got, want = capability_scores(index, query, positions), _lexsort_capability_scores(index, query, positions)
     for g, w in zip(got, want):
         assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
+def test_sorted_unique_is_np_unique():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 7, 1300):
+        for high in (1, 3, 100_000):
+            values = rng.integers(0, high, n).astype(np.int64)
+            got = sorted_unique(values)
+            assert got.dtype == np.int64 and np.array_equal(got, np.unique(values))

@@ -49,3 +49,11 @@ def test_pauses_in_threads_resume_when_all_are_done():
     for t in threads:
         t.join()
     assert gc.isenabled()
+
+
+def test_what_a_pause_made_is_in_the_oldest_generation_after_it():
+    """Young collections after a load must not traverse its objects again and again."""
+    with collection_paused():
+        built = [[i] for i in range(5000)]
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(built) in oldest and all(id(b) in oldest for b in built[::500])

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from matchgraph import Engine
@@ -169,3 +170,41 @@ def test_near_duplicate_groups_do_not_depend_on_the_other_queries(model):
     assert groups[after.index(a)] == groups[after.index(b)] == after.index(c)  # c bridges, sorts first
     assert len({groups[after.index(o)] for o in others}) == 3
 
+
+
+def test_near_pairs_searched_in_chunks_are_the_pairs_of_one_search():
+    """The range search runs over chunks of rows (dedup.PAIR_BUDGET candidates at a time, so a
+    log whose queries all lie close together never holds every pair at once): any chunking
+    finds the pairs that one search over all rows finds, in the same order."""
+    from matchgraph.dedup import near_pairs
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, 16))
+    topic = rng.integers(0, 4, 80)
+    vectors = centres[topic] + 0.4 * rng.normal(size=(80, 16))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    stems = ["stable diffusion xl", "whisper large v3", "llama 3 chat", "clip vit base"]
+    queries = [f"{stems[t]}{'s' if i % 3 == 0 else ''} {i % 5}" for i, t in enumerate(topic)]
+    for targets in (list(range(80)), list(range(0, 80, 3))):
+        whole = near_pairs(queries, vectors, targets, ratio=85, pair_budget=10**9)
+        assert len(whole) > 20
+        for budget in (1, 80, 81 * 7, 2000):
+            assert near_pairs(queries, vectors, targets, ratio=85, pair_budget=budget) == whole
+
+
+def test_near_pairs_test_each_querys_nearest_candidates(monkeypatch):
+    """Past MAX_CANDIDATES candidates a query's texts are compared with its nearest ones only, so a
+    log whose requests all sit within the cosine costs candidates x queries, not the square."""
+    from matchgraph import dedup
+
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(120, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = [f"the same request {i % 3}" for i in range(120)]  # every text matches a third of the others
+    monkeypatch.setattr(dedup, "MAX_CANDIDATES", 10)
+    pairs = dedup.near_pairs(queries, vectors, list(range(120)), ratio=95, min_cosine=-1.0)
+    cosines = vectors @ vectors.T
+    for i in range(120):
+        nearest = set(np.argsort(-cosines[i])[:11]) - {i}  # itself and its 10 nearest
+        expected = {j for j in nearest if queries[j] == queries[i]}
+        assert {j for a, j in pairs if a == i} == expected

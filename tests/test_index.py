@@ -3,10 +3,11 @@
 import bm25s
 import faiss
 import numpy as np
+import pytest
 
 from matchgraph.ann import ANN, AnnSettings, create_ann
-from matchgraph.catalog import load_catalog
-from matchgraph.index import BM25_DIR, LoadedIndex, write_index
+from matchgraph.catalog import Artifact, Capability, ToolRef, load_catalog
+from matchgraph.index import BM25_DIR, ArtifactRecords, LoadedIndex, write_index
 from matchgraph.lexical import _STEMMER, BM25Index, tokenize
 from matchgraph.search import Filters
 
@@ -36,6 +37,35 @@ def test_records_columns_and_rows_match_the_catalog(tmp_path):
             assert (artifact.id, c.id) in index.capability_keys
     assert list(index.artifacts) == artifacts
     assert (artifacts[0].id, "no-such-capability") not in index.capability_keys
+
+
+def test_shown_capabilities_and_code_columns_equal_the_validated_records(tmp_path):
+    """A search result reads its matched capability's title and tool without validating the
+    whole record again (the line was written from a validated Artifact), and kind and pricing
+    from the code columns: the artifact's own values, before and after it was parsed whole."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tooled = Artifact(id="acme/weather-mcp", name="Weather", kind="tool", pricing="free", capabilities=[
+        Capability(id="forecast", title="Forecast for a city", description="Days ahead.",
+                   tool=ToolRef(server="npx -y weather-mcp", name="forecast", input_schema=schema)),
+        Capability(id="alerts", title="Weather alerts")])
+    artifacts = load_catalog([CATALOG]) + [tooled]
+    rows = sum(len(a.capabilities) for a in artifacts)
+    write_index(tmp_path, artifacts, np.eye(rows, 16, dtype=np.float32), {"model": "test"})
+    index = LoadedIndex.load(1, tmp_path)
+    for parsed_whole in (False, True):
+        for pos, artifact in enumerate(artifacts):
+            if parsed_whole:  # then the parsed artifact answers
+                assert index.artifacts[pos] == artifact
+            assert (index.kind(pos), index.pricing(pos)) == (artifact.kind, artifact.pricing)
+            for c in artifact.capabilities:
+                assert index.artifacts.shown(pos, c.id) == (c.title, c.tool)
+            with pytest.raises(KeyError):
+                index.artifacts.shown(pos, "no-such-capability")
+    assert isinstance(index.artifacts.shown(len(artifacts) - 1, "forecast").tool, ToolRef)
+    with pytest.raises(IndexError):
+        index.artifacts.shown(len(artifacts), "forecast")
+    held = ArtifactRecords(None, np.zeros(0, np.int64), loaded=artifacts)  # a version before catalog.jsonl
+    assert held.shown(len(artifacts) - 1, "forecast") == ("Forecast for a city", tooled.capabilities[0].tool)
 
 
 def test_filters_read_the_code_columns(tmp_path):
