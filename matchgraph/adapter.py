@@ -232,9 +232,20 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
         # the capabilities its weight goes to get an offset, so a step costs queries x those
         # rows, not queries x every capability of every artifact the log touched.
         rows = np.unique(best)
+    t_row, t_data = targets.row, targets.data
+    if len(rows) > conf["adapter_max_capabilities"]:
+        # Still over the budget (a log spread over more capabilities than the softmax holds: 1M
+        # artifacts, 500,000 events): the rows with the most weight stay, the rest of the weight
+        # and the queries left with none are not fitted. Unbounded, one fit ran past 50 minutes.
+        mass = np.bincount(np.searchsorted(rows, best), weights=t_data, minlength=len(rows))
+        rows = np.sort(rows[np.argsort(-mass, kind="stable")[:conf["adapter_max_capabilities"]]])
+        kept = np.isin(best, rows)
+        t_row, t_data, best = t_row[kept], t_data[kept], best[kept]
+        fitted, t_row = np.unique(t_row, return_inverse=True)
+        queries_np = queries_np[fitted]
     softmax_rows = _softmax_rows(index, queries_np, rows, conf["adapter_max_capabilities"])
-    target = np.zeros((len(keep), len(softmax_rows)), dtype=np.float32)
-    np.add.at(target, (targets.row, np.searchsorted(softmax_rows, best)), targets.data)
+    target = np.zeros((len(queries_np), len(softmax_rows)), dtype=np.float32)
+    np.add.at(target, (t_row, np.searchsorted(softmax_rows, best)), t_data)
     target /= target.sum(axis=1, keepdims=True)
 
     torch.manual_seed(0)

@@ -122,6 +122,22 @@ def test_capability_budget_keeps_logged_rows_and_the_nearest(fresh_home, model):
     engine.close()
 
 
+def test_a_log_over_more_capabilities_than_the_budget_fits_the_heaviest(indexed_home, model):
+    """When the capabilities the log's weight goes to are more than adapter_max_capabilities, the
+    fit keeps those with the most weight; queries left without any are not fitted."""
+    engine = Engine(indexed_home)
+    index = engine.state.index
+    artifacts = [CHOSEN] + [a for a in index.ids if a != CHOSEN][:2]  # CHOSEN has the most weight
+    vectors = engine.embedder().encode([WORDINGS[0], "read a scanned page", "draw a picture"])
+    weights = sparse.csr_matrix(([3.0, 1.0, 1.0], ([0, 1, 2], [index.position[a] for a in artifacts])),
+                                shape=(3, len(index.ids)), dtype=np.float32)
+    conf = {**DEFAULTS["search"], "adapter_max_capabilities": 1, "adapter_steps": 5}
+    adapter = fit_adapter(index, vectors, weights, conf)
+    assert len(adapter.rows) == 1 and adapter.rows[0] in index.cap_rows[CHOSEN]
+    assert np.isfinite(adapter.projection).all() and np.isfinite(adapter.offsets).all()
+    engine.close()
+
+
 def test_a_server_refits_at_most_every_adapter_refit_seconds(fresh_home, model):
     """New events reach the graph at each refresh; the fit is kept until it is due, and an
     explicit refresh() refits."""
