@@ -347,7 +347,8 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
         out["export_first_s"] = time.perf_counter() - started  # the first ego export (export.ego_graph)
         out["export_ms"] = _quantiles(_each(lambda a: engine.graph_export("json", ego=a, radius=1), matched[:20]))
         out["ego_nodes"] = graph.number_of_nodes()
-        items = [{**item, "event_id": f"fresh-{i}"} for i, item in enumerate(_log_items(bench, 1000, SEED + 7, fresh=True))]
+        run = time.time_ns()  # new ids each run: a rerun on the same home must add events, not duplicates
+        items = [{**item, "event_id": f"fresh-{run}-{i}"} for i, item in enumerate(_log_items(bench, 1000, SEED + 7, fresh=True))]
         engine.add_events(items)
         engine.refresh_seconds = 1e-9  # the refresh interval has passed: the next read refreshes
         started = time.perf_counter()
