@@ -11,15 +11,12 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos drop cosine to ~0.6)
-# Candidate pairs one range search may return (12 bytes each: id and distance), so its rows are
-# searched in chunks of PAIR_BUDGET // n_queries. Searched all at once, queries that all lie within
-# the cosine of each other (a log of one domain) returned every pair: 1.3 GB for the bench's
-# 51,000-event log at 100,000 artifacts, the peak of a server's first load.
-PAIR_BUDGET = 4_000_000
-# The nearest this many candidates of a query are tested. Its time is the other square: the
-# bench's 1M-artifact log has 47,558 distinct requests within cosine 0.5 of each other, each one
-# a candidate of every other, and testing every pair's texts would take minutes.
+# A query's candidates are its MAX_CANDIDATES nearest above the cosine. All pairs above it, as
+# one range search returned them, grow with the square of the log's distinct requests: the
+# bench's requests nearly all lie within cosine 0.5 of each other, and the pairs took 1.3 GB at
+# 100,000 artifacts (the peak of a server's first load) and over 18 GB at 1M (47,558 requests).
 MAX_CANDIDATES = 1000
+PAIR_BUDGET = 4_000_000  # candidate pairs held at once: queries are searched in chunks of this
 
 
 def _find(parent: dict, x):
@@ -39,8 +36,8 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
 
     The test depends on the two queries only (not on which others exist; see MAX_CANDIDATES for
     the one exception), so adding queries never splits a group: an incremental build merges new queries against the existing ones and gets
-    the groups a full build gets. Candidates come from a FAISS range search (neighbours only,
-    never all pairs), `pair_budget` candidates at most at a time; the cosine is then recomputed in
+    the groups a full build gets. Candidates come from a FAISS nearest-neighbour search (never
+    all pairs), `pair_budget` candidates at most at a time; the cosine is then recomputed in
     float64 so both directions agree exactly. Of a query with more than MAX_CANDIDATES candidates
     only the nearest are tested: a pair is missed only where that many queries sit nearer to one
     of the two than its near-duplicate does.
@@ -51,29 +48,25 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     lengths = np.array([len(q) for q in queries])
     pairs: list[tuple[int, int]] = []
-    step = max(1, pair_budget // len(queries))
+    k = min(MAX_CANDIDATES + 1, len(queries))  # + 1: a query finds itself
+    step = max(1, pair_budget // k)
     for start in range(0, len(targets), step):
         chunk = targets[start:start + step]
-        lims, distances, ids = index.range_search(np.ascontiguousarray(vectors[chunk], dtype=np.float32),
-                                                  min_cosine - 1e-3)
-        pairs += _close_texts(queries, vectors, lengths, chunk, lims, distances, ids, ratio, min_cosine)
-        del lims, distances, ids  # before the next chunk's search: one chunk's candidates held at a time
+        cosines, ids = index.search(np.ascontiguousarray(vectors[chunk], dtype=np.float32), k)
+        pairs += _close_texts(queries, vectors, lengths, chunk, cosines, ids, ratio, min_cosine)
     return pairs
 
 
 def _close_texts(queries: list[str], vectors: np.ndarray, lengths: np.ndarray, targets: list[int],
-                 lims: np.ndarray, distances: np.ndarray, ids: np.ndarray, ratio: float,
-                 min_cosine: float) -> list[tuple[int, int]]:
-    """The near-duplicate pairs among one chunk's range-search candidates (`lims`, `distances`,
-    `ids` as FAISS returns them for `targets`; the nearest MAX_CANDIDATES of each): texts within
-    `ratio`, vectors within `min_cosine` in float64."""
+                 cosines: np.ndarray, ids: np.ndarray, ratio: float, min_cosine: float
+                 ) -> list[tuple[int, int]]:
+    """The near-duplicate pairs among one chunk's candidates (`cosines`, `ids`: each target's
+    nearest, as FAISS returns them for `targets`): texts within `ratio`, vectors within
+    `min_cosine` in float64."""
     pairs = []
     for row, i in enumerate(targets):
-        cands, cosines = ids[lims[row]:lims[row + 1]], distances[lims[row]:lims[row + 1]]
-        others = cands != i
-        cands, cosines = cands[others], cosines[others]
-        if len(cands) > MAX_CANDIDATES:
-            cands = cands[np.sort(np.argpartition(-cosines, MAX_CANDIDATES - 1)[:MAX_CANDIDATES])]
+        cands = ids[row][cosines[row] >= min_cosine - 1e-3]
+        cands = cands[cands != i][:MAX_CANDIDATES]
         if not len(cands):
             continue
         # ratio = 200 * matching / (len_i + len_j) <= 200 * min / (len_i + len_j): a cheap bound
