@@ -236,7 +236,7 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     if len(rows) > conf["adapter_max_capabilities"]:
         # Still over the budget (a log spread over more capabilities than the softmax holds: 1M
         # artifacts, 500,000 events): the rows with the most weight stay, the rest of the weight
-        # and the queries left with none are not fitted. Unbounded, one fit ran past 50 minutes.
+        # and the queries left with none are not fitted. Unbounded, one fit ran past 18 minutes.
         mass = np.bincount(np.searchsorted(rows, best), weights=t_data, minlength=len(rows))
         rows = np.sort(rows[np.argsort(-mass, kind="stable")[:conf["adapter_max_capabilities"]]])
         kept = np.isin(best, rows)
