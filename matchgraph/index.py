@@ -23,7 +23,6 @@ import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,10 +64,8 @@ def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, ma
     np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
     # FAISS trains and adds without holding the GIL, so the BM25 build (Python) runs beside it
     # rather than after it.
-    with ThreadPoolExecutor(1) as pool:
-        ann_written = pool.submit(lambda: create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss"))
-        BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
-        ann_written.result()
+    create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
+    BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
 
 
