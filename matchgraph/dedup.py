@@ -35,8 +35,8 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
     the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
 
     The test depends on the two queries only (not on which others exist; see MAX_CANDIDATES for
-    the one exception), so adding queries never splits a group: an incremental build merges new queries against the existing ones and gets
-    the groups a full build gets. Candidates come from a FAISS nearest-neighbour search (never
+    the one exception), so adding queries never splits a group: an incremental build merges new
+    queries against the existing ones and gets the groups a full build gets. Candidates come from a FAISS nearest-neighbour search (never
     all pairs), `pair_budget` candidates at most at a time; the cosine is then recomputed in
     float64 so both directions agree exactly. Of a query with more than MAX_CANDIDATES candidates
     only the nearest are tested: a pair is missed only where that many queries sit nearer to one

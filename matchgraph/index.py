@@ -62,8 +62,6 @@ def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, ma
                "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
     (folder / COLUMNS).write_text(json.dumps(columns))
     np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
-    # FAISS trains and adds without holding the GIL, so the BM25 build (Python) runs beside it
-    # rather than after it.
     create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
     BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
@@ -244,11 +242,6 @@ def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, i
     return vocab, np.array([vocab.get(v, -1) for v in normalized], dtype=np.int32)
 
 
-def _names_of(codes: dict[str, int]) -> list[str]:
-    """The values of `_codes`' vocabulary by code: the inverse of `codes` (a handful of them)."""
-    return sorted(codes, key=codes.__getitem__)
-
-
 def task_key(task: str) -> str:
     """How a task is compared (catalog column, filter, walk): stripped and lower-cased."""
     return task.strip().lower()
@@ -359,13 +352,21 @@ class LoadedIndex:
         parts = [self.task_members[self.task_starts[t]:self.task_starts[t + 1]] for t in tasks]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
+    @cached_property
+    def _kind_names(self) -> list[str]:
+        return sorted(self.kind_codes, key=self.kind_codes.__getitem__)  # code -> kind
+
+    @cached_property
+    def _pricing_names(self) -> list[str]:
+        return sorted(self.pricing_codes, key=self.pricing_codes.__getitem__)  # code -> pricing
+
     def kind(self, pos: int) -> str:
         """Kind of the artifact at `pos`, from its code column (every artifact has one)."""
-        return _names_of(self.kind_codes)[int(self.kind_of[pos])]
+        return self._kind_names[int(self.kind_of[pos])]
 
     def pricing(self, pos: int) -> str:
         """Pricing of the artifact at `pos`, from its code column (every artifact has one)."""
-        return _names_of(self.pricing_codes)[int(self.pricing_of[pos])]
+        return self._pricing_names[int(self.pricing_of[pos])]
 
     def artifact(self, artifact_id: str) -> Artifact:
         return self.artifacts[self.position[artifact_id]]
