@@ -347,8 +347,9 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
         out["export_first_s"] = time.perf_counter() - started  # the first ego export (export.ego_graph)
         out["export_ms"] = _quantiles(_each(lambda a: engine.graph_export("json", ego=a, radius=1), matched[:20]))
         out["ego_nodes"] = graph.number_of_nodes()
-        run = time.time_ns()  # new ids each run: a rerun on the same home must add events, not duplicates
-        items = [{**item, "event_id": f"fresh-{run}-{i}"} for i, item in enumerate(_log_items(bench, 1000, SEED + 7, fresh=True))]
+        run = time.time_ns()  # new ids and requests each run: a rerun on the same home adds new ones
+        items = [{**item, "event_id": f"fresh-{run}-{i}"}
+                 for i, item in enumerate(_log_items(bench, 1000, SEED + 7, fresh=True, tag=f"r{run % 10**9}"))]
         engine.add_events(items)
         engine.refresh_seconds = 1e-9  # the refresh interval has passed: the next read refreshes
         started = time.perf_counter()
@@ -436,12 +437,14 @@ def phase_http(work: Path, n: int) -> dict:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _log_items(bench: dict, count: int, seed: int, fresh: bool) -> list[dict]:
+def _log_items(bench: dict, count: int, seed: int, fresh: bool, tag: str = "") -> list[dict]:
     """Events as POST items: a Zipf draw over past requests, each leading to its source artifact
     (80%) or one of five others of the same task next to it (what a person looked at instead);
-    20% selects. `fresh` mixes in new requests (~10% of the batch)."""
+    20% selects. `fresh` mixes in new requests (~10% of the batch), each ending in `tag`: every run
+    passes a new one, so a rerun on the same home times new requests too (encoded, added to the
+    past-query index) rather than requests its first run already added."""
     rng = np.random.default_rng(seed)
-    pool = bench["pool"] + (bench["fresh"] if fresh else [])
+    pool = bench["pool"] + ([(f"{text} {tag}".strip(), source) for text, source in bench["fresh"]] if fresh else [])
     ids, tasks = bench["ids"], bench["tasks"]
     by_task: dict[str, list[int]] = {}
     place = {}

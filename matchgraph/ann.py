@@ -166,6 +166,27 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
 
 
+def refill_ann(vectors: np.ndarray, previous: ANN | None, settings: AnnSettings | None = None) -> ANN:
+    """An index over `vectors` like `create_ann(vectors, "auto", settings)`, but when `previous` is
+    an IVF whose list count is within a factor of 2 of what this size would get, its trained lists
+    and codebooks are reused and only the vectors are added again: training is most of an IVF
+    build (0.7 s of a 1.5 s refresh at 23,000 past queries), and a few new rows do not move the
+    centroids that matter. A full build (a load) trains afresh."""
+    settings = settings or AnnSettings()
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    fits = previous is not None and previous.kind == "ivf" and len(vectors) > settings.flat_max \
+        and settings.large == "ivf" and previous.index.d == vectors.shape[1]
+    if fits:
+        wanted = settings.ivf_lists or max(1, int(round(np.sqrt(len(vectors)))))
+        fits = wanted / 2 <= faiss.extract_index_ivf(previous.index).nlist <= wanted * 2
+    if not fits:
+        return create_ann(vectors, "auto", settings)
+    index = faiss.clone_index(previous.index)
+    index.reset()
+    index.add(vectors)
+    return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
+
+
 def _ivf(vectors: np.ndarray, lists: int, refine: float) -> faiss.Index:
     """An untrained IVF over 4-bit product-quantized codes of 4 dimensions each (FAISS fast scan,
     which needs an even number of them; 8-bit scalar codes otherwise) whose `refine` * k best candidates are

@@ -4,7 +4,8 @@ from a previous graph by merging only the events stored since it (a server's ref
 A build runs in named steps: `_continuation` (can the previous graph be continued?),
 `_add_counts` (the raw, un-merged counts plus the new ones), `_regroup_queries` (embed new query
 texts, merge near-duplicates), `_merge_edges` (the group-level edges) and `_weights` (the sparse
-query x artifact matrix, rewriting only the rows that changed).
+query x artifact matrix, rewriting only the rows that changed); the past-query index is refilled
+with the previous one's trained IVF lists (ann.refill_ann).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from .ann import create_ann
+from .ann import refill_ann
 from .dedup import regroup
 from .embeddings import Embedder
 from .graph import Evidence, MatchGraph, edge_weight
@@ -30,7 +31,8 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     With `previous` (a graph built from the same store for the same index version and config),
     only the events stored since it was built are read and merged into copies of its counts:
     new query texts are embedded and merged against the existing ones, and only the rows of the
-    query groups that changed are recomputed. The result equals a full build over all events.
+    query groups that changed are recomputed. The result equals a full build over all events,
+    except that a past-query IVF index keeps the lists the previous one was trained with.
     Without `previous`, or when it does not fit, everything is read (the same code, from empty).
     """
     gconf = config["graph"]
@@ -67,7 +69,8 @@ def build_match_graph(store, index: LoadedIndex, embedder: Embedder, config: dic
     if previous is not None and queries is previous.queries:
         query_ann = previous.query_ann
     else:
-        query_ann = create_ann(vectors[[raw_pos[q] for q in queries]]) if queries else None
+        rows = vectors[[raw_pos[q] for q in queries]]
+        query_ann = refill_ann(rows, previous.query_ann if previous else None) if queries else None
     tasks, task_of = (previous.tasks, previous.task_of) if previous else task_index(index)
     evidence = Evidence(cursor=delta.cursor, key=key, raw_pos=raw_pos, vectors=vectors,
                         raw_edges=raw_edges, raw_caps=raw_caps, texts=texts, members=members)

@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from matchgraph.ann import ANN, AnnSettings, create_ann
+from matchgraph.ann import ANN, AnnSettings, create_ann, refill_ann
 from matchgraph.catalog import Artifact, Capability, ToolRef, load_catalog
 from matchgraph.index import BM25_DIR, ArtifactRecords, LoadedIndex, write_index
 from matchgraph.lexical import _STEMMER, BM25Index, tokenize
@@ -139,3 +139,27 @@ def test_ivf_above_flat_max_reranks_exactly_and_holds_the_vectors_in_row_order(t
     found = loaded.search(vectors[7], 10)[1][0]
     assert 7 in found and len(found) == 10
     assert create_ann(vectors[:0], "ivf").kind == "flat" and create_ann(vectors[:999], "ivf").kind == "flat"
+
+
+def test_refill_keeps_the_trained_ivf_lists_and_holds_exactly_the_new_rows():
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(4000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    settings = AnnSettings(flat_max=100, large="ivf", ivf_probe=1000)
+    before = create_ann(vectors[:3900], "auto", settings)
+    rows = vectors[::-1].copy()  # other rows, in another order: a refresh re-sorts the queries
+    after = refill_ann(rows, before, settings)
+    assert after.kind == "ivf" and after.size == 4000 and np.array_equal(after.stored_vectors(), rows)
+    quantizers = [faiss.extract_index_ivf(a.index).quantizer for a in (before, after)]
+    centroids = [q.reconstruct_n(0, q.ntotal) for q in quantizers]
+    assert np.array_equal(*centroids)  # not trained again
+    assert before.size == 3900  # the previous index, still served meanwhile, is untouched
+    exact = create_ann(rows, "flat")
+    for row in (0, 7, 3999):
+        assert list(after.search(rows[row], 10)[1][0]) == list(exact.search(rows[row], 10)[1][0])
+    # Far from the size it was trained for, or below flat_max, the index is built afresh.
+    assert refill_ann(vectors[:150], before, AnnSettings(flat_max=200)).kind == "flat"
+    grown = np.tile(vectors, (5, 1))
+    retrained = refill_ann(grown, before, settings)
+    assert faiss.extract_index_ivf(retrained.index).nlist == round(np.sqrt(len(grown)))
+    assert refill_ann(rows, None, settings).kind == "ivf"
