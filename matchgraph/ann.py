@@ -13,6 +13,7 @@ recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at 300,000 bench ve
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,14 +156,10 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     else:
         raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw|ivf)")
     if len(vectors):
-        if kind in ("hnsw", "ivf"):
-            faiss.omp_set_num_threads(os.cpu_count() or 1)  # building is batch work
-        try:
+        with _batch_threads() if kind in ("hnsw", "ivf") else nullcontext():
             if kind == "ivf":
                 index.train(vectors[_training_rows(len(vectors), faiss.extract_index_ivf(index).nlist)])
             index.add(vectors)
-        finally:
-            faiss.omp_set_num_threads(1)
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
 
 
@@ -183,8 +180,19 @@ def refill_ann(vectors: np.ndarray, previous: ANN | None, settings: AnnSettings 
         return create_ann(vectors, "auto", settings)
     index = faiss.clone_index(previous.index)
     index.reset()
-    index.add(vectors)
+    with _batch_threads():
+        index.add(vectors)
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
+
+
+@contextmanager
+def _batch_threads():
+    """Every core for FAISS while building or filling an index (batch work), one again after."""
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(1)
 
 
 def _ivf(vectors: np.ndarray, lists: int, refine: float) -> faiss.Index:
