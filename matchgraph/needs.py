@@ -42,6 +42,7 @@ from typing import Callable, Sequence, TypeVar
 ACTIONS = frozenset("""
 access add adjust allocate answer caption cluster compose correct draw illustrate paint
 borrow discover explore know learn redeem research
+activate conduct encode establish improve initiate mark receive resolve
 paraphrase recognise recognize reply respond rewrite segment sketch speak analyse analyze annotate apply approve archive arrange assess assign
 authenticate backup book buy calculate call cancel categorize change check classify close collect
 compare compile compress compute configure confirm convert copy count create decrypt delete deploy
@@ -56,7 +57,7 @@ start stop store submit subscribe suggest summarize summarise tag test tell trac
 transfer transform translate tune update upload validate verify view write
 """.split())
 
-SEQUENCE = (r"first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|afterwards|additionally|"
+SEQUENCE = (r"first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|afterwards?|additionally|"
             r"also|finally|lastly|moreover|furthermore|besides|in addition|meanwhile|and|but|now")
 # Lead-ins stripped before looking for the verb, applied repeatedly ("Finally, please also ...").
 LEAD_INS = [re.compile(p, re.I) for p in (
@@ -70,7 +71,8 @@ LEAD_INS = [re.compile(p, re.I) for p in (
     r"^(?:i|we) (?:also )?(?:need|want|require) (?:you )?(?:to )?",
     r"^(?:i|we) (?:will|shall)(?: also)?(?: need to)?\s+",
     r"^(?:proceed|go ahead|continue) (?:to|and)\s+",
-    r"^(?:help me|let's|let us|make sure to|be sure to|don't forget to|remember to)\s+",
+    r"^(?:(?:help|assist) me(?: (?:in|with|to))?|let's|let us|make sure to|be sure to|don't forget to|"
+    r"remember to)\s+",
     r"^(?:after|once|when|before|if|upon|as soon as)\b[^,]{0,120},\s*",
     r"^(?:it would be great if you could|(?:i|we)(?:'d| would) appreciate it if you (?:could|can))\s+",
 )]
@@ -82,7 +84,7 @@ NEED = re.compile(r"^(?:(?:i|we)(?:'m| am| are)(?: also| particularly| really| e
                   r"for))\s+", re.I)
 SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 # Clause boundaries inside a sentence: "; ", ", then", " and then ", ", after that", ", additionally".
-CLAUSE = re.compile(r";\s+|,?\s+(?:and\s+)?then\b,?\s+|,\s+(?=(?:and\s+)?(?:after that|afterwards|"
+CLAUSE = re.compile(r";\s+|,?\s+(?:and\s+)?then\b,?\s+|,\s+(?=(?:and\s+)?(?:after that|afterwards?|"
                     r"additionally|finally|lastly|also|in addition)\b)", re.I)
 AND_VERB = re.compile(r",?\s+and\s+(?=(?:please\s+)?(?:also\s+)?([a-z]+)\b)", re.I)
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -92,14 +94,16 @@ def _action(clause: str) -> str | None:
     """The clause from its verb on, after its lead-ins ("Finally, please ..."), when that verb is
     an action; else None."""
     text = clause.strip(" ,.;:!?\"'")
-    for _ in range(6):
-        need = NEED.match(text)  # before "I need ..." is taken for a lead-in
+    for _ in range(12):
+        need = NEED.match(text)  # after every lead-in, before "I need ..." is taken for one
         if need:
             return text[need.end():]
-        before = text
-        for pattern in LEAD_INS:
-            text = pattern.sub("", text, count=1)
-        if text == before:
+        for pattern in LEAD_INS:  # one lead-in at a time: "Finally, I need information about ..."
+            stripped = pattern.sub("", text, count=1)
+            if stripped != text:
+                text = stripped
+                break
+        else:
             break
     word = WORD.match(text)
     return text if word and _is_action(word.group(0).lower()) else None
