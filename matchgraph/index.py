@@ -338,7 +338,7 @@ class LoadedIndex:
 
     @cached_property
     def name_index(self) -> NameIndex:
-        """Names and ids for the name signal (built on first search, not at load)."""
+        """Names and ids for the name signal (built on first use; a served state builds it at load)."""
         with collection_paused():
             return NameIndex(self.names, self.ids)
 

@@ -173,6 +173,7 @@ class ServedState:
             if index.manifest.get("artifacts", 1) < 1:  # published before empty catalogs were refused
                 raise NoIndex(f"index version {version} has no artifacts; run `matchgraph index "
                               "--catalog PATH` with a catalog that has some")
+            index.name_index  # built before the state is served: a first search waited for it (~13 s at 1M)
         # Same index version: only the events stored since the previous graph are read and merged.
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress,

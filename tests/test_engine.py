@@ -22,6 +22,11 @@ def test_seed_queries_rank_the_right_model_first(fresh_home):
     assert top(engine, "stable difusion")[0] == SD
 
 
+def test_a_loaded_state_has_its_name_index_before_the_first_search(fresh_home):
+    state = Engine(fresh_home).state  # what a server's refresh thread loads before it is ready
+    assert "name_index" in vars(state.index)  # built: the first search does not wait for it
+
+
 def test_results_explain_themselves_and_filters_apply(fresh_home):
     engine = Engine(fresh_home)
     response = engine.search("transcribe a podcast to text", k=5, record=False)
