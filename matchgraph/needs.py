@@ -59,7 +59,8 @@ transfer transform translate tune update upload validate verify view write
 
 SEQUENCE = (r"first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|afterwards?|additionally|"
             r"also|finally|lastly|moreover|furthermore|besides|in addition|meanwhile|and|but|now")
-# Lead-ins stripped before looking for the verb, applied repeatedly ("Finally, please also ...").
+# Lead-ins stripped before looking for the verb, one at a time until none applies
+# ("Finally, please also ...").
 LEAD_INS = [re.compile(p, re.I) for p in (
     rf"^(?:{SEQUENCE})\b,?\s*",
     r"^(?:please|kindly|just)\b,?\s*",
