@@ -43,16 +43,17 @@ def test_needs_stated_without_an_imperative_are_actions():
     # a need phrase alone is not a request for anything yet: it stays a detail
     assert split_needs("I need your assistance with a few tasks. Please translate this text to Czech.") == []
 
+
 def test_a_need_after_a_sequence_word_and_generic_verbs_outside_the_first_list():
     """Forms the train split showed unsplit: "Finally, I need information about ..." (the lead-ins
     used to strip "I need" before the need was seen), "Afterward, ...", "help me to <verb>", and
     verbs such as mark, resolve, initiate."""
-    parts = split_needs("Retrieve the soil moisture level in Beijing. Then, get the routines of Aly Raisman. "
-                        "Finally, mark the speech therapy exercise 91f6 as completed.")
-    assert [p.split()[0] for p in parts] == ["Retrieve", "Then,", "Finally,"]
-    parts = split_needs("Analyze the nutrition content of an apple. Additionally, I need information about "
-                        "exoplanet 20 including its mass. Afterward, validate the HTML code XxZ. "
-                        "Please help me to track a package with the ID 42.")
+    parts = split_needs("Fetch the weather forecast for Oslo. Then, get the match schedule of the national "
+                        "team. Finally, mark the maintenance task 17 as done.")
+    assert [p.split()[0] for p in parts] == ["Fetch", "Then,", "Finally,"]
+    parts = split_needs("Analyze the calories of a banana. Additionally, I need information about the planet "
+                        "Mars including its moons. Afterward, validate the XML file A1. "
+                        "Please help me to track a parcel with the ID 42.")
     assert [p.split()[0] for p in parts] == ["Analyze", "Additionally,", "Afterward,", "Please"]
 
 
