@@ -51,6 +51,7 @@ class Service:
         self.background = background  # False: nothing refreshes in the background (tests)
         self.reindex_lock = threading.Lock()
         self.load_error: str | None = None
+        self.warmed: set[str] = set()  # models that have encoded once in this process
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,15 +61,23 @@ class Service:
         return max(0.5, min(float(refresh), 5.0)) if refresh else 2.0
 
     def touch(self) -> None:
-        """Load or refresh the state now if it is stale (a no-op when fresh)."""
+        """Load or refresh the state now if it is stale (a no-op when fresh), and its model."""
         try:
-            self.engine.refresh_if_stale()
+            state = self.engine.refresh_if_stale()
+            self._warm(state.index.manifest["model"])
             self.load_error = None
         except NoIndex as exc:
             self.load_error = str(exc)
         except Exception as exc:  # keep serving the previous state; report it on /readyz
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("refreshing the index failed; still serving the previous state")
+
+    def _warm(self, model: str) -> None:
+        """Load the model before a search needs it: a state loads without it when every vector it
+        needs is cached, and the first request then waited seconds for it."""
+        if model not in self.warmed:
+            self.engine.embedder(model).encode_query("warm up")
+            self.warmed.add(model)
 
     def start(self) -> None:
         if not self.background:

@@ -21,17 +21,19 @@ def healthz() -> Health:
             responses={503: {"model": ErrorBody, "description": "no index loaded yet"}},
             summary="An index is loaded; reports its version")
 def readyz(request: Request):
-    """Ready only while a search would succeed: a state is loaded, it has artifacts, and the store
-    answers (a recorded search writes to it)."""
+    """Ready only while a search would succeed without waiting: a state and its model are loaded,
+    it has artifacts, and the store answers (a recorded search writes to it)."""
     service = request.app.state.service
     engine = service.engine
     seen = engine.overview(load=False)
-    if seen is None and not service.background:  # nothing loads it in the background: load now
-        service.touch()
+    if (seen is None or seen.model not in service.warmed) and not service.background:
+        service.touch()  # nothing loads them in the background: load now
         seen = engine.overview(load=False)
     problem = None
     if seen is None:
         problem = service.load_error or "loading the index"
+    elif seen.model not in service.warmed:
+        problem = service.load_error or "loading the model"
     elif not seen.artifacts:
         problem = f"index version {seen.index_version} has no artifacts"
     else:

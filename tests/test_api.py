@@ -83,6 +83,7 @@ def test_readyz_waits_for_the_background_load(demo_home):
             assert r.status_code == 503 and r.json()["error"] == "not_ready"
             threading.Event().wait(0.05)
         assert r.status_code == 200 and r.json()["index_version"] >= 1
+        assert app.state.service.warmed == {c.app.state.engine.state.index.manifest["model"]}  # model loaded
 
 
 def test_no_index_is_503(tmp_path, model):
