@@ -142,10 +142,7 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     settings = settings or AnnSettings()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
-    if kind == "auto":
-        kind = "flat" if len(vectors) <= settings.flat_max else settings.large
-    if kind == "ivf" and len(vectors) < IVF_MIN:
-        kind = "flat"  # too few to train lists and codes on; exact search is cheap there anyway
+    kind = _kind(len(vectors), kind, settings)
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -171,10 +168,10 @@ def refill_ann(vectors: np.ndarray, previous: ANN | None, settings: AnnSettings 
     centroids that matter. A full build (a load) trains afresh."""
     settings = settings or AnnSettings()
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    fits = previous is not None and previous.kind == "ivf" and len(vectors) > settings.flat_max \
-        and settings.large == "ivf" and previous.index.d == vectors.shape[1]
+    fits = previous is not None and previous.kind == "ivf" and previous.index.d == vectors.shape[1] \
+        and _kind(len(vectors), "auto", settings) == "ivf"
     if fits:
-        wanted = settings.ivf_lists or max(1, int(round(np.sqrt(len(vectors)))))
+        wanted = _list_count(len(vectors), settings.ivf_lists)
         fits = wanted / 2 <= faiss.extract_index_ivf(previous.index).nlist <= wanted * 2
     if not fits:
         return create_ann(vectors, "auto", settings)
@@ -183,6 +180,23 @@ def refill_ann(vectors: np.ndarray, previous: ANN | None, settings: AnnSettings 
     with _batch_threads():
         index.add(vectors)
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
+
+
+def _kind(n: int, kind: str, settings: AnnSettings) -> str:
+    """The index `create_ann` builds for n vectors when asked for `kind`."""
+    if kind == "auto":
+        kind = "flat" if n <= settings.flat_max else settings.large
+    if kind == "ivf" and n < IVF_MIN:
+        kind = "flat"  # too few to train lists and codes on; exact search is cheap there anyway
+    return kind
+
+
+def _list_count(n: int, lists: int) -> int:
+    """IVF lists for n vectors: `lists`, or sqrt(n) when 0 -- training and adding cost ~n * lists;
+    at 300,000 vectors twice as many lists built 4x slower (61.9 against 15.6 s) for lower recall
+    at the same probe (bench/ann_recall.py) -- and never fewer than ~39 training points a list,
+    as FAISS wants."""
+    return min(lists or max(1, int(round(np.sqrt(n)))), max(1, n // 39))
 
 
 @contextmanager
@@ -200,10 +214,7 @@ def _ivf(vectors: np.ndarray, lists: int, refine: float) -> faiss.Index:
     which needs an even number of them; 8-bit scalar codes otherwise) whose `refine` * k best candidates are
     re-ranked with a flat copy of the vectors -- also the row-order storage search reads."""
     dim = vectors.shape[1]
-    # sqrt(n) lists: training and adding cost ~n * lists; at 300,000 vectors twice as many lists
-    # built 4x slower (61.9 against 15.6 s) for lower recall at the same probe (bench/ann_recall.py).
-    lists = lists or max(1, int(round(np.sqrt(len(vectors)))))
-    lists = min(lists, max(1, len(vectors) // 39))  # FAISS wants ~39 training points per list
+    lists = _list_count(len(vectors), lists)
     codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
     index = faiss.index_factory(dim, f"IVF{lists},{codes},RFlat", faiss.METRIC_INNER_PRODUCT)
     index.k_factor = float(refine)

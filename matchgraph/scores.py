@@ -244,7 +244,8 @@ def compute_scores(artifacts: list[Artifact], graph_rank: np.ndarray, times_matc
     matched = np.zeros(len(signals.ids), dtype=np.int64)
     at = np.fromiter((signals.position.get(a, -1) for a in times_matched), np.int64, len(times_matched))
     counts = np.fromiter(times_matched.values(), np.int64, len(times_matched))
-    matched[at[at >= 0]] = counts[at >= 0]  # events of artifacts removed from the catalog stay stored
+    known = at >= 0  # events of artifacts removed from the catalog stay stored
+    matched[at[known]] = counts[known]
     graph_rank = np.asarray(graph_rank, dtype=np.float64)
     percentile = dict(signals.percentile)
     percentile["match_graph"] = _percentiles(match_graph_raw(graph_rank, matched), prior)
