@@ -9,7 +9,9 @@ search log) and queries-<split>.jsonl (default dev). Per set: the catalog is ind
 are evaluated with no events (cold), the train file is ingested as the search log and the queries
 are evaluated again (warm). In the same run, on the same catalog and queries: BM25 alone (bm25s),
 dense alone (same model, one text per artifact, FAISS flat), dense + BM25 with reciprocal rank
-fusion (k=60) and, with --txtai, txtai hybrid search (its own venv, bench/requirements-txtai.txt).
+fusion (k=60), with --txtai txtai hybrid search (its own venv, bench/requirements-txtai.txt), and
+after the warm run a vote of the nearest past requests (the log alone, see PastVote). `--split
+asked` evaluates the log's own requests asked again: what a directory sees for its popular requests.
 Prints one table per set (overall and by history group) and a summary: one row per system, MRR@10
 and coverage@10 (requests with several answers) per set. Figures come from matchgraph.evaluate.
 
@@ -49,6 +51,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchg
 TXTAI_VENV = Path(os.environ.get("TXTAI_VENV", "/tmp/txtai-venv"))
 RRF_K = 60
 DEPTH = 100  # candidates each retriever passes to RRF
+VOTE_K = 10  # past requests that vote in the log-only peer
+ASKED = "asked"  # --split asked: the log's own requests asked again
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "coverage@10")
 
 
@@ -91,12 +95,42 @@ class Baselines:
     def rank_dense(self, query: str) -> list[str]:
         return [self.ids[i] for i in self._dense(query)]
 
+    def rank_vote(self, log: "PastVote", query: str) -> list[str]:
+        """The artifacts chosen by the past requests nearest to `query` (`log`), by summed cosine."""
+        return log.vote(self.embedder.encode_query(query))
+
     def rank_rrf(self, query: str) -> list[str]:
         fused: dict[int, float] = {}
         for ranking in (self._bm25(query), self._dense(query)):
             for position, i in enumerate(ranking, start=1):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + position)
         return [self.ids[i] for i in sorted(fused, key=lambda i: -fused[i])]
+
+
+class PastVote:
+    """The peer a directory with a search log would try first: the VOTE_K past requests nearest to
+    a query (same model, FAISS flat) vote for the artifacts chosen for them, each with its cosine.
+    Only artifacts somebody chose can be ranked, so it answers warm requests and misses cold ones."""
+
+    def __init__(self, train: Path, embedder):
+        chosen: dict[str, list[str]] = {}
+        for line in train.read_text().splitlines():
+            if line.strip():
+                event = json.loads(line)
+                chosen.setdefault(normalize_query(event["query"]), []).append(event["artifact_id"])
+        self.texts = list(chosen)
+        self.chosen = [sorted(set(chosen[t])) for t in self.texts]
+        vectors = embedder.encode(self.texts, progress=True)
+        self.faiss = faiss.IndexFlatIP(vectors.shape[1])
+        self.faiss.add(vectors)
+
+    def vote(self, vector: np.ndarray) -> list[str]:
+        sims, rows = self.faiss.search(vector[None, :], VOTE_K)
+        votes: dict[str, float] = {}
+        for sim, row in zip(sims[0], rows[0]):
+            for artifact_id in self.chosen[row] if row >= 0 else ():
+                votes[artifact_id] = votes.get(artifact_id, 0.0) + float(sim)
+        return sorted(votes, key=lambda a: -votes[a])
 
 
 def ensure_txtai_venv() -> Path | None:
@@ -170,12 +204,25 @@ def summary(by_set: dict[str, dict[str, dict]]) -> str:
 def set_files(name: str, split: str) -> tuple[str, dict[str, Path]]:
     """(label, {catalog, queries, train}) of a set named by its folder under DATA or a path."""
     folder = Path(name) if Path(name).is_dir() else DATA / name
-    files = {"catalog": folder / "catalog.jsonl", "queries": folder / f"queries-{split}.jsonl",
-             "train": folder / "queries-train.jsonl"}
+    queries = folder / ("queries-train.jsonl" if split == ASKED else f"queries-{split}.jsonl")
+    files = {"catalog": folder / "catalog.jsonl", "queries": queries, "train": folder / "queries-train.jsonl"}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
         raise SystemExit(f"--sets {name}: missing {', '.join(missing)}")
     return folder.name, files
+
+
+def asked_again(train: Path, out: Path) -> Path:
+    """`--split asked`: every request of the log asked again, with all the artifacts selected for
+    it as its answers (the log's lines are one select each), written to `out`."""
+    chosen: dict[str, list[str]] = {}
+    for line in train.read_text().splitlines():
+        if line.strip():
+            event = json.loads(line)
+            chosen.setdefault(event["query"], []).append(event["artifact_id"])
+    out.write_text("".join(json.dumps({"query": q, "artifact_ids": sorted(set(a)), "history": "warm"}) + "\n"
+                           for q, a in chosen.items()))
+    return out
 
 
 def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
@@ -222,6 +269,8 @@ def run_set(files: dict[str, Path], home: Path, k: int, txtai: bool, encode_once
     engine.refresh()
     print(f"ingested {ingested} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     results["matchgraph warm (train log)"] = engine.evaluate(files["queries"], k)
+    log = PastVote(files["train"], engine.embedder())
+    results["vote of the 10 nearest past requests"] = evaluate(queries, lambda q: base.rank_vote(log, q), k)
     config = results["matchgraph warm (train log)"].pop("config")
     results["matchgraph cold (no events)"].pop("config")
     engine.close()
@@ -233,7 +282,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sets", default=None,
                         help="comma-separated set folders (names under ../shared/data or paths); "
                              "default: every folder of ../shared/data holding a catalog")
-    parser.add_argument("--split", default="dev", help="queries-<split>.jsonl is evaluated (default dev)")
+    parser.add_argument("--split", default="dev", help="queries-<split>.jsonl is evaluated (default dev); "
+                        "`asked`: every request of the log asked again (its selects as the answers)")
     parser.add_argument("--catalog", help="one set by its files instead of --sets (with --queries, --train)")
     parser.add_argument("--queries")
     parser.add_argument("--train", help="search log ingested for the warm run")
@@ -262,6 +312,8 @@ def main(argv=None) -> None:
     for label, files in sets:
         print(f"== {label}", file=sys.stderr)
         home = cached_home(cache, label, files)
+        if args.split == ASKED:
+            files = {**files, "queries": asked_again(files["train"], cache / f"{label}-asked.jsonl")}
         with tempfile.TemporaryDirectory(prefix="mg-quality-") as tmp:
             work = Path(tmp) / "home"
             shutil.copytree(home, work)

@@ -119,6 +119,11 @@ SETTINGS: list[Setting] = [
     # one query of a young log must not hand out a whole task
     S("search.task_evidence", 3, "past queries seeding the walk at which the task level counts in full; "
       "fewer scale it down"),
+    # 1: the most chosen artifact of a repeated request goes first unless the catalog ranks
+    # another over it by a whole cosine (asked.py)
+    S("search.w_asked", 1.0, "weight of what people selected for the same request asked before (the same "
+      "words after normalization, or a near-duplicate of them, see graph.merge_ratio); not limited by "
+      "graph_window"),
     S("search.graph_neighbours", 10, "past queries looked up per search"),  # FAISS over past queries
     S("search.graph_min_sim", 0.4, "past queries less similar (cosine) are ignored", at_most=1),
     S("search.graph_power", 3, "seed weight = (cosine − graph_min_sim) ^ power"),  # closest ones dominate

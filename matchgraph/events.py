@@ -25,6 +25,18 @@ def normalize_query(text: str) -> str:
     return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
 
 
+def request_part(query: str, markers: list[str]) -> str:
+    """The request without the sample input pasted after it: the text before the first of
+    `markers` (case-insensitive), e.g. "Summarize this review. ###Input: <the review>". The sample
+    is what the model will be given, not what it should do; matched as words or meaning it pulls
+    towards models about the sample's topic. The whole query when no marker is found or nothing
+    precedes it."""
+    lowered = query.lower()
+    cut = min((i for i in (lowered.find(m.lower()) for m in markers if m) if i > 0), default=0)
+    request = query[:cut].strip()
+    return request if request else query
+
+
 MAX_QUERY = 2000
 MAX_ID = 300  # the store's artifact_id / capability_id columns are VARCHAR(300)
 MAX_RANK = 2**31 - 1  # the store's rank column is a 32-bit INTEGER on PostgreSQL

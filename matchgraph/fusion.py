@@ -8,7 +8,8 @@ weights, so what was tuned is what runs. Every function works on the last axis.
               + w_name * name signal
     learned = w_adapter * adapted cosine
     total   = cold + learned + relevance(cold + learned) * (w_graph * walk / max
-              + w_offsets * (personal - general)) + w_task * task share + w_prior * rank/100
+              + w_offsets * (personal - general)) + w_task * task share + w_asked * asked
+              + w_prior * rank/100
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Weights:
     graph_window: float = _DEFAULT["graph_window"]
     w_task: float = _DEFAULT["w_task"]
     task_evidence: int = _DEFAULT["task_evidence"]
+    w_asked: float = _DEFAULT["w_asked"]
     w_prior: float = _DEFAULT["w_prior"]
 
     @classmethod
@@ -123,18 +125,19 @@ def cold_parts(w: Weights, best, mean3, bm25, name) -> dict[str, np.ndarray]:
 
 
 def fuse(w: Weights, cold: dict[str, np.ndarray], scored, *, general=0.0, personal=0.0,
-         history=0.0, tasks=0.0, prior=0.0) -> dict[str, np.ndarray]:
+         history=0.0, tasks=0.0, asked=0.0, prior=0.0) -> dict[str, np.ndarray]:
     """All five weighted parts (SIGNALS); the score is their sum.
 
     `cold` from cold_parts; `scored` marks artifacts with a dense score; `general`/`personal` the
     adapter's cosines (0 with no adapter), `history` the walk's max-normalized artifact scores,
-    `tasks` the task share (times task_evidence_scale where the caller applies it), `prior` rank/100.
+    `tasks` the task share (times task_evidence_scale where the caller applies it), `asked` the
+    selects share of the past request this one repeats (asked.py: outside the window), `prior` rank/100.
     """
     learned = w.w_adapter * np.asarray(general, dtype=np.float64)
     near = relevance(sum(cold.values()) + learned, scored, w.graph_window)
     graph = learned + near * (w.w_graph * np.asarray(history)
                               + w.w_offsets * (np.asarray(personal) - np.asarray(general))) \
-        + w.w_task * np.asarray(tasks)
+        + w.w_task * np.asarray(tasks) + w.w_asked * np.asarray(asked)
     return {**cold, "graph": graph, "prior": w.w_prior * np.asarray(prior)}
 
 

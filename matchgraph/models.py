@@ -15,7 +15,8 @@ class Signals(BaseModel):
     dense: float = Field(description="best capability cosine plus mean of the top-3, weighted")
     bm25: float = Field(description="BM25 over name, tags and capability text, max-normalized, weighted")
     name: float = Field(description="fuzzy match of the query against name and id, weighted")
-    graph: float = Field(description="match-graph signal from similar past queries, weighted and gated")
+    graph: float = Field(description="match-graph signal, weighted: from similar past queries (gated by "
+                               "relevance) and from what was selected for this same request asked before")
     prior: float = Field(description="the artifact's rank/100, weighted: a tie-breaker")
 
 

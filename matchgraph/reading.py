@@ -56,7 +56,7 @@ class Reading:
         results = search_needs(  # a request naming several actions: one ranking per action, merged
             request, vector, k, lambda text, v, n, role: search(
                 state.index, state.past(role), v, text, n, filters, self.config, state.rank_column,
-                state.adapter),  # with no graph there are no seeds, and search uses no adapter
+                state.adapter, state.graph),  # with no graph there are no seeds, and search uses no adapter
             lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"],
             (ACTION,) if state.graph.empty else PART_ROLES[self.config["search"]["part_history"]])
         if record and results:

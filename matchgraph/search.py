@@ -18,6 +18,7 @@ Score of an artifact (weights in config `search.*`, see fusion.py):
               with adapter_encoder_epochs > 0, on the vectors of the encoder copy fine-tuned on it)
     score = cold + learned + relevance * (w_graph * walk score / max + w_offsets * offset gain)
           + w_task * task share + w_prior * rank / 100
+          + w_asked * asked (asked.py: the share of the selects of the past request this one repeats)
 The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
 graph_power) and reaches the artifacts they led to. `task share` walks one step further, to the
 task: the share of the walk's mass that landed on artifacts of this artifact's task, given to every
@@ -42,8 +43,9 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from .adapter import Adapter
+from .asked import asked_before
 from .arrays import sorted_unique
-from .events import normalize_query
+from .events import normalize_query, request_part  # noqa: F401 (request_part: part of this module's API)
 from .fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal, rescore,  # noqa: F401
                      seed_weights, share_of, task_evidence_scale, task_mass)
 from .graph import MatchGraph
@@ -73,18 +75,6 @@ class Filters:
             if value:
                 keep &= column[positions] == codes.get(fold(value), -2)
         return keep
-
-
-def request_part(query: str, markers: list[str]) -> str:
-    """The request without the sample input pasted after it: the text before the first of
-    `markers` (case-insensitive), e.g. "Summarize this review. ###Input: <the review>". The sample
-    is what the model will be given, not what it should do; matched as words or meaning it pulls
-    towards models about the sample's topic. The whole query when no marker is found or nothing
-    precedes it."""
-    lowered = query.lower()
-    cut = min((i for i in (lowered.find(m.lower()) for m in markers if m) if i > 0), default=0)
-    request = query[:cut].strip()
-    return request if request else query
 
 
 @dataclass
@@ -147,25 +137,30 @@ class Candidates:
     name: np.ndarray  # name signal 0..1
     history: np.ndarray  # walk mass / its max
     tasks: np.ndarray  # task share, times the evidence scale
+    asked: np.ndarray  # share of the selects of the past request this one repeats (asked.py)
     walk: Walk
 
 
 def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-           conf: dict) -> Candidates:
-    """Every artifact some signal brings forward, with exact capability cosines for each."""
+           config: dict, repeats: MatchGraph | None = None) -> Candidates:
+    """Every artifact some signal brings forward, with exact capability cosines for each. `mg` is
+    the graph walked, `repeats` the one a repeat of `query` is looked up in (asked.py)."""
+    conf = config["search"]
     _, rows = index.ann.search(query_vector, conf["candidates"])
     dense = index.cap_owner[rows[0][rows[0] >= 0]]
     bm25_pos, bm25_scores = index.bm25.top(query, conf["bm25_candidates"])
     named = index.name_index.hits(query, conf["name_min"])
     named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
     walked = graph_walk(mg, index, query, query_vector, conf)
+    asked_pos, asked_share = asked_before(repeats, query, query_vector, config["graph"]["merge_ratio"],
+                                          conf["input_markers"])
     evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
     tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)
     # Past task_candidates (a task of a huge catalog), the heaviest tasks' artifacts come first.
     tasks = tasks[np.argsort(-walked.task_mass[tasks], kind="stable")]
     task_members = index.members_of_tasks(tasks)[:conf["task_candidates"]]
     positions = sorted_unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
-                                              walked.positions, task_members]).astype(np.int64))
+                                              walked.positions, task_members, asked_pos]).astype(np.int64))
     best, mean3, best_row = capability_scores(index, query_vector, positions)
 
     def spread(where, values) -> np.ndarray:
@@ -179,7 +174,8 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     history = spread(walked.positions, max_normalize(walked.mass))
     tasks = share_of(walked.task_mass, index.task_of[positions]) * evidence if len(walked.task_mass) \
         else np.zeros(len(positions))
-    return Candidates(positions, best, mean3, best_row, bm25, name, history, tasks, walked)
+    return Candidates(positions, best, mean3, best_row, bm25, name, history, tasks,
+                      spread(asked_pos, asked_share), walked)
 
 
 def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query: str, conf: dict,
@@ -196,7 +192,7 @@ def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query:
     if adapter is not None and found.walk.seeds:
         general, personal = adapter.scores(index, query_vector, query, found.positions)
     parts = fuse(w, cold, scored, general=general, personal=personal, history=found.history,
-                 tasks=found.tasks, prior=prior[found.positions] / 100)
+                 tasks=found.tasks, asked=found.asked, prior=prior[found.positions] / 100)
     total = np.where(filters.keep(index, found.positions) & scored, sum(parts.values()), -np.inf)
     order = np.argsort(-total, kind="stable")[:k]  # ties: catalog order (positions are sorted)
     return parts, total, order[np.isfinite(total[order])]
@@ -204,11 +200,13 @@ def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query:
 
 def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
            k: int, filters: Filters, config: dict, prior: np.ndarray,
-           adapter: Adapter | None = None) -> list[SearchResult]:
+           adapter: Adapter | None = None, repeats: MatchGraph | None = None) -> list[SearchResult]:
     """Rank the catalog for `query`; `prior` (n_artifacts,) is each artifact's composite rank
-    (0-100, catalog order); `adapter` is what was learned from the log (None: no events)."""
+    (0-100, catalog order); `adapter` is what was learned from the log (None: no events); `mg`
+    is the graph walked (None: no history), `repeats` the one whose past requests `query` may
+    repeat (asked.py; None: not looked up)."""
     conf = config["search"]
-    found = gather(index, mg, query_vector, query, conf)
+    found = gather(index, mg, query_vector, query, config, repeats)
     parts, total, order = rank(index, found, query_vector, query, conf, prior, filters, adapter, k)
     return [_result(index, mg, found, parts, int(i), float(total[i]), position, int(prior[found.positions[i]]))
             for position, i in enumerate(order, start=1)]

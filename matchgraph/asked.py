@@ -1,0 +1,56 @@
+"""Requests asked before: what people chose for the same request is the strongest evidence the
+log holds, and it should reach the top whatever the catalog's texts say.
+
+A request repeats a past one when its normalized text is one of that past request's texts (the
+graph's aliases: the same words, or a near-duplicate merged with them), or when its nearest past
+request would have merged with it: the near-duplicate test of dedup.py (cosine at least
+MERGE_MIN_COSINE, rapidfuzz ratio at least graph.merge_ratio), its sample input set aside on both
+sides (search.request_part: "Summarize this review ###Input: <another review>" repeats the
+request). The other history signals guess
+from requests that only resemble this one, so they stay inside the relevance window
+(search.graph_window); this one is not a guess, so it is added outside it.
+
+Only selects count: a match event records that an artifact was shown, and lifting what was shown
+for the same request would only keep its ranking where it was.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from .dedup import MERGE_MIN_COSINE
+from .events import normalize_query, request_part
+from .graph import MatchGraph
+
+__all__ = ["asked_before"]
+
+NONE = (np.zeros(0, np.int64), np.zeros(0))
+
+
+def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ratio: float,
+                 markers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, share) of the artifacts people selected for the past request `query` repeats:
+    catalog positions (m,) and each one's selects over the most selected one's, in (0, 1]. Empty
+    when `query` (its vector `query_vector`, (dim,); its sample input already cut off, `markers`
+    cut it off the past requests) repeats none or nothing was selected for it."""
+    if mg is None or mg.empty:
+        return NONE
+    text = normalize_query(query)
+    rep = mg.aliases.get(text)
+    if rep is None:
+        sims, ids = mg.query_ann.search(query_vector, 1)
+        row, sim = int(ids[0][0]), float(sims[0][0])
+        if row < 0 or sim < MERGE_MIN_COSINE:
+            return NONE
+        rep = mg.queries[row]
+        past = normalize_query(request_part(mg.labels.get(rep, rep), markers))
+        if max(fuzz.ratio(text, rep), fuzz.ratio(text, past)) < ratio:
+            return NONE
+    row = mg.query_pos[rep]
+    positions = mg.weights.indices[mg.weights.indptr[row]:mg.weights.indptr[row + 1]].astype(np.int64)
+    selects = np.array([mg.edges[rep, mg.index.ids[p]][1] for p in positions], dtype=np.float64)
+    chosen = selects > 0
+    if not chosen.any():
+        return NONE
+    return positions[chosen], selects[chosen] / selects.max()
