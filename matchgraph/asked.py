@@ -4,11 +4,11 @@ log holds, and it should reach the top whatever the catalog's texts say.
 A request repeats a past one when its normalized text is one of that past request's texts (the
 graph's aliases: the same words, or a near-duplicate merged with them), or when its nearest past
 request would have merged with it: the near-duplicate test of dedup.py (cosine at least
-MERGE_MIN_COSINE, rapidfuzz ratio at least graph.merge_ratio), its sample input set aside on both
-sides (search.request_part: "Summarize this review ###Input: <another review>" repeats the
-request). The other history signals guess
-from requests that only resemble this one, so they stay inside the relevance window
-(search.graph_window); this one is not a guess, so it is added outside it.
+MERGE_MIN_COSINE, rapidfuzz ratio at least graph.merge_ratio), with the sample input cut off both
+texts (events.request_part: "Summarize this review ###Input: <another review>" repeats the
+request). The other history signals guess from requests that only resemble this one, so they stay
+inside the relevance window (search.graph_window); this one is not a guess, so it is added outside
+it (search.w_asked).
 
 Only selects count: a match event records that an artifact was shown, and lifting what was shown
 for the same request would only keep its ranking where it was.
