@@ -30,8 +30,8 @@ NONE = (np.zeros(0, np.int64), np.zeros(0))
 
 def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ratio: float,
                  markers: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, share) of the artifacts people selected for the past request `query` repeats:
-    catalog positions (m,) and each one's selects over the most selected one's, in (0, 1]. Empty
+    """(positions, selects) of the artifacts people selected for the past request `query` repeats:
+    catalog positions (m,) and how often each was selected (m,), at least 1. Empty
     when `query` (its vector `query_vector`, (dim,); its sample input already cut off, `markers`
     cut it off the past requests) repeats none or nothing was selected for it."""
     if mg is None or mg.empty:
@@ -53,4 +53,4 @@ def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ra
     chosen = selects > 0
     if not chosen.any():
         return NONE
-    return positions[chosen], selects[chosen] / selects.max()
+    return positions[chosen], selects[chosen]

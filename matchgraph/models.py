@@ -36,9 +36,14 @@ class Reason(BaseModel):
     similarity: float = Field(description="cosine of the query and that capability")
     task: str | None = Field(description="the artifact's task (a graph reason may name it)")
     past_queries: list[str] = Field([], description="past queries that led to it, closest first")
+    selected_before: int = Field(0, description="times people selected it for this same request asked "
+                                                "before (matchgraph/asked.py)")
 
     def sentence(self) -> str:
         """One line, e.g. "Matched because the query names it." """
+        if self.selected_before and self.signal == "graph":
+            times = "once" if self.selected_before == 1 else f"{self.selected_before} times"
+            return f"Matched because people asking this same request selected it ({times})."
         if self.signal == "dense":
             why = f"its capability '{self.capability_title}' is close in meaning (cosine {self.similarity:.2f})"
         elif self.signal == "bm25":

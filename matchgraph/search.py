@@ -137,7 +137,7 @@ class Candidates:
     name: np.ndarray  # name signal 0..1
     history: np.ndarray  # walk mass / its max
     tasks: np.ndarray  # task share, times the evidence scale
-    asked: np.ndarray  # share of the selects of the past request this one repeats (asked.py)
+    asked: np.ndarray  # times selected for the past request this one repeats (asked.py)
     walk: Walk
 
 
@@ -152,7 +152,7 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     named = index.name_index.hits(query, conf["name_min"])
     named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
     walked = graph_walk(mg, index, query, query_vector, conf)
-    asked_pos, asked_share = asked_before(repeats, query, query_vector, config["graph"]["merge_ratio"],
+    asked_pos, asked_selects = asked_before(repeats, query, query_vector, config["graph"]["merge_ratio"],
                                           conf["input_markers"])
     evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
     tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)
@@ -175,7 +175,7 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     tasks = share_of(walked.task_mass, index.task_of[positions]) * evidence if len(walked.task_mass) \
         else np.zeros(len(positions))
     return Candidates(positions, best, mean3, best_row, bm25, name, history, tasks,
-                      spread(asked_pos, asked_share), walked)
+                      spread(asked_pos, asked_selects), walked)
 
 
 def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query: str, conf: dict,
@@ -192,7 +192,7 @@ def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query:
     if adapter is not None and found.walk.seeds:
         general, personal = adapter.scores(index, query_vector, query, found.positions)
     parts = fuse(w, cold, scored, general=general, personal=personal, history=found.history,
-                 tasks=found.tasks, asked=found.asked, prior=prior[found.positions] / 100)
+                 tasks=found.tasks, asked=max_normalize(found.asked), prior=prior[found.positions] / 100)
     total = np.where(filters.keep(index, found.positions) & scored, sum(parts.values()), -np.inf)
     order = np.argsort(-total, kind="stable")[:k]  # ties: catalog order (positions are sorted)
     return parts, total, order[np.isfinite(total[order])]
@@ -237,7 +237,7 @@ def _result(index: LoadedIndex, mg: MatchGraph | None, found: Candidates, parts:
     past = _past_queries(mg, pos, artifact_id, found.walk.seeds)
     reason = Reason(signal=max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n)),
                     capability_title=capability.title, similarity=round(float(found.best[i]), 4),
-                    task=task, past_queries=[p.query for p in past])
+                    task=task, past_queries=[p.query for p in past], selected_before=int(found.asked[i]))
     explanation = reason.sentence() + " " + ", ".join(
         f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
     if past:

@@ -29,8 +29,10 @@ def test_a_repeated_request_puts_what_people_selected_first(fresh_home, model):
     for wording in (REQUEST, "Turn a recorded podcast episode into text!", "turn a recorded podcast episod into text"):
         after = _ids(engine, wording)
         assert after[:2] == [chosen, second], (wording, after[:5])  # the most selected first
-    top = engine.search(REQUEST, k=1, record=False).results[0]
+    top, runner_up = engine.search(REQUEST, k=2, record=False).results
     assert top.signals.graph >= 1.0  # w_asked counts in full for the most selected
+    assert top.reason.selected_before == 3 and runner_up.reason.selected_before == 1
+    assert top.explanation.startswith("Matched because people asking this same request selected it (3 times).")
     assert _ids(engine, unrelated, k=5) == unrelated_before  # nobody asked that before
     engine.close()
 
