@@ -1,14 +1,16 @@
 """Requests asked before: what people chose for the same request is the strongest evidence the
 log holds, and it should reach the top whatever the catalog's texts say.
 
-A request repeats a past one when its normalized text is one of that past request's texts (the
-graph's aliases: the same words, or a near-duplicate merged with them), or when its nearest past
-request would have merged with it: the near-duplicate test of dedup.py (cosine at least
-MERGE_MIN_COSINE, rapidfuzz ratio at least graph.merge_ratio), with the sample input cut off both
-texts (events.request_part: "Summarize this review ###Input: <another review>" repeats the
-request). The other history signals guess from requests that only resemble this one, so they stay
-inside the relevance window (search.graph_window); this one is not a guess, so it is added outside
-it (search.w_asked).
+A request repeats a past one when it says the same words in the same order, up to typos
+(`same_words`), as that past request, with the sample input cut off both (events.request_part:
+"Summarize this review ###Input: <another review>" repeats the request). The past request is found
+by its text (the graph's aliases) or as the nearest past request (cosine at least
+MERGE_MIN_COSINE). The test is stricter than the graph's near-duplicate merging (dedup.py, a
+rapidfuzz ratio over the whole text): "translate our manual from English into German" is within
+that ratio of the same request "into French", and what was selected for French must not lead a
+request for German. The other history signals guess from requests that only resemble this one, so
+they stay inside the relevance window (search.graph_window); this one is not a guess, so it is
+added outside it (search.w_asked).
 
 Only selects count: a match event records that an artifact was shown, and lifting what was shown
 for the same request would only keep its ranking where it was.
@@ -26,27 +28,34 @@ from .graph import MatchGraph
 __all__ = ["asked_before"]
 
 NONE = (np.zeros(0, np.int64), np.zeros(0))
+TYPO_RATIO = 80  # "episod"/"episode" 92, "recieve"/"receive" 86; "French"/"German" 50, "v2"/"v3" 50
 
 
-def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ratio: float,
-                 markers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def same_words(a: str, b: str) -> bool:
+    """Whether normalized texts `a` and `b` have the same words in the same order, where a word
+    that differs is a typo of the word in its place (rapidfuzz ratio >= TYPO_RATIO)."""
+    wa, wb = a.split(), b.split()
+    return len(wa) == len(wb) and all(x == y or fuzz.ratio(x, y) >= TYPO_RATIO for x, y in zip(wa, wb))
+
+
+def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, markers: list[str]
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, selects) of the artifacts people selected for the past request `query` repeats:
-    catalog positions (m,) and how often each was selected (m,), at least 1. Empty
-    when `query` (its vector `query_vector`, (dim,); its sample input already cut off, `markers`
-    cut it off the past requests) repeats none or nothing was selected for it."""
+    catalog positions (m,) and how often each was selected (m,), at least 1. Empty when `query`
+    (its vector `query_vector`, (dim,); its sample input already cut off, `markers` cut it off the
+    past requests) repeats none or nothing was selected for it."""
     if mg is None or mg.empty:
         return NONE
     text = normalize_query(query)
     rep = mg.aliases.get(text)
     if rep is None:
         sims, ids = mg.query_ann.search(query_vector, 1)
-        row, sim = int(ids[0][0]), float(sims[0][0])
-        if row < 0 or sim < MERGE_MIN_COSINE:
+        if ids[0][0] < 0 or sims[0][0] < MERGE_MIN_COSINE:
             return NONE
-        rep = mg.queries[row]
-        past = normalize_query(request_part(mg.labels.get(rep, rep), markers))
-        if max(fuzz.ratio(text, rep), fuzz.ratio(text, past)) < ratio:
-            return NONE
+        rep = mg.queries[int(ids[0][0])]
+    past = normalize_query(request_part(mg.labels.get(rep, rep), markers))
+    if not (same_words(text, rep) or same_words(text, past)):
+        return NONE
     row = mg.query_pos[rep]
     positions = mg.weights.indices[mg.weights.indptr[row]:mg.weights.indptr[row + 1]].astype(np.int64)
     selects = np.array([mg.edges[rep, mg.index.ids[p]][1] for p in positions], dtype=np.float64)

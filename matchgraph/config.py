@@ -122,7 +122,7 @@ SETTINGS: list[Setting] = [
     # 1: the most chosen artifact of a repeated request goes first unless the catalog ranks
     # another over it by a whole cosine (asked.py)
     S("search.w_asked", 1.0, "weight of what people selected for the same request asked before (the same "
-      "words after normalization, or a near-duplicate of them, see graph.merge_ratio); not limited by "
+      "words in the same order up to case, punctuation, typos and a pasted sample input); not limited by "
       "graph_window"),
     S("search.graph_neighbours", 10, "past queries looked up per search"),  # FAISS over past queries
     S("search.graph_min_sim", 0.4, "past queries less similar (cosine) are ignored", at_most=1),

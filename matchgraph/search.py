@@ -142,18 +142,16 @@ class Candidates:
 
 
 def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-           config: dict, repeats: MatchGraph | None = None) -> Candidates:
+           conf: dict, repeats: MatchGraph | None = None) -> Candidates:
     """Every artifact some signal brings forward, with exact capability cosines for each. `mg` is
     the graph walked, `repeats` the one a repeat of `query` is looked up in (asked.py)."""
-    conf = config["search"]
     _, rows = index.ann.search(query_vector, conf["candidates"])
     dense = index.cap_owner[rows[0][rows[0] >= 0]]
     bm25_pos, bm25_scores = index.bm25.top(query, conf["bm25_candidates"])
     named = index.name_index.hits(query, conf["name_min"])
     named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
     walked = graph_walk(mg, index, query, query_vector, conf)
-    asked_pos, asked_selects = asked_before(repeats, query, query_vector, config["graph"]["merge_ratio"],
-                                          conf["input_markers"])
+    asked_pos, asked_selects = asked_before(repeats, query, query_vector, conf["input_markers"])
     evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
     tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)
     # Past task_candidates (a task of a huge catalog), the heaviest tasks' artifacts come first.
@@ -206,7 +204,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     is the graph walked (None: no history), `repeats` the one whose past requests `query` may
     repeat (asked.py; None: not looked up)."""
     conf = config["search"]
-    found = gather(index, mg, query_vector, query, config, repeats)
+    found = gather(index, mg, query_vector, query, conf, repeats)
     parts, total, order = rank(index, found, query_vector, query, conf, prior, filters, adapter, k)
     return [_result(index, mg, found, parts, int(i), float(total[i]), position, int(prior[found.positions[i]]))
             for position, i in enumerate(order, start=1)]

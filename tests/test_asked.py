@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matchgraph import Engine
-from matchgraph.asked import asked_before
+from matchgraph.asked import asked_before, same_words
 
 REQUEST = "turn a recorded podcast episode into text"
 
@@ -43,8 +43,7 @@ def test_only_selects_count_and_w_asked_zero_turns_it_off(fresh_home, model):
     engine.refresh()
     state = engine.state
     vector = engine.embedder().encode_query(REQUEST)
-    positions, _ = asked_before(state.graph, REQUEST, vector, engine.config["graph"]["merge_ratio"],
-                                engine.config["search"]["input_markers"])
+    positions, _ = asked_before(state.graph, REQUEST, vector, engine.config["search"]["input_markers"])
     assert len(positions) == 0  # shown is not chosen
     chosen = _ids(engine, REQUEST)[9]
     engine.add_events(_selects(REQUEST, chosen, 2, "chosen"))
@@ -79,4 +78,27 @@ def test_the_same_request_with_another_sample_input_repeats_it(fresh_home, model
     engine.add_events(_selects(f"{request} ###Input: The phone arrived late but works well.", chosen, 2, "r"))
     engine.refresh()
     assert _ids(engine, f"{request} ###Input: Battery died after a week, support never answered.")[0] == chosen
+    engine.close()
+
+
+def test_same_words_allows_typos_not_other_words():
+    assert same_words("turn a recorded podcast episod into text", "turn a recorded podcast episode into text")
+    assert same_words("recieve the invoice", "receive the invoice")
+    assert not same_words("translate our manual from english into german",
+                          "translate our manual from english into french")
+    assert not same_words("translate french to english", "translate english to french")
+    assert not same_words("whisper v2 transcription", "whisper v3 transcription")
+    assert not same_words("turn a podcast into text", "turn the podcast into text please")
+
+
+def test_a_request_differing_in_one_word_is_not_a_repeat(fresh_home, model):
+    """Within the graph's near-duplicate ratio of each other, but not the same request."""
+    asked = "Translate the user manual of our coffee machine from English into French for the website"
+    other = asked.replace("French", "German")
+    engine = Engine(fresh_home)
+    chosen = _ids(engine, asked)[9]
+    engine.add_events(_selects(asked, chosen, 3, "fr"))
+    engine.refresh()
+    assert _ids(engine, asked)[0] == chosen
+    assert all(r.reason.selected_before == 0 for r in engine.search(other, k=30, record=False).results)
     engine.close()
