@@ -2,13 +2,10 @@
 log holds, and it should reach the top whatever the catalog's texts say.
 
 A request repeats a past one when it says the same words in the same order, up to typos
-(`same_words`), as that past request, with the sample input cut off both (events.request_part:
+(dedup.same_words), as that past request, with the sample input cut off both (events.request_part:
 "Summarize this review ###Input: <another review>" repeats the request). The past request is found
 by its text (the graph's aliases) or as the nearest past request (cosine at least
-MERGE_MIN_COSINE). The test is stricter than the graph's near-duplicate merging (dedup.py, a
-rapidfuzz ratio over the whole text): "translate our manual from English into German" is within
-that ratio of the same request "into French", and what was selected for French must not lead a
-request for German. The other history signals guess from requests that only resemble this one, so
+MERGE_MIN_COSINE). The other history signals guess from requests that only resemble this one, so
 they stay inside the relevance window (search.graph_window); this one is not a guess, so it is
 added outside it (search.w_asked).
 
@@ -19,25 +16,14 @@ for the same request would only keep its ranking where it was.
 from __future__ import annotations
 
 import numpy as np
-from rapidfuzz import fuzz
 
-from .dedup import MERGE_MIN_COSINE
+from .dedup import MERGE_MIN_COSINE, same_words
 from .events import normalize_query, request_part
 from .graph import MatchGraph
 
 __all__ = ["asked_before"]
 
 NONE = (np.zeros(0, np.int64), np.zeros(0))
-TYPO_RATIO = 80  # "episod"/"episode" 92, "recieve"/"receive" 86; "French"/"German" 50, "v2"/"v3" 50
-
-
-def same_words(a: str, b: str) -> bool:
-    """Whether normalized texts `a` and `b` have the same words in the same order, where a word
-    that differs is a typo of the word in its place (rapidfuzz ratio >= TYPO_RATIO)."""
-    wa, wb = a.split(), b.split()
-    return len(wa) == len(wb) and all(x == y or fuzz.ratio(x, y) >= TYPO_RATIO for x, y in zip(wa, wb))
-
-
 def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, markers: list[str]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, selects) of the artifacts people selected for the past request `query` repeats:

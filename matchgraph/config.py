@@ -183,7 +183,8 @@ SETTINGS: list[Setting] = [
     S("ann.ivf_probe", 120, "IVF lists scanned per search (more: better recall, slower)", positive=True),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge"),
-    S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge",
+    S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge, "
+      "when their words are also the same up to typos",
       at_most=100),
     S("graph.refresh_seconds", 30, "a running server folds new events into the graph at most this often (CLI "
       "commands always see every event)"),

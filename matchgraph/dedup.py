@@ -1,7 +1,11 @@
 """Near-duplicate queries: "stable difusion" and "stable diffusion" are one node of the match graph.
 
-Two queries merge when their vectors are close and their texts near-identical; groups are the
-connected components (union-find). Used by graph_build.build_match_graph, full and incremental.
+Two queries merge when their vectors are close and their texts near-identical: within
+graph.merge_ratio of each other and the same words in the same order up to typos (`same_words`).
+The ratio alone lets a long request absorb one with another word in it ("... from English into
+German" is within 92 of "... into French"), or two requests that paste the same long sample.
+Groups are the connected components (union-find). Used by graph_build.build_match_graph, full and
+incremental, and by asked.py.
 """
 
 from __future__ import annotations
@@ -18,6 +22,16 @@ MAX_CANDIDATES = 1000
 PAIR_BUDGET = 4_000_000  # cosines held at once: targets are compared in chunks of this // queries
 
 
+TYPO_RATIO = 80  # "episod"/"episode" 92, "recieve"/"receive" 86; "French"/"German" 50, "v2"/"v3" 50
+
+
+def same_words(a: str, b: str) -> bool:
+    """Whether normalized texts `a` and `b` have the same words in the same order, where a word
+    that differs is a typo of the word in its place (rapidfuzz ratio >= TYPO_RATIO)."""
+    wa, wb = a.split(), b.split()
+    return len(wa) == len(wb) and all(x == y or fuzz.ratio(x, y) >= TYPO_RATIO for x, y in zip(wa, wb))
+
+
 def _find(parent: dict, x):
     root = x
     while parent.get(root, root) != root:
@@ -31,7 +45,7 @@ def near_pairs(queries: list[str], vectors: np.ndarray, targets: list[int], rati
                min_cosine: float = MERGE_MIN_COSINE, pair_budget: int = PAIR_BUDGET
                ) -> list[tuple[int, int]]:
     """Pairs (i, j) with i in `targets`, j any other position, that are near-duplicates: cosine of
-    the vectors >= min_cosine and rapidfuzz ratio of the texts >= ratio.
+    the vectors >= min_cosine, rapidfuzz ratio of the texts >= ratio and the same words (`same_words`).
 
     The test depends on the two queries only (not on which others exist; see MAX_CANDIDATES for
     the one exception), so adding queries never splits a group: an incremental build merges new
@@ -92,7 +106,7 @@ def _close_texts(queries: list[str], vectors: np.ndarray, lengths: np.ndarray, t
         vi = vectors[i].astype(np.float64)
         for _, _, k in close:
             j = int(cands[k])
-            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine:
+            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine and same_words(queries[i], queries[j]):
                 pairs.append((i, j))
     return pairs
 

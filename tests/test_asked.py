@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from matchgraph import Engine
-from matchgraph.asked import asked_before, same_words
+from matchgraph.asked import asked_before
+from matchgraph.dedup import same_words
 
 REQUEST = "turn a recorded podcast episode into text"
 

@@ -75,6 +75,10 @@ def test_near_duplicate_queries_merge_and_different_ones_do_not(model):
     vectors = Embedder("default").encode(queries)
     groups = merge_near_duplicates(queries, vectors, ratio=92)
     assert groups[0] == groups[1] == groups[2] != groups[3]
+    # within the ratio of each other, but another word: another request
+    french = normalize_query("Translate the user manual of our coffee machine from English into French")
+    pair = [french, french.replace("french", "german")]
+    assert merge_near_duplicates(pair, Embedder("default").encode(pair), ratio=92) == [0, 1]
 
 
 def test_new_events_reach_the_graph_without_reembedding_the_catalog(fresh_home):
