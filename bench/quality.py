@@ -113,13 +113,11 @@ class PastVote:
     Only artifacts somebody chose can be ranked, so it answers warm requests and misses cold ones."""
 
     def __init__(self, train: Path, embedder):
-        chosen: dict[str, list[str]] = {}
-        for line in train.read_text().splitlines():
-            if line.strip():
-                event = json.loads(line)
-                chosen.setdefault(normalize_query(event["query"]), []).append(event["artifact_id"])
+        chosen: dict[str, set[str]] = {}
+        for query, artifact_ids in chosen_by_request(train).items():
+            chosen.setdefault(normalize_query(query), set()).update(artifact_ids)
         self.texts = list(chosen)
-        self.chosen = [sorted(set(chosen[t])) for t in self.texts]
+        self.chosen = [sorted(chosen[t]) for t in self.texts]
         vectors = embedder.encode(self.texts, progress=True)
         self.faiss = faiss.IndexFlatIP(vectors.shape[1])
         self.faiss.add(vectors)
@@ -212,16 +210,22 @@ def set_files(name: str, split: str) -> tuple[str, dict[str, Path]]:
     return folder.name, files
 
 
-def asked_again(train: Path, out: Path) -> Path:
-    """`--split asked`: every request of the log asked again, with all the artifacts selected for
-    it as its answers (the log's lines are one select each), written to `out`."""
-    chosen: dict[str, list[str]] = {}
+def chosen_by_request(train: Path) -> dict[str, list[str]]:
+    """The log's requests (as written, in file order) and the artifacts selected for each (its
+    lines are one select each), sorted and distinct."""
+    chosen: dict[str, set[str]] = {}
     for line in train.read_text().splitlines():
         if line.strip():
             event = json.loads(line)
-            chosen.setdefault(event["query"], []).append(event["artifact_id"])
-    out.write_text("".join(json.dumps({"query": q, "artifact_ids": sorted(set(a)), "history": "warm"}) + "\n"
-                           for q, a in chosen.items()))
+            chosen.setdefault(event["query"], set()).add(event["artifact_id"])
+    return {query: sorted(ids) for query, ids in chosen.items()}
+
+
+def asked_again(train: Path, out: Path) -> Path:
+    """`--split asked`: every request of the log asked again, with all the artifacts selected for
+    it as its answers, written to `out` as labeled queries."""
+    out.write_text("".join(json.dumps({"query": q, "artifact_ids": ids, "history": "warm"}) + "\n"
+                           for q, ids in chosen_by_request(train).items()))
     return out
 
 

@@ -24,6 +24,8 @@ from .graph import MatchGraph
 __all__ = ["asked_before"]
 
 NONE = (np.zeros(0, np.int64), np.zeros(0))
+
+
 def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, markers: list[str]
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, selects) of the artifacts people selected for the past request `query` repeats:
