@@ -28,6 +28,9 @@ def test_and_then_and_and_verb_split_inside_a_sentence():
                                                     "translate the whole message to Afrikaans."]
     parts = split_needs("I want to create a logo for millennials and submit a media inquiry to Global Solutions.")
     assert parts == ["I want to create a logo for millennials", "submit a media inquiry to Global Solutions."]
+    # "and provide ..." hands over the result of the action before it: a detail, not a need
+    parts = split_needs("Measure the air quality in Lisbon and provide the ozone level. Then book a taxi to the airport.")
+    assert parts == ["Measure the air quality in Lisbon and provide the ozone level.", "Then book a taxi to the airport."]
 
 
 def test_needs_stated_without_an_imperative_are_actions():
