@@ -95,10 +95,6 @@ class Baselines:
     def rank_dense(self, query: str) -> list[str]:
         return [self.ids[i] for i in self._dense(query)]
 
-    def rank_vote(self, log: "PastVote", query: str) -> list[str]:
-        """The artifacts chosen by the past requests nearest to `query` (`log`), by summed cosine."""
-        return log.vote(self.embedder.encode_query(query))
-
     def rank_rrf(self, query: str) -> list[str]:
         fused: dict[int, float] = {}
         for ranking in (self._bm25(query), self._dense(query)):
@@ -113,6 +109,7 @@ class PastVote:
     Only artifacts somebody chose can be ranked, so it answers warm requests and misses cold ones."""
 
     def __init__(self, train: Path, embedder):
+        self.embedder = embedder
         chosen: dict[str, set[str]] = {}
         for query, artifact_ids in chosen_by_request(train).items():
             chosen.setdefault(normalize_query(query), set()).update(artifact_ids)
@@ -122,8 +119,9 @@ class PastVote:
         self.faiss = faiss.IndexFlatIP(vectors.shape[1])
         self.faiss.add(vectors)
 
-    def vote(self, vector: np.ndarray) -> list[str]:
-        sims, rows = self.faiss.search(vector[None, :], VOTE_K)
+    def rank(self, query: str) -> list[str]:
+        """The artifacts chosen for the past requests nearest to `query`, by summed cosine."""
+        sims, rows = self.faiss.search(self.embedder.encode_query(query)[None, :], VOTE_K)
         votes: dict[str, float] = {}
         for sim, row in zip(sims[0], rows[0]):
             for artifact_id in self.chosen[row] if row >= 0 else ():
@@ -274,7 +272,7 @@ def run_set(files: dict[str, Path], home: Path, k: int, txtai: bool, encode_once
     print(f"ingested {ingested} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     results["matchgraph warm (train log)"] = engine.evaluate(files["queries"], k)
     log = PastVote(files["train"], engine.embedder())
-    results["vote of the 10 nearest past requests"] = evaluate(queries, lambda q: base.rank_vote(log, q), k)
+    results["vote of the 10 nearest past requests"] = evaluate(queries, log.rank, k)
     config = results["matchgraph warm (train log)"].pop("config")
     results["matchgraph cold (no events)"].pop("config")
     engine.close()

@@ -41,8 +41,8 @@ def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ma
         if ids[0][0] < 0 or sims[0][0] < MERGE_MIN_COSINE:
             return NONE
         rep = mg.queries[int(ids[0][0])]
-    past = normalize_query(request_part(mg.labels.get(rep, rep), markers))
-    if not (same_words(text, rep) or same_words(text, past)):
+    if not same_words(text, rep) and \
+            not same_words(text, normalize_query(request_part(mg.labels.get(rep, rep), markers))):
         return NONE
     row = mg.query_pos[rep]
     positions = mg.weights.indices[mg.weights.indptr[row]:mg.weights.indptr[row + 1]].astype(np.int64)

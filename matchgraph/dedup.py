@@ -20,8 +20,6 @@ MERGE_MIN_COSINE = 0.5  # candidate pairs for the near-duplicate test (typos dro
 # 100,000 artifacts (the peak of a server's first load) and over 18 GB at 1M (47,558 requests).
 MAX_CANDIDATES = 1000
 PAIR_BUDGET = 4_000_000  # cosines held at once: targets are compared in chunks of this // queries
-
-
 TYPO_RATIO = 80  # "episod"/"episode" 92, "recieve"/"receive" 86; "French"/"German" 50, "v2"/"v3" 50
 
 
@@ -106,7 +104,8 @@ def _close_texts(queries: list[str], vectors: np.ndarray, lengths: np.ndarray, t
         vi = vectors[i].astype(np.float64)
         for _, _, k in close:
             j = int(cands[k])
-            if float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine and same_words(queries[i], queries[j]):
+            close_vectors = float(np.sum(vi * vectors[j].astype(np.float64))) >= min_cosine
+            if close_vectors and same_words(queries[i], queries[j]):
                 pairs.append((i, j))
     return pairs
 
