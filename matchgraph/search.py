@@ -89,16 +89,19 @@ class Walk:
 
 
 def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vector: np.ndarray,
-               conf: dict) -> Walk:
+               conf: dict, exclude: frozenset[int] = frozenset()) -> Walk:
     """A short random walk started at the past queries nearest to this one (its mass sums to 1
-    with graph_hops = 0), as sparse vectors: its cost is the seeds' edges, not the catalog."""
+    with graph_hops = 0), as sparse vectors: its cost is the seeds' edges, not the catalog. Past
+    query rows in `exclude` never seed it (leave-one-out: bench/vote_loo.py)."""
     if mg is None or mg.empty:
         return Walk()
-    sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"])
-    seeds = {int(i): float(s) for s, i in zip(sims[0], ids[0]) if i >= 0 and s >= conf["graph_min_sim"]}
+    sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"] + len(exclude))
+    seeds = {int(i): float(s) for s, i in zip(sims[0], ids[0])
+             if i >= 0 and s >= conf["graph_min_sim"] and int(i) not in exclude}
+    seeds = dict(list(seeds.items())[:conf["graph_neighbours"]])
     alias = mg.aliases.get(normalize_query(query))
-    if alias is not None:  # the same text asked before (after normalization and near-dup merging)
-        seeds[mg.query_pos[alias]] = 1.0
+    if alias is not None and mg.query_pos[alias] not in exclude:  # the same text asked before
+        seeds[mg.query_pos[alias]] = 1.0  # (after normalization and near-dup merging)
     if not seeds:
         return Walk()
     rows = np.array(list(seeds), dtype=np.int64)
@@ -142,15 +145,17 @@ class Candidates:
 
 
 def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-           conf: dict, repeats: MatchGraph | None = None) -> Candidates:
+           conf: dict, repeats: MatchGraph | None = None, exclude: frozenset[int] = frozenset()
+           ) -> Candidates:
     """Every artifact some signal brings forward, with exact capability cosines for each. `mg` is
-    the graph walked, `repeats` the one a repeat of `query` is looked up in (asked.py)."""
+    the graph walked (never from the past query rows in `exclude`), `repeats` the one a repeat of
+    `query` is looked up in (asked.py)."""
     _, rows = index.ann.search(query_vector, conf["candidates"])
     dense = index.cap_owner[rows[0][rows[0] >= 0]]
     bm25_pos, bm25_scores = index.bm25.top(query, conf["bm25_candidates"])
     named = index.name_index.hits(query, conf["name_min"])
     named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
-    walked = graph_walk(mg, index, query, query_vector, conf)
+    walked = graph_walk(mg, index, query, query_vector, conf, exclude)
     asked_pos, asked_selects = asked_before(repeats, query, query_vector, conf["input_markers"])
     evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
     tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)

@@ -33,6 +33,15 @@ def test_and_then_and_and_verb_split_inside_a_sentence():
     assert parts == ["Measure the air quality in Lisbon and provide the ozone level.", "Then book a taxi to the airport."]
 
 
+def test_a_closing_thanks_is_neither_a_need_nor_a_detail():
+    parts = split_needs("Retrieve the exoplanet info for Kepler-22b. Finally, retrieve the status of forests. "
+                        "Thank you for your help!")
+    assert parts == ["Retrieve the exoplanet info for Kepler-22b.", "Finally, retrieve the status of forests."]
+    # an action that opens with "thank" is still an action's detail
+    parts = split_needs("Book a room in Paris. Then send an email to Ana. Thank the hotel staff in the message.")
+    assert parts[-1] == "Then send an email to Ana. Thank the hotel staff in the message."
+
+
 def test_needs_stated_without_an_imperative_are_actions():
     """"I need information about", "I am interested in", "I would like to know", "I need your help
     in <verb>ing": a need does not have to open with an imperative verb."""
