@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, DATA, cached_home, set_files  # noqa: E402
+from quality import CACHE, cached_home, set_files, set_names  # noqa: E402
+from targets import SLACK  # noqa: E402
 
 from matchgraph import Engine  # noqa: E402
 from matchgraph.evaluate import LabeledQuery, report  # noqa: E402
 
-SLACK = 0.005
 # Candidate settings (config `search` overrides). Fit settings (adapter_*) change the adapter fit;
 # the rest only re-rank. The first is the defaults before issue 17 (the whole text of a request naming
 # several actions is ranked without history in every setting: that is code, not a setting).
@@ -181,8 +181,7 @@ def main(argv=None) -> None:
     parser.add_argument("--json", help="write the per-set, per-setting fold means here")
     args = parser.parse_args(argv)
     grid = {n: GRID[n] for n in args.only.split(",")} if args.only else GRID
-    names = args.sets.split(",") if args.sets else sorted(
-        p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
+    names = set_names(args.sets)
     by_set: dict[str, dict[str, dict]] = {}
     vectors = QueryVectors()
     vectors.install()

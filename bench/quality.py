@@ -12,8 +12,9 @@ dense alone (same model, one text per artifact, FAISS flat), dense + BM25 with r
 fusion (k=60), with --txtai txtai hybrid search (its own venv, bench/requirements-txtai.txt), and
 after the warm run a vote of the nearest past requests (the log alone, see PastVote). `--split
 asked` evaluates the log's own requests asked again: what a directory sees for its popular requests.
-Prints one table per set (overall and by history group) and a summary: one row per system, MRR@10
-and coverage@10 (requests with several answers) per set. Figures come from matchgraph.evaluate.
+Prints one table per set (overall and by history group), issue 17's targets checked on it
+(bench/targets.py), and a summary: one row per system, MRR@10 and coverage@10 (requests with
+several answers) per set. Figures come from matchgraph.evaluate.
 
 Embedding a catalog costs minutes on 2 cores (seal-tools: 4,076 APIs), so each set's indexed home
 is kept under --cache-home (default ~/.cache/matchgraph-quality; its store holds the (model, text
@@ -31,6 +32,7 @@ import sys
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import bm25s
@@ -45,6 +47,9 @@ from matchgraph.events import normalize_query
 from matchgraph.evaluate import evaluate, read_labeled, report
 from matchgraph.needs import split_needs
 from matchgraph.search import request_part
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import targets  # noqa: E402  (bench/targets.py)
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-quality"
@@ -208,6 +213,31 @@ def set_files(name: str, split: str) -> tuple[str, dict[str, Path]]:
     return folder.name, files
 
 
+def set_names(sets: str | None) -> list[str]:
+    """The names given to --sets (comma-separated), or every folder of DATA holding a catalog."""
+    if sets:
+        return [name.strip() for name in sets.split(",") if name.strip()]
+    return sorted(p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
+
+
+@contextmanager
+def working_engine(cache: Path, label: str, files: dict[str, Path], log: bool, prefix: str):
+    """An Engine on a throwaway copy of the set's cached home (cached_home), with the set's train
+    log ingested first when `log`; closed and removed on exit."""
+    home = cached_home(cache, label, files)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp) / "home"
+        shutil.copytree(home, work)
+        engine = Engine(work)
+        try:
+            if log:
+                engine.ingest(files["train"])
+                engine.refresh()
+            yield engine
+        finally:
+            engine.close()
+
+
 def chosen_by_request(train: Path) -> dict[str, list[str]]:
     """The log's requests (as written, in file order) and the artifacts selected for each (its
     lines are one select each), sorted and distinct."""
@@ -306,11 +336,9 @@ def main(argv=None) -> None:
         files = {"catalog": Path(args.catalog), "queries": Path(args.queries), "train": Path(args.train)}
         sets = [(f"{Path(args.catalog).resolve().parent.name}-{Path(args.queries).stem}", files)]
     else:
-        names = args.sets.split(",") if args.sets else sorted(
-            p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
-        sets = [set_files(name.strip(), args.split) for name in names if name.strip()]
+        sets = [set_files(name, args.split) for name in set_names(args.sets)]
     cache = Path(args.cache_home)
-    by_set, configs = {}, {}
+    by_set, configs, checks = {}, {}, {}
     for label, files in sets:
         print(f"== {label}", file=sys.stderr)
         home = cached_home(cache, label, files)
@@ -323,10 +351,13 @@ def main(argv=None) -> None:
                                                     args.encode_once)
         note = " (p50 ms excludes query encoding: --encode-once)" if args.encode_once else ""
         print(f"### {label} ({files['queries']}){note}\n\n{table(by_set[label])}\n")
+        if args.split != ASKED:  # the targets are about new requests
+            checks[label] = targets.check(by_set[label])
+            print(f"Issue 17's targets on {label}:\n\n{targets.table(checks[label])}\n")
     print("### Summary (overall)\n\n" + summary(by_set))
     if args.json:
         Path(args.json).write_text(json.dumps({"config": next(iter(configs.values()), {}),
-                                               "sets": by_set}, indent=2))
+                                               "sets": by_set, "targets": checks}, indent=2))
 
 
 if __name__ == "__main__":

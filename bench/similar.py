@@ -12,9 +12,7 @@ Also prints the mean time per lookup.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, DATA, cached_home, set_files  # noqa: E402
+from quality import CACHE, set_files, set_names, working_engine  # noqa: E402
 
 from matchgraph import Engine  # noqa: E402
 from matchgraph.similar import similar_artifacts  # noqa: E402
@@ -50,22 +48,12 @@ def main(argv=None) -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--log", action="store_true", help="ingest the set's train log first")
     args = parser.parse_args(argv)
-    names = args.sets.split(",") if args.sets else sorted(
-        p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
     print(f"| set | artifacts measured | top-{args.k} similar sharing the task | ms per lookup |")
     print("|---|---|---|---|")
-    for name in names:
-        label, files = set_files(name.strip(), "dev")
-        home = cached_home(Path(args.cache_home), label, files)
-        with tempfile.TemporaryDirectory(prefix="mg-similar-") as tmp:
-            work = Path(tmp) / "home"
-            shutil.copytree(home, work)
-            engine = Engine(work)
-            if args.log:
-                engine.ingest(files["train"])
-                engine.refresh()
+    for name in set_names(args.sets):
+        label, files = set_files(name, "dev")
+        with working_engine(Path(args.cache_home), label, files, args.log, "mg-similar-") as engine:
             share, n, ms = task_share(engine, args.k)
-            engine.close()
         print(f"| {label}{' (with log)' if args.log else ''} | {n} | {share:.3f} | {ms:.1f} |", flush=True)
 
 

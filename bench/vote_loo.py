@@ -23,15 +23,13 @@ leave-out figures predict them.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, DATA, cached_home, chosen_by_request, set_files  # noqa: E402
+from quality import CACHE, chosen_by_request, set_files, set_names, working_engine  # noqa: E402
 
 from matchgraph import Engine  # noqa: E402
 from matchgraph.evaluate import LabeledQuery, read_labeled, report  # noqa: E402
@@ -111,20 +109,11 @@ def main(argv=None) -> None:
     parser.add_argument("--cache-home", default=str(CACHE))
     parser.add_argument("--dev", action="store_true", help="also rank the set's queries-dev.jsonl")
     args = parser.parse_args(argv)
-    names = args.sets.split(",") if args.sets else sorted(
-        p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
-    for name in names:
-        label, files = set_files(name.strip(), "dev")
-        home = cached_home(Path(args.cache_home), label, files)
-        with tempfile.TemporaryDirectory(prefix="mg-vote-loo-") as tmp:
-            work = Path(tmp) / "home"
-            shutil.copytree(home, work)
-            engine = Engine(work)
-            engine.ingest(files["train"])
-            engine.refresh()
+    for name in set_names(args.sets):
+        label, files = set_files(name, "dev")
+        with working_engine(Path(args.cache_home), label, files, True, "mg-vote-loo-") as engine:
             request_out, artifact_out = leave_out(engine, files["train"])
             on_dev = dev(engine, files["queries"]) if args.dev else None
-            engine.close()
         n_warm = request_out[0.0].get("groups", {}).get("warm", {}).get("queries", 0)
         print(f"\n### {label}: MRR@10 / coverage@10 (train log, {n_warm} warm requests when left out)\n")
         head = "| lambda | request out: all | warm | cold | artifact out |"

@@ -52,3 +52,23 @@ def test_switched_off_or_nothing_to_split_the_walk_reads_the_match_graph(fresh_h
     engine = Engine(fresh_home)  # off by default (bench/crossval.py)
     assert engine.state.actions is None and engine.state.past(ACTION) is engine.state.graph
     engine.close()
+
+
+def test_rows_left_out_never_seed_the_walk(fresh_home, model):
+    """Leave-one-out (bench/vote_loo.py): a left-out past request seeds nothing, not even when the
+    new request repeats it word for word; the other past requests still do."""
+    engine = Engine(fresh_home)
+    request = "transcribe the handwriting of an old letter"
+    engine.add_events([{"query": request, "artifact_id": TROCR},
+                       {"query": "read the handwriting in a scanned old letter", "artifact_id": SD}])
+    state, conf = engine.state, engine.config["search"]
+    vector = model.encode([request], normalize_embeddings=True)[0]
+    own = state.graph.query_pos[normalize_query(request)]
+
+    def reached(exclude: frozenset[int]) -> set[str]:
+        walk = graph_walk(state.graph, state.index, request, vector, conf, exclude)
+        return {state.index.ids[p] for p in walk.positions}
+
+    assert reached(frozenset()) == {TROCR, SD}
+    assert reached(frozenset({own})) == {SD}
+    engine.close()
