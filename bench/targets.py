@@ -37,8 +37,9 @@ def check(results: dict[str, dict]) -> list[dict]:
                 change = with_log - without
                 out.append({"item": 3, "what": f"{key} with the log - without, {group}", "value": change,
                             "target": -SLACK, "met": change >= -SLACK})
-    for key, item, margin, system in (("coverage@10", 4, COVERAGE_MARGIN, COLD), ("coverage@10", 4, COVERAGE_MARGIN, WARM),
-                                      ("mrr@10", 5, MRR_MARGIN, COLD)):
+    margins = (("coverage@10", 4, COVERAGE_MARGIN, COLD), ("coverage@10", 4, COVERAGE_MARGIN, WARM),
+               ("mrr@10", 5, MRR_MARGIN, COLD))
+    for key, item, margin, system in margins:
         ours = _figure(results, system, "all", key)
         base = {b: _figure(results, b, "all", key) for b in BASELINES}
         base = {b: v for b, v in base.items() if v is not None}

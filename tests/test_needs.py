@@ -37,7 +37,7 @@ def test_a_closing_thanks_is_neither_a_need_nor_a_detail():
     parts = split_needs("Retrieve the exoplanet info for Kepler-22b. Finally, retrieve the status of forests. "
                         "Thank you for your help!")
     assert parts == ["Retrieve the exoplanet info for Kepler-22b.", "Finally, retrieve the status of forests."]
-    # an action that opens with "thank" is still an action's detail
+    # a sentence that opens with "Thank" but says more stays a detail of the action before it
     parts = split_needs("Book a room in Paris. Then send an email to Ana. Thank the hotel staff in the message.")
     assert parts[-1] == "Then send an email to Ana. Thank the hotel staff in the message."
 
