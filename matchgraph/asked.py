@@ -26,21 +26,26 @@ __all__ = ["asked_before"]
 NONE = (np.zeros(0, np.int64), np.zeros(0))
 
 
-def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, markers: list[str]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, markers: list[str],
+                 nearest: tuple[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(positions, selects) of the artifacts people selected for the past request `query` repeats:
     catalog positions (m,) and how often each was selected (m,), at least 1. Empty when `query`
     (its vector `query_vector`, (dim,); its sample input already cut off, `markers` cut it off the
-    past requests) repeats none or nothing was selected for it."""
+    past requests) repeats none or nothing was selected for it. `nearest` is the (row, cosine) of
+    the past request nearest to `query_vector` in `mg` when the caller has looked it up already
+    (row -1: none), None to look it up here."""
     if mg is None or mg.empty:
         return NONE
     text = normalize_query(query)
     rep = mg.aliases.get(text)
     if rep is None:
-        sims, ids = mg.query_ann.search(query_vector, 1)
-        if ids[0][0] < 0 or sims[0][0] < MERGE_MIN_COSINE:
+        if nearest is None:
+            sims, ids = mg.query_ann.search(query_vector, 1)
+            nearest = (int(ids[0][0]), float(sims[0][0]))
+        row, cosine = nearest
+        if row < 0 or cosine < MERGE_MIN_COSINE:
             return NONE
-        rep = mg.queries[int(ids[0][0])]
+        rep = mg.queries[row]
     if not same_words(text, rep) and \
             not same_words(text, normalize_query(request_part(mg.labels.get(rep, rep), markers))):
         return NONE

@@ -80,12 +80,14 @@ class Filters:
 @dataclass
 class Walk:
     """The graph walk of one query: the artifacts it reached and its mass on them, the
-    (past query row, cosine) seeds, closest first, and the walk's mass per task (n_tasks,)."""
+    (past query row, cosine) seeds, closest first, the walk's mass per task (n_tasks,), and the
+    nearest past query whatever its cosine ((-1, -1.0): none; None: not looked up)."""
 
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seeds: list[tuple[int, float]] = field(default_factory=list)
     task_mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    nearest: tuple[int, float] | None = None
 
 
 def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vector: np.ndarray,
@@ -96,14 +98,14 @@ def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vect
     if mg is None or mg.empty:
         return Walk()
     sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"] + len(exclude))
-    seeds = {int(i): float(s) for s, i in zip(sims[0], ids[0])
-             if i >= 0 and s >= conf["graph_min_sim"] and int(i) not in exclude}
-    seeds = dict(list(seeds.items())[:conf["graph_neighbours"]])
+    found = [(int(i), float(s)) for s, i in zip(sims[0], ids[0]) if i >= 0 and int(i) not in exclude]
+    nearest = found[0] if found else (-1, -1.0)
+    seeds = {i: s for i, s in found[:conf["graph_neighbours"]] if s >= conf["graph_min_sim"]}
     alias = mg.aliases.get(normalize_query(query))
     if alias is not None and mg.query_pos[alias] not in exclude:  # the same text asked before
         seeds[mg.query_pos[alias]] = 1.0  # (after normalization and near-dup merging)
     if not seeds:
-        return Walk()
+        return Walk(nearest=nearest)
     rows = np.array(list(seeds), dtype=np.int64)
     p = seed_weights(np.array(list(seeds.values())), conf["graph_min_sim"], conf["graph_power"])
     start = sparse.csr_matrix((p / p.sum(), (np.zeros(len(rows), np.int64), rows)), shape=(1, len(mg.queries)))
@@ -112,7 +114,7 @@ def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vect
     keep = mass > 0
     positions, mass = positions[keep], mass[keep]
     return Walk(positions, mass, sorted(seeds.items(), key=lambda kv: -kv[1]),
-                task_mass(mass, index.task_of[positions], len(index.task_codes)))
+                task_mass(mass, index.task_of[positions], len(index.task_codes)), nearest)
 
 
 def walk(p, transitions, hops: int, restart: float):
@@ -156,7 +158,9 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     named = index.name_index.hits(query, conf["name_min"])
     named = {pos: score for pos, score in named.items() if score > conf["name_min"]}
     walked = graph_walk(mg, index, query, query_vector, conf, exclude)
-    asked_pos, asked_selects = asked_before(repeats, query, query_vector, conf["input_markers"])
+    # A request of one action walks the graph its repeats are looked up in: one search serves both.
+    asked_pos, asked_selects = asked_before(repeats, query, query_vector, conf["input_markers"],
+                                            walked.nearest if repeats is mg else None)
     evidence = task_evidence_scale(len(walked.seeds), conf["task_evidence"])
     tasks = np.nonzero(walked.task_mass > 0)[0] if evidence > 0 else np.zeros(0, np.int64)
     # Past task_candidates (a task of a huge catalog), the heaviest tasks' artifacts come first.
