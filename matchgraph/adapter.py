@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from .ann import row_dots
 from .embeddings import encode_with, open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
@@ -99,7 +100,7 @@ class Adapter:
         counts = index.cap_count[positions]
         starts = index.cap_start[positions]
         rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        sims = np.asarray(vectors[rows] @ adapted)
+        sims = row_dots(vectors, rows, adapted)  # in place: a gathered copy cost ~1 ms at 100k
         general = _best_per_artifact(counts, sims)
         moved = sims.copy()
         if len(self.rows) and len(rows):
