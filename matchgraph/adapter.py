@@ -100,7 +100,7 @@ class Adapter:
         counts = index.cap_count[positions]
         starts = index.cap_start[positions]
         rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        sims = row_dots(vectors, rows, adapted)  # in place: a gathered copy cost ~1 ms at 100k
+        sims = row_dots(vectors, rows, adapted)  # in place: a gathered copy cost ~1.8 ms a search at 100k
         general = _best_per_artifact(counts, sims)
         moved = sims.copy()
         if len(self.rows) and len(rows):

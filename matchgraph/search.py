@@ -223,7 +223,7 @@ def search(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
 def _seed_links(mg: MatchGraph | None, seeds) -> dict[int, list[tuple[int, float]]]:
     """Artifact position -> the seeds (past query row, cosine) with an edge to it, closest first:
     read off the seeds' rows of the graph's weights once per search (indexing the sparse matrix
-    per result cost ~0.15 ms each, 1.5 ms a search at 100k)."""
+    for each result cost ~0.4 ms a search at 100k, BENCHMARKS.md)."""
     links: dict[int, list[tuple[int, float]]] = {}
     if mg is None:
         return links
