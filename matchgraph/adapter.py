@@ -33,6 +33,7 @@ import numpy as np
 from scipy import sparse
 
 from .ann import row_dots
+from .arrays import row_entries
 from .embeddings import encode_with, open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
@@ -162,8 +163,7 @@ def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray, w
     out_texts, out_vectors, out_rows, out_cols, out_data, origin = [], [], [], [], [], []
     start = 0
     for i in range(len(texts)):
-        cols = rows.indices[rows.indptr[i]:rows.indptr[i + 1]]
-        data = rows.data[rows.indptr[i]:rows.indptr[i + 1]]
+        cols, data = row_entries(rows, i)
         if i not in splits:
             out_texts.append(texts[i])
             out_vectors.append(query_vectors[i])

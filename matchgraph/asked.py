@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import row_entries
 from .dedup import MERGE_MIN_COSINE, same_words
 from .events import normalize_query, request_part
 from .graph import MatchGraph
@@ -50,7 +51,7 @@ def asked_before(mg: MatchGraph | None, query: str, query_vector: np.ndarray, ma
             not same_words(text, normalize_query(request_part(mg.labels.get(rep, rep), markers))):
         return NONE
     row = mg.query_pos[rep]
-    positions = mg.weights.indices[mg.weights.indptr[row]:mg.weights.indptr[row + 1]].astype(np.int64)
+    positions = row_entries(mg.weights, row)[0].astype(np.int64)
     selects = np.array([mg.edges[rep, mg.index.ids[p]][1] for p in positions], dtype=np.float64)
     chosen = selects > 0
     if not chosen.any():

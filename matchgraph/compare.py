@@ -6,6 +6,7 @@ import heapq
 
 import numpy as np
 
+from .arrays import row_entries
 from .catalog import Artifact
 from .graph import MatchGraph
 from .index import LoadedIndex
@@ -36,7 +37,7 @@ def queries_of(mg: MatchGraph, artifact_id: str) -> dict[str, tuple[int, int]]:
     if pos is None or not mg.queries:
         return {}
     by_artifact = mg.weights_by_artifact
-    rows = by_artifact.indices[by_artifact.indptr[pos]:by_artifact.indptr[pos + 1]]
+    rows = row_entries(by_artifact, pos)[0]
     found = {}
     for row in rows.tolist():
         query = mg.queries[row]

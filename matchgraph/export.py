@@ -16,6 +16,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from .arrays import row_entries
 from .errors import ValidationFailed
 from .graph import MatchGraph, anode, cnode, edge_weight, qnode
 
@@ -92,10 +93,10 @@ def ego_graph(mg: MatchGraph, ego: str, radius: int = 1, min_weight: float = 0.0
         return range(start, start + int(index.cap_count[pos]))
 
     def queries_of(pos: int):
-        return by_artifact.indices[by_artifact.indptr[pos]:by_artifact.indptr[pos + 1]].tolist()
+        return row_entries(by_artifact, pos)[0].tolist()
 
     def artifacts_of(q: int):
-        return weights.indices[weights.indptr[q]:weights.indptr[q + 1]].tolist()
+        return row_entries(weights, q)[0].tolist()
 
     def neighbours(node: tuple[str, int]):
         kind, i = node

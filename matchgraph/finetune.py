@@ -19,6 +19,7 @@ import copy
 import numpy as np
 from scipy import sparse
 
+from .arrays import row_entries
 from .index import LoadedIndex
 
 
@@ -28,10 +29,10 @@ def training_pairs(index: LoadedIndex, texts: list[str], query_vectors: np.ndarr
     capability closest to the query (by the base vectors)."""
     queries, rows = [], []
     for q in range(weights.shape[0]):
-        start, end = weights.indptr[q], weights.indptr[q + 1]
-        if start == end:
+        cols, data = row_entries(weights, q)
+        if not len(cols):
             continue
-        a = int(weights.indices[start + int(np.argmax(weights.data[start:end]))])
+        a = int(cols[np.argmax(data)])
         first, count = int(index.cap_start[a]), int(index.cap_count[a])
         if not count:
             continue

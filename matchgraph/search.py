@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from .adapter import Adapter
 from .asked import asked_before
-from .arrays import sorted_unique
+from .arrays import row_entries, sorted_unique
 from .events import normalize_query, request_part  # noqa: F401 (request_part: part of this module's API)
 from .fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal, rescore,  # noqa: F401
                      seed_weights, share_of, task_evidence_scale, task_mass)
@@ -227,9 +227,8 @@ def _seed_links(mg: MatchGraph | None, seeds) -> dict[int, list[tuple[int, float
     links: dict[int, list[tuple[int, float]]] = {}
     if mg is None:
         return links
-    indptr, indices, data = mg.weights.indptr, mg.weights.indices, mg.weights.data
     for row, sim in seeds:
-        for col, weight in zip(indices[indptr[row]:indptr[row + 1]], data[indptr[row]:indptr[row + 1]]):
+        for col, weight in zip(*row_entries(mg.weights, row)):
             if weight > 0:
                 links.setdefault(int(col), []).append((row, sim))
     return links
