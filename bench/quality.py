@@ -288,23 +288,22 @@ def run_set(files: dict[str, Path], home: Path, k: int, txtai: bool, encode_once
     artifacts = load_catalog([str(files["catalog"])])
     results: dict[str, dict] = {}
     base = Baselines(artifacts, engine.embedder())
-    for name, rank in (("BM25 (bm25s)", base.rank_bm25), ("dense (FAISS flat)", base.rank_dense),
-                       ("BM25 + dense, RRF k=60", base.rank_rrf)):
+    for name, rank in zip(targets.BASELINES, (base.rank_bm25, base.rank_dense, base.rank_rrf)):
         results[name] = evaluate(queries, rank, k)
     if txtai:
         figures = run_txtai(artifacts, queries, k)
         if figures:
-            results["txtai hybrid"] = figures
-    results["matchgraph cold (no events)"] = engine.evaluate(files["queries"], k)
+            results[targets.TXTAI] = figures
+    results[targets.COLD] = engine.evaluate(files["queries"], k)
     started = time.perf_counter()
     ingested = engine.ingest(files["train"])
     engine.refresh()
     print(f"ingested {ingested} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    results["matchgraph warm (train log)"] = engine.evaluate(files["queries"], k)
+    results[targets.WARM] = engine.evaluate(files["queries"], k)
     log = PastVote(files["train"], engine.embedder())
     results["vote of the 10 nearest past requests"] = evaluate(queries, log.rank, k)
-    config = results["matchgraph warm (train log)"].pop("config")
-    results["matchgraph cold (no events)"].pop("config")
+    config = results[targets.WARM].pop("config")
+    results[targets.COLD].pop("config")
     engine.close()
     return results, config
 
