@@ -160,7 +160,8 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     endpoint at /mcp; `host` is the address served (loopback enables MCP's DNS-rebinding guard)."""
     engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
     service = Service(engine, background)
-    guard = ClientGuard(engine.config["server"])  # one per app: the API's and MCP's token failures
+    # one per app: the API's and MCP's budgets and token failures, the budgets shared through the store
+    guard = ClientGuard(engine.config["server"], engine.store.recorded_searches)
     mcp_http = None
     if mcp:
         from .mcp_transport import create_mcp_http

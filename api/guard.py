@@ -9,15 +9,21 @@ a person's (or a program's) own request, counted in proportion:
   `same-origin` (our own pages) and `none` (typed, bookmarked) record. Older browsers without it
   fall back to `Origin` / `Referer`, which must name this host when present. Programs send none
   of these and are held by the two limits below.
-- **A budget per client:** server.record_per_minute recorded searches in any 60 s, per process;
-  past it a search is answered but not recorded.
+- **A budget per client:** server.record_per_minute recorded searches in any 60 s, on every
+  face (the HTTP API, the pages, MCP over HTTP and stdio): counted in this process and, since
+  each recorded search stores its client key, in the store too, so processes sharing a store
+  share the budget. Past it a search is answered but not recorded.
 - **Once per window:** the engine stores a client's identical searches (same normalized query)
   once per server.record_window_seconds (events.window_id), across all processes.
 - **Wrong tokens:** server.token_failures_per_minute wrong tokens from one client in 60 s, and
   every token it sends is refused with 429 until the minute has passed.
 
-A client is its address (the connecting one, or the last entry of server.client_ip_header set
-by your reverse proxy), stored as a pseudonymous key (events.client_key).
+A client is its address, stored as a pseudonymous key (events.client_key): the connecting
+address, unless server.client_ip_header names the header your reverse proxies set; then the
+entry server.client_ip_hops from its end (each trusted proxy appends the address it saw, so what
+a client wrote itself lies further left and is never read). Uvicorn's own proxy-header handling
+is off (api/serving.py): no header is trusted unless configured here. MCP over stdio is one
+client, "mcp".
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -71,22 +79,26 @@ class SlidingCounter:
 
 
 class ClientGuard:
-    """The limits above for one server process; `server` is config `server`."""
+    """The limits above for one server process; `server` is config `server`. `stored(key, since)`
+    (the store's `recorded_searches`) counts a client's recorded searches since a time across all
+    processes sharing the store; without it the budget is this process's alone."""
 
-    def __init__(self, server: dict):
+    def __init__(self, server: dict, stored: Callable[[str, datetime], int] | None = None):
         self.record_per_minute = int(server["record_per_minute"])
         self.token_failures_per_minute = int(server["token_failures_per_minute"])
         self.ip_header = str(server.get("client_ip_header") or "").lower()
+        self.ip_hops = int(server.get("client_ip_hops") or 1)
+        self.stored = stored
         self.recorded = SlidingCounter()
         self.token_failures = SlidingCounter()
 
     def address(self, request: Request) -> str:
+        connecting = request.client.host if request.client else "unknown"
         if self.ip_header:
-            forwarded = request.headers.get(self.ip_header, "")
-            last = forwarded.split(",")[-1].strip()
-            if last:
-                return last
-        return request.client.host if request.client else "unknown"
+            entries = [e.strip() for e in request.headers.get(self.ip_header, "").split(",")]
+            if len(entries) >= self.ip_hops and entries[-self.ip_hops]:
+                return entries[-self.ip_hops]
+        return connecting  # no header, or fewer entries than trusted proxies: the proxy itself
 
     def key(self, request: Request) -> str:
         return client_key(self.address(request))
@@ -97,9 +109,19 @@ class ClientGuard:
         if cross_site(request):
             return None, "cross-site"
         key = self.key(request)
-        if not self.recorded.take(key, self.record_per_minute):
+        if not self.budget(key):
             return None, "rate-limit"
         return key, None
+
+    def budget(self, key: str) -> bool:
+        """Spend one recorded search of client `key`; False when its minute's budget is spent,
+        in this process or (with `stored`) in the store, i.e. by all processes together."""
+        if not self.recorded.take(key, self.record_per_minute):
+            return False
+        if self.stored is None:
+            return True
+        since = datetime.now(timezone.utc) - timedelta(seconds=WINDOW)
+        return self.stored(key, since) < self.record_per_minute
 
     def token_blocked(self, request: Request) -> bool:
         return self.token_failures.count(self.key(request)) >= self.token_failures_per_minute

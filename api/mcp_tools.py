@@ -25,6 +25,9 @@ from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, 
                         SearchOut, SimilarOut, tool_result)
 
 
+STDIO_CLIENT = "mcp"  # every search of a stdio server is its one client's
+
+
 class SelectionRecorded(EventsResult):
     """What record_selection stored: POST /api/events' counts plus the resolved artifact."""
 
@@ -97,6 +100,17 @@ class Tools:
     def __init__(self, engine: Engine, guard: ClientGuard | None = None):
         self.engine = engine
         self.guard = guard  # the HTTP app's: wrong tokens per client (None on stdio)
+        # recorded searches: per client address over HTTP (the app's budgets), one client on stdio
+        self.budgets = guard or ClientGuard(engine.config["server"], engine.store.recorded_searches)
+
+    def recording_client(self, record: bool, ctx: Context | None) -> str | None:
+        """The client key a search records under, or None when it records nothing: not asked
+        to, or the client's budget (server.record_per_minute, api/guard.py) is spent."""
+        if not record:
+            return None
+        request = _http_request(ctx)
+        client = self.budgets.key(request) if request is not None else STDIO_CLIENT
+        return client if self.budgets.budget(client) else None
 
     def search(
         self,
@@ -111,9 +125,12 @@ class Tools:
         max_tokens: Annotated[Optional[int], Field(ge=1, le=1_000_000, description=(
             "keep only the best results whose whole answer fits this many tokens, estimated as "
             "ceil(JSON characters / 4); `omitted` says how many were cut"))] = None,
+        ctx: Context = None,
     ) -> Annotated[CallToolResult, SearchOut]:
         engine = self.engine
-        response = _call(lambda: engine.search(query, k, kind, pricing, task, record=record, client="mcp"))
+        client = self.recording_client(record, ctx)
+        response = _call(lambda: engine.search(query, k, kind, pricing, task, record=client is not None,
+                                               client=client))
         return tool_result(SearchResponse, response, detail, SEARCH_KEEP, max_tokens)
 
     def compare(

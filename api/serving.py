@@ -21,7 +21,10 @@ def serve(engine: Engine, host: str | None = None, port: int | None = None) -> N
     port = port or int(engine.config["server"]["port"])
     application = create_app(engine=engine, host=host)
     stderr_console().print(f"matchgraph serving {engine.home} on http://{host}:{port}/", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback peer as
+    # the client's address; only server.client_ip_header is trusted (api/guard.py)
+    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False,
+                proxy_headers=False, forwarded_allow_ips="")
 
 
 def serve_mcp_stdio(engine: Engine) -> None:

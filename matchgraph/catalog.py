@@ -124,7 +124,7 @@ def capability_texts(artifacts: list[Artifact]) -> list[str]:
     return [c.text() for a in artifacts for c in a.capabilities]
 
 
-class _Located(ValueError):
+class Located(ValueError):
     """A parse error with the file:line it happened at."""
 
     def __init__(self, line: int, message: str):
@@ -135,7 +135,7 @@ class _Located(ValueError):
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
-def _json_too_deep_line(text: str, limit: int) -> int:
+def json_too_deep_line(text: str, limit: int) -> int:
     """1-based line where brackets outside strings first nest deeper than `limit` (1 if never)."""
     import numpy as np
 
@@ -147,46 +147,47 @@ def _json_too_deep_line(text: str, limit: int) -> int:
     return text.count("\n", 0, int(over[0])) + 1 if over.size else 1
 
 
-def _check_yaml_events(text: str, limit: int) -> None:
+def check_yaml_events(text: str, limit: int, what: str = "a catalog", setting: str = "limits.depth") -> None:
     """Walk the YAML event stream (an iterative parser: no recursion, nothing expanded) and refuse
     aliases — a few lines of `*alias` can expand to gigabytes ("billion laughs") and a catalog has
-    no need for them — and nesting past `limit`, each at its line."""
+    no need for them — and nesting past `limit`, each at its line (raises Located; `what` is
+    the kind of document and `setting` the limit's config key, for the message)."""
     level = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            raise _Located(event.start_mark.line + 1,
-                           f"YAML aliases (*{event.anchor}) are not allowed in a catalog")
+            raise Located(event.start_mark.line + 1,
+                          f"YAML aliases (*{event.anchor}) are not allowed in {what}")
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             level += 1
             if level > limit + 1:  # the file's top-level list is one level more than a record
-                raise _Located(event.start_mark.line + 1,
-                               f"nested deeper than {limit} levels (config limits.depth)")
+                raise Located(event.start_mark.line + 1,
+                              f"nested deeper than {limit} levels (config {setting})")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             level -= 1
 
 
 def _parse_document(path: Path, data: bytes, limit: int) -> Any:
-    """A whole JSON or YAML file; raises _Located for decode, syntax and nesting errors."""
+    """A whole JSON or YAML file; raises Located for decode, syntax and nesting errors."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Located(decode_error_line(data, exc), "not UTF-8") from None
+        raise Located(decode_error_line(data, exc), "not UTF-8") from None
     if path.suffix == ".json":
         try:
             return loads(text)
         except json.JSONDecodeError as exc:
-            raise _Located(exc.lineno, exc.msg) from None
+            raise Located(exc.lineno, exc.msg) from None
         except ValueError as exc:  # NaN / Infinity, or nested past the parser's recursion limit
-            line = _json_too_deep_line(text, limit + 1) if "nested" in str(exc) else 1
-            raise _Located(line, str(exc)) from None
+            line = json_too_deep_line(text, limit + 1) if "nested" in str(exc) else 1
+            raise Located(line, str(exc)) from None
     try:
-        _check_yaml_events(text, limit)
+        check_yaml_events(text, limit)
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise _Located(mark.line + 1 if mark else 1, exc.problem or str(exc)) from None
+        raise Located(mark.line + 1 if mark else 1, exc.problem or str(exc)) from None
     except yaml.YAMLError as exc:
-        raise _Located(1, str(exc)) from None
+        raise Located(1, str(exc)) from None
 
 
 def _records(path: Path, limits: dict) -> Iterable[tuple[str, Any]]:
@@ -200,7 +201,7 @@ def _records(path: Path, limits: dict) -> Iterable[tuple[str, Any]]:
         return
     try:
         data = _parse_document(path, path.read_bytes(), limits["depth"])
-    except _Located as exc:
+    except Located as exc:
         yield f"{path}:{exc.line}", exc
         return
     if isinstance(data, dict):
@@ -225,11 +226,11 @@ def _valid_line(line: str, limits: dict) -> Artifact | None:
     walks); None sends the line through the checked path, which reports every problem.
 
     No string in it can be longer than the line, nor can it nest deeper than its count of opening
-    brackets; too many capabilities, and NaN and Infinity (which pydantic's parser would accept),
-    go the checked path too.
+    brackets; too many capabilities, NaN and Infinity (which pydantic's parser would accept) and
+    an escaped NUL go the checked path too.
     """
     if (len(line) > limits["text_length"] or line.count("{") + line.count("[") > limits["depth"]
-            or "NaN" in line or "Infinity" in line):
+            or "NaN" in line or "Infinity" in line or "\\u0000" in line):
         return None
     try:
         artifact = Artifact.model_validate_json(line)
@@ -266,20 +267,28 @@ def id_problem(value: str, limit: int) -> str | None:
     return None
 
 
+NUL_PROBLEM = "must not contain NUL characters (no store can hold them in text)"
+
+
 def _text_problems(value: Any, limit: int, where: str = "") -> Iterable[str]:
-    """'field: why' for each string in a record longer than `limit` characters."""
+    """'field: why' for each string in a record longer than `limit` characters or holding a NUL
+    (PostgreSQL refuses it in text: found here, it is a located error, not a failed publish)."""
     stack = [(where, value)]
     while stack:
         name, item = stack.pop()
         if isinstance(item, str) and len(item) > limit:
             yield f"{name or '(record)'}: at most {limit} characters (config limits.text_length), got {len(item)}"
+        elif isinstance(item, str) and "\x00" in item:
+            yield f"{name or '(record)'}: {NUL_PROBLEM}"
         elif isinstance(item, dict):
+            yield from (f"{name}.{k!r}: {NUL_PROBLEM}" if name else f"{k!r}: {NUL_PROBLEM}"
+                        for k in item if isinstance(k, str) and "\x00" in k)
             stack.extend((f"{name}.{k}" if name else str(k), v) for k, v in item.items())
         elif isinstance(item, list):
             stack.extend((f"{name}.{i}", v) for i, v in enumerate(item))
 
 
-def _record_problems(raw: dict, limits: dict) -> list[str]:
+def record_problems(raw: dict, limits: dict) -> list[str]:
     """Limits checked before validation, so an oversized record costs nothing to refuse."""
     if depth(raw, limits["depth"]) > limits["depth"]:
         return [f"(record): nested deeper than {limits['depth']} levels (config limits.depth)"]
@@ -327,7 +336,7 @@ def load_catalog(paths: Iterable[str | Path], limits: dict | None = None) -> lis
                 problems.append(f"{place}: expected an object, got {type(raw).__name__}")
                 continue
             else:
-                early = _record_problems(raw, limits)
+                early = record_problems(raw, limits)
                 if early:
                     problems.extend(f"{place}: {p}" for p in early)
                     continue

@@ -208,11 +208,12 @@ def import_(fmt: str = typer.Argument(..., metavar="FORMAT", help="hf | mcp-regi
             cards: Optional[Path] = typer.Option(None, "--cards", help="hf: folder of model cards <id>/README.md."),
             timeout: Optional[float] = typer.Option(None, "--timeout", min=1,
                                                     help="mcp: seconds to start a server and list it (30)."),
-            as_json: bool = JsonOption) -> None:
-    """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog."""
+            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog (within
+    the home's `limits`; never written into the home or over its store)."""
     from .importers import import_catalog
 
-    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout))
+    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout, home))
     if as_json:
         _print_json(summary)
         return
@@ -278,16 +279,22 @@ def events_audit(hours: float = typer.Option(24.0, "--hours", help="Look at the 
                  limit: int = typer.Option(50, "--limit"), home: Optional[Path] = HomeOption,
                  as_json: bool = JsonOption) -> None:
     """List recent bursts: events sharing a client and a query, most first (client '-': logs,
-    the command line). Remove one with `matchgraph events purge --client KEY --query TEXT`."""
-    bursts = _run(lambda: _engine(home, fit=False).event_bursts(hours, min_events, limit))
+    the command line), then clients that recorded --min-events distinct queries or more. Remove
+    one with `matchgraph events purge --client KEY [--query TEXT]`."""
+    engine = _run(lambda: _engine(home, fit=False))
+    bursts = _run(lambda: engine.event_bursts(hours, min_events, limit))
+    clients = _run(lambda: engine.client_bursts(hours, min_events, limit))  # many distinct queries
     if as_json:
-        _print_json({"hours": hours, "min_events": min_events, "bursts": bursts})
+        _print_json({"hours": hours, "min_events": min_events, "bursts": bursts, "clients": clients})
         return
     if not bursts:
         typer.echo(f"no client sent one query {min_events} times or more in the last {hours:g} hours")
     for b in bursts:
         typer.echo(f"{b['events']:>7} events  {b['artifacts']:>3} artifacts  client {b['client'] or '-'}  "
                    f"{b['first']:%Y-%m-%d %H:%M} .. {b['last']:%Y-%m-%d %H:%M}  {b['query']!r}")
+    for c in clients:
+        typer.echo(f"{c['events']:>7} events  {c['artifacts']:>3} artifacts  client {c['client']}  "
+                   f"{c['first']:%Y-%m-%d %H:%M} .. {c['last']:%Y-%m-%d %H:%M}  {c['queries']} distinct queries")
 
 
 @events_app.command("purge")

@@ -207,8 +207,11 @@ SETTINGS: list[Setting] = [
       "per window of this many seconds, in Times Matched and the graph; 0 = every search counts"),
     S("server.token_failures_per_minute", 5, "wrong tokens one client may send in 60 s; then every token it sends "
       "gets 429 until the minute has passed", positive=True),
-    S("server.client_ip_header", "", "header holding the client address, set by a reverse proxy you run (its last "
-      "entry is used, e.g. `x-forwarded-for`); empty = the connecting address"),
+    S("server.client_ip_header", "", "header holding the client address, set by reverse proxies you run (e.g. "
+      "`x-forwarded-for`; the entry `client_ip_hops` from its end is used); empty = the connecting address, and no "
+      "proxy header is trusted"),
+    S("server.client_ip_hops", 1, "trusted reverse proxies appending to `client_ip_header`: the client address is "
+      "the entry this many from the end (what a client wrote itself lies further left)", positive=True),
     # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are refused
     # with file:line before anything is stored, so one bad file cannot exhaust the machine.
     S("limits.file_bytes", 1_073_741_824, "largest catalog file (a catalog folder may hold many)", positive=True),
@@ -218,6 +221,13 @@ SETTINGS: list[Setting] = [
       "hold control, space or backslash characters", positive=True, at_most=300),
     S("limits.text_length", 20_000, "longest text field in a catalog record", positive=True),
     S("limits.depth", 20, "deepest nesting of objects and lists in one catalog record", positive=True),
+    S("limits.source_depth", 100, "deepest nesting of objects and lists in a document `import` reads (an OpenAPI "
+      "spec, a model card's front matter, a listing)", positive=True),
+    # Arguments of every face (CLI, HTTP API, pages, MCP), checked by the engine before any work
+    S("limits.query_length", 2000, "longest query or capability text a search, similar or selection takes",
+      positive=True, at_most=2000),
+    S("limits.name_length", 300, "longest artifact or capability name or id an argument takes (an id is at most "
+      "300 characters; a longer name is refused before fuzzy matching)", positive=True),
     S("limits.min_artifacts", 1, "`index` refuses to publish a catalog with fewer artifacts (the version in use "
       "stays)", positive=True),
 ]

@@ -48,6 +48,7 @@ class Engine(ServedState, Indexing, EventLog, Reading, GraphCuts):
         self.config = load_config(self.home, overrides)
         self.store = create_store(store_url(self.config, self.home))
         self.versions = IndexVersions(self.home)
+        self.versions.reconcile(self.store.latest_version())  # finish a publish a crash cut short
         self.refresh_seconds = (self.config["graph"]["refresh_seconds"] if refresh_seconds is None
                                 else refresh_seconds)
         self._state: State | None = None

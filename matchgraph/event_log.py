@@ -90,6 +90,14 @@ class EventLog:
         since = datetime.now(timezone.utc) - timedelta(hours=hours)
         return self.store.event_bursts(since, min_events, limit)
 
+    def client_bursts(self, hours: float = 24.0, min_queries: int = 10, limit: int = 50) -> list[dict]:
+        """Clients that recorded at least `min_queries` distinct queries in the last `hours`, most
+        first (store.client_bursts): many different searches from one client, each stored once."""
+        if hours <= 0 or min_queries < 1 or limit < 1:
+            raise ValidationFailed("events audit", ["--hours, --min-events and --limit must be above 0"])
+        since = datetime.now(timezone.utc) - timedelta(hours=hours)
+        return self.store.client_bursts(since, min_queries, limit)
+
     def purge_events(self, query: str | None = None, artifact: str | None = None,
                      client: str | None = None, before: datetime | None = None,
                      dry_run: bool = False) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .config import BY_KEY
 from .errors import Problem, ValidationFailed, invalid
 from .validation import problems_of, read_jsonl
 
@@ -37,7 +38,7 @@ def request_part(query: str, markers: list[str]) -> str:
     return request if request else query
 
 
-MAX_QUERY = 2000
+MAX_QUERY = int(BY_KEY["limits.query_length"].at_most)  # a stored query's longest; the setting may lower it
 MAX_ID = 300  # the store's artifact_id / capability_id columns are VARCHAR(300)
 MAX_RANK = 2**31 - 1  # the store's rank column is a 32-bit INTEGER on PostgreSQL
 # A search log older than this predates the models it could be about; a time further ahead
@@ -91,12 +92,14 @@ class EventIn(BaseModel):
         return value
 
 
-def check_query(text: str | None, field: str = "query") -> str:
-    """A query the engine can search and record as events: words, no NUL, at most MAX_QUERY
-    characters. Raises ValidationFailed naming `field`; returns the text stripped."""
+def check_query(text: str | None, field: str = "query", limit: int = MAX_QUERY) -> str:
+    """A query the engine can search and record as events: words, no NUL, at most `limit`
+    characters (config limits.query_length). Raises ValidationFailed naming `field`; returns the
+    text stripped."""
+    if text is not None and len(text) > limit:
+        raise invalid("search", field, f"at most {limit} characters, got {len(text)}")
     text = (text or "").strip()
     why = ("query must not be empty" if not text else
-           f"at most {MAX_QUERY} characters, got {len(text)}" if len(text) > MAX_QUERY else
            "must not contain NUL characters" if "\x00" in text else
            "needs at least one letter or digit" if not normalize_query(text) else None)
     if why:

@@ -19,6 +19,7 @@ import networkx as nx
 from .arrays import row_entries
 from .errors import ValidationFailed
 from .graph import MatchGraph, anode, cnode, edge_weight, qnode
+from .outputs import protected_hit
 
 FORMATS = ("graphml", "gexf", "json", "csv")
 NODE_FIELDS = ("id", "type", "label", "kind", "task", "times_matched")
@@ -175,7 +176,7 @@ def _bad_output(path: Path, why: str) -> ValidationFailed:
 def check_output(path: str | Path, fmt: str, protected: list[Path]) -> Path:
     """The export target `path`, resolved (symlinks followed), once it is safe to write: its
     folder exists, it is a file (csv: a folder) or absent, and it is neither one of `protected`
-    nor inside one (the home folder, the store). Raises ValidationFailed naming `output`."""
+    nor inside one (outputs.protected_paths: the home, the store and its side files). Raises ValidationFailed naming `output`."""
     given = Path(path).expanduser()
     target = given.resolve()
     if not target.parent.is_dir():
@@ -185,12 +186,10 @@ def check_output(path: str | Path, fmt: str, protected: list[Path]) -> Path:
     if fmt != "csv" and target.is_dir():
         raise _bad_output(given, "is a folder; give a file name")
     written = [target / name for name in ("nodes.csv", "edges.csv")] if fmt == "csv" else [target]
-    for place in protected:
-        place = place.resolve()
-        for file in [target, *written]:
-            if file == place or place in file.parents:
-                raise _bad_output(given, f"would write over {place} (the home folder or the store); "
-                                         "choose a path outside it")
+    place = protected_hit([target, *written], protected)
+    if place is not None:
+        raise _bad_output(given, f"would write over {place} (the home folder or the store); "
+                                 "choose a path outside it")
     return target
 
 

@@ -13,7 +13,8 @@ from .errors import NotFound, ValidationFailed
 from .events import normalize_query
 from .export import check_output, ego_graph, filter_graph, graph_bytes, has_node, to_view, write_graph
 from .graph import anode, qnode
-from .inputs import check_cut
+from .outputs import protected_paths
+from .inputs import check_cut, check_length
 from .state import State
 from .store import SQLStore
 
@@ -22,6 +23,7 @@ class GraphCuts:
     """Cuts of the served match graph (mixed into Engine, which provides the attributes below)."""
 
     home: Path
+    config: dict
     store: SQLStore
     state: State  # ServedState.state
     resolve: Callable[..., Artifact]  # Reading.resolve(name, parameter)
@@ -29,9 +31,12 @@ class GraphCuts:
     def graph_node(self, name: str) -> str:
         """Graph node id for an artifact (id or name) or a past query (its text)."""
         graph = self.state.graph
+        check_length("export", "ego", name, self.config["limits"]["query_length"] + 2)  # "q:" + a query
         if has_node(graph, name):
             return name
         try:
+            if len(name) > self.config["limits"]["name_length"]:  # too long for a name: a past query's text
+                raise NotFound(name)
             return anode(self.resolve(name, "ego").id)
         except NotFound:
             alias = graph.aliases.get(normalize_query(name))
@@ -67,12 +72,8 @@ class GraphCuts:
 
     def _protected_paths(self) -> list[Path]:
         """What an export must never write over: the home folder (store, index versions, fits,
-        matchgraph.toml) and the store's file when it lives elsewhere."""
-        protected = [self.home]
-        database = getattr(self.store.engine.url, "database", None)
-        if self.store.dialect == "sqlite" and database:
-            protected.append(Path(database).resolve())
-        return protected
+        matchgraph.toml) and the store's file and its -wal/-shm/-journal when it lives elsewhere."""
+        return protected_paths(self.home, self.store.engine.url.render_as_string(hide_password=False))
 
     def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
                      radius: int = 1) -> tuple[bytes, str, str]:

@@ -13,6 +13,7 @@ from .catalog import capability_texts, load_catalog
 from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import ValidationFailed
+from .faults import fault_point
 from .gcpause import collection_paused
 from .index import dump_records, write_index
 from .store import SQLStore
@@ -52,7 +53,11 @@ class Indexing:
         vectors = embedder.encode(texts, progress=progress)
         embedded = embedder.last_embedded
         with self.versions.publishing():
-            version, staging = self.versions.staging()
+            # store first, then CURRENT (versions.py): a crash between any two steps leaves the
+            # old version served, store and folder agreeing, or a flip reconcile() finishes
+            stored = self.store.latest_version()
+            self.versions.reconcile(stored, locked=True)  # a publish an earlier crash cut short
+            version, staging = self.versions.staging(stored)
             manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
                         "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
                         "created_at": datetime.now(timezone.utc).isoformat()}
@@ -60,12 +65,20 @@ class Indexing:
             try:
                 write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
                             AnnSettings.from_config(self.config), records)
-                self.versions.publish(version, staging, keep=self.config["keep_versions"])
+                final = self.versions.place(version, staging)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self.store.replace_artifacts(artifacts, records)
-            self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
+            fault_point("publish:placed")
+            try:
+                self.store.publish_version(version, model, paths, artifacts, records, len(texts), embedded)
+            except BaseException:  # the store does not know it: no reader may be pointed at it
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+            fault_point("publish:stored")
+            self.versions.point(version)
+            fault_point("publish:pointed")
+            self.versions.prune(self.config["keep_versions"])
         # No reset of self._state: readers keep the old one until the version check swaps it.
         return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
                 "embedded": embedded, "cached": len(texts) - embedded, "model": model}

@@ -13,6 +13,14 @@ from .search import Filters
 MAX_K = 100  # results per call: search, similar
 
 
+def check_length(what: str, field: str, value: str | None, limit: int) -> str | None:
+    """`value` when it is at most `limit` characters (config limits.name_length or
+    limits.query_length); checked before any work, so a huge argument costs nothing."""
+    if value is not None and len(value) > limit:
+        raise invalid(what, field, f"at most {limit} characters, got {len(value)}")
+    return value
+
+
 def check_k(what: str, k: int) -> int:
     """`k` results, 1 to MAX_K."""
     if not 1 <= k <= MAX_K:

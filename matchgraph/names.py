@@ -8,13 +8,20 @@ from rapidfuzz import fuzz, process
 from .catalog import Artifact
 from .errors import Ambiguous, NotFound
 from .index import LoadedIndex
+from .inputs import check_length
+
+MAX_NAME = 300  # config limits.name_length's default
 
 FUZZY_MIN = 85  # rapidfuzz WRatio below which a name is not a match
 FUZZY_MARGIN = 5  # the best fuzzy match must beat the runner-up by this much to be unambiguous
 
 
-def resolve_artifact(index: LoadedIndex, name: str, parameter: str | None = None) -> Artifact:
-    """The artifact `name` names; NotFound / Ambiguous carry `parameter`, the input it came in."""
+def resolve_artifact(index: LoadedIndex, name: str, parameter: str | None = None,
+                     max_length: int = MAX_NAME) -> Artifact:
+    """The artifact `name` names; NotFound / Ambiguous carry `parameter`, the input it came in. A
+    name longer than `max_length` is refused before any matching (rapidfuzz over a catalog's
+    names is quadratic in the name's length)."""
+    check_length("artifact", parameter or "name", name, max_length)
     name = (name or "").strip()
     if not name:
         raise NotFound("no artifact named ''", parameter=parameter)

@@ -14,7 +14,7 @@ from .compare import compare, most_matched, queries_of
 from .embeddings import Embedder, encode_with
 from .errors import NotFound, invalid
 from .events import EventIn, check_query, finish, window_id
-from .inputs import check_k, search_filters, similar_input
+from .inputs import check_k, check_length, search_filters, similar_input
 from .models import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
 from .names import resolve_artifact
 from .needs import ACTION, PART_ROLES, search_needs
@@ -36,7 +36,7 @@ class Reading:
     def resolve(self, name: str, parameter: str | None = None) -> Artifact:
         """Exact id, then unique case-insensitive name, then an unambiguous fuzzy name; an error
         names `parameter`, the input the name came in."""
-        return resolve_artifact(self.state.index, name, parameter)
+        return resolve_artifact(self.state.index, name, parameter, self.config["limits"]["name_length"])
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                pricing: str | None = None, task: str | None = None, record: bool = True,
@@ -46,7 +46,9 @@ class Reading:
         With `client` (a client key, api/guard.py), those events carry it and their ids are one
         per client, normalized query, artifact and window of server.record_window_seconds: the
         same search repeated by one client within a window is stored once."""
-        query = check_query(query)
+        limits = self.config["limits"]
+        query = check_query(query, limit=limits["query_length"])
+        check_length("search", "task", task, limits["name_length"])
         k = check_k("search", self.config["search"]["k"] if k is None else k)
         filters = search_filters(kind, pricing, task)
         state = self.state
@@ -97,6 +99,8 @@ class Reading:
         """Nearest capabilities to a text or to an artifact's capability; for an artifact also its
         most similar artifacts (by capabilities and by shared queries)."""
         check_k("similar", k)
+        check_length("similar", "text", text, self.config["limits"]["query_length"])
+        check_length("similar", "capability", capability, self.config["limits"]["name_length"])
         text, artifact = similar_input(text, artifact, capability)
         state = self.state
         if artifact:

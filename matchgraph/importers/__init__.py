@@ -16,8 +16,9 @@ FORMATS = ("hf", "mcp-registry", "mcp", "openapi")
 
 
 def read_sources(fmt: str, sources: list[str], cards: Path | None = None,
-                 timeout: float | None = None) -> Imported:
-    """Artifacts from `sources` in format `fmt` (one of FORMATS), not yet written."""
+                 timeout: float | None = None, limits: dict | None = None) -> Imported:
+    """Artifacts from `sources` in format `fmt` (one of FORMATS), not yet written; files are read
+    within config `limits` (common.read_bytes, common.parse_document)."""
     if fmt not in FORMATS:
         raise ImportFailed([f"format: '{fmt}' is not one of {', '.join(FORMATS)}"])
     if not sources:
@@ -26,23 +27,29 @@ def read_sources(fmt: str, sources: list[str], cards: Path | None = None,
         raise ImportFailed(["--cards: model cards go with the hf format only"])
     if fmt == "hf":
         from .hf import import_hf
-        return import_hf([Path(s) for s in sources], cards)
+        return import_hf([Path(s) for s in sources], cards, limits)
     if fmt == "mcp-registry":
         from .mcp_registry import import_mcp_registry
-        return import_mcp_registry([Path(s) for s in sources])
+        return import_mcp_registry([Path(s) for s in sources], limits)
     if fmt == "openapi":
         from .openapi import import_openapi
-        return import_openapi([Path(s) for s in sources])
+        return import_openapi([Path(s) for s in sources], limits)
     from .mcp import DEFAULT_TIMEOUT, import_mcp
     return import_mcp(sources, timeout or DEFAULT_TIMEOUT)
 
 
 def import_catalog(fmt: str, sources: list[str], output: str | Path, cards: Path | None = None,
-                   timeout: float | None = None) -> dict[str, Any]:
+                   timeout: float | None = None, home: str | Path | None = None) -> dict[str, Any]:
     """Read `sources`, validate, write `output` (JSONL); returns {artifacts, capabilities,
-    skipped, output}. Raises ImportFailed (nothing written) naming each bad place."""
-    summary = write_catalog(read_sources(fmt, sources, cards, timeout), Path(output))
+    skipped, output}. Raises ImportFailed (nothing written) naming each bad place. The limits are
+    the home's config `limits` (as `index` applies them); `output` must not be in the home nor be
+    its store or one of the store's files (outputs.protected_paths)."""
+    from ..config import home_dir, load_config, store_url
+    from ..outputs import protected_paths
+
+    config = load_config(home)
+    protected = protected_paths(home_dir(home), store_url(config, home))
+    limits = config["limits"]
+    imported = read_sources(fmt, sources, cards, timeout, limits)
+    summary = write_catalog(imported, Path(output), limits, protected)
     return {**summary, "output": str(output)}
-
-
-__all__ = ["FORMATS", "ImportFailed", "import_catalog", "read_sources"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any
 
 import yaml
 
-from ..catalog import load_catalog
+from ..catalog import Located, check_yaml_events, json_too_deep_line, load_catalog, record_problems
 from ..errors import ValidationFailed
-from ..validation import loads
+from ..outputs import protected_hit
+from ..validation import decode_error_line, depth, loads
 
 
 class ImportFailed(ValidationFailed):
@@ -82,22 +84,63 @@ def json_path(parts: list[str | int]) -> str:
     return out or "(document)"
 
 
-def read_document(path: Path) -> Any:
-    """A JSON or YAML document (by suffix; YAML when unknown), or JSONL as a list of its lines.
+def source_limits(limits: dict | None) -> dict:
+    """Config `limits` with the defaults for what is not given (file and line bytes, depth...)."""
+    from ..config import DEFAULTS
 
-    Raises ImportFailed naming the file and the line (and column) where parsing failed."""
-    try:
-        text = path.read_text(encoding="utf-8")
+    return {**DEFAULTS["limits"], **(limits or {})}
+
+
+def read_bytes(path: Path, limits: dict | None = None, within: Path | None = None) -> bytes:
+    """The bytes of `path`, which must be a regular file (no device, FIFO or socket: they never
+    end or block) of at most limits.file_bytes, checked before reading; with `within` it must
+    also resolve (symlinks followed) to a file under that folder. Raises ImportFailed naming it."""
+    limit = source_limits(limits)["file_bytes"]
+    real = Path(path).resolve()
+    if within is not None:
+        root = Path(within).resolve()
+        if root not in real.parents:
+            raise ImportFailed([f"{path}: resolves to {real}, outside {root}: an import reads only files "
+                                "under its source's folder"])
+    try:  # non-blocking: opening a FIFO must not wait for a writer
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise ImportFailed([f"{path}: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFailed([f"{path}: cannot be read: {exc}"]) from None
+    except OSError as exc:
+        raise ImportFailed([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+            raise ImportFailed([f"{path}: is {kind}, not a regular file; an import reads only regular files"])
+        too_big = f"{path}: file is {{}} bytes, over limits.file_bytes ({limit})"
+        if info.st_size > limit:
+            raise ImportFailed([too_big.format(info.st_size)])
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise ImportFailed([too_big.format(f"more than {limit}")])
+    return data
+
+
+def parse_document(path: Path, data: bytes, limits: dict | None = None) -> Any:
+    """A JSON or YAML document (by suffix; YAML when unknown), or JSONL as a list of its lines,
+    held to limits.source_depth and without YAML aliases (as `index` holds a catalog). Raises
+    ImportFailed naming the file and the line where reading failed."""
+    deepest = source_limits(limits)["source_depth"]
+    too_deep = f"nested deeper than {deepest} levels (config limits.source_depth)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([f"{path}: line {decode_error_line(data, exc)}: not UTF-8"]) from None
     if path.suffix == ".jsonl":
         items, problems = [], []
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
-                    items.append(loads(line))
+                    item = loads(line)
+                    if depth(item, deepest) > deepest:
+                        raise ValueError(too_deep)
+                    items.append(item)
                 except ValueError as exc:
                     problems.append(f"{path}: line {number}: not valid JSON: {exc}")
         if problems:
@@ -105,35 +148,68 @@ def read_document(path: Path) -> Any:
         return items
     if path.suffix == ".json":
         try:
-            return loads(text)
+            document = loads(text)
+            too_deep_here = depth(document, deepest) > deepest
         except json.JSONDecodeError as exc:
             raise ImportFailed([f"{path}: line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}"]) from None
-        except ValueError as exc:
-            raise ImportFailed([f"{path}: not valid JSON: {exc}"]) from None
+        except ValueError as exc:  # NaN, or nested past the parser's own limit
+            if "nested" not in str(exc):
+                raise ImportFailed([f"{path}: not valid JSON: {exc}"]) from None
+            too_deep_here = True
+        if too_deep_here:
+            raise ImportFailed([f"{path}: line {json_too_deep_line(text, deepest)}: not valid JSON: {too_deep}"])
+        return document
     try:
+        check_yaml_events(text, deepest - 1, "an imported document", "limits.source_depth")
         return yaml.safe_load(text)
+    except Located as exc:
+        raise ImportFailed([f"{path}: line {exc.line}: not valid YAML: {exc}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         raise ImportFailed([f"{path}: {where}not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
 
 
-def write_catalog(imported: Imported, output: Path) -> dict[str, Any]:
-    """Validate `imported` exactly as `index` does and write it to `output` as JSONL; returns the
-    summary (artifacts, capabilities, skipped). Nothing is written when validation fails."""
+def read_document(path: Path, limits: dict | None = None, within: Path | None = None) -> Any:
+    """`parse_document` of `read_bytes`: a source file read within the import's limits."""
+    return parse_document(Path(path), read_bytes(path, limits, within), limits)
+
+
+def write_catalog(imported: Imported, output: Path, limits: dict | None = None,
+                  protected: list[Path] | None = None) -> dict[str, Any]:
+    """Validate `imported` exactly as `index` does (config `limits`) and write it to `output` as
+    JSONL; returns the summary (artifacts, capabilities, skipped). Nothing is written when
+    validation fails, nor when `output` resolves to one of `protected` or into one
+    (outputs.protected_paths: the home, the store and its side files). A record past a limit is
+    refused naming the source it was made from, before it is written."""
     output = Path(output)
     if output.suffix != ".jsonl":
         raise ImportFailed([f"{output}: the catalog is written as JSONL; name it *.jsonl"])
+    place = protected_hit([output], protected or [])
+    if place is not None:
+        raise ImportFailed([f"{output}: would write over {place} (the home folder or the store); "
+                            "choose a path outside it"])
     if not imported.records:
         raise ImportFailed(["no artifacts were found in the sources"] + imported.skipped)
+    limits = source_limits(limits)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.stem}.{os.getpid()}.importing.jsonl")
     try:
         with temporary.open("w", encoding="utf-8") as fh:
-            for record in imported.records:
-                fh.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
+            problems = []
+            for record, origin in zip(imported.records, imported.origins):
+                early = record_problems(record, limits)
+                line = "" if early else json.dumps(record, ensure_ascii=False, sort_keys=False)
+                if not early and len(line.encode()) > limits["line_bytes"]:
+                    early = [f"the artifact made from it is {len(line.encode())} bytes as a catalog line, "
+                             f"over limits.line_bytes ({limits['line_bytes']})"]
+                problems += [f"{origin}: {p}" for p in early]
+                if not problems:
+                    fh.write(line + "\n")
+        if problems:
+            raise ImportFailed(problems)
         try:
-            load_catalog([temporary])
+            load_catalog([temporary], limits)
         except ValidationFailed as exc:
             raise ImportFailed([_source_place(p, temporary, imported.origins) for p in exc.problems]) from None
         os.replace(temporary, output)

@@ -22,7 +22,10 @@ from typing import Any
 
 import yaml
 
-from .common import ImportFailed, Imported, first_paragraph, json_path, read_document, slug
+from ..catalog import Located, check_yaml_events
+from ..validation import decode_error_line
+from .common import (ImportFailed, Imported, first_paragraph, json_path, read_bytes, read_document, slug,
+                     source_limits)
 
 # pipeline tag -> (title, inputs, outputs)
 TASKS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -78,21 +81,28 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def read_card(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def read_card(path: Path, limits: dict | None = None, within: Path | None = None
+              ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """(front matter, [(heading, prose)]) of a model card; the text before the first heading
-    is the section ''. Code blocks, tables, images and link targets are left out of the prose."""
+    is the section ''. Code blocks, tables, images and link targets are left out of the prose.
+    The card is read within the import's limits (size, nesting, no YAML aliases) and, with
+    `within` (the cards folder), only when it resolves to a regular file under it."""
+    data = read_bytes(path, limits, within)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFailed([f"{path}: cannot be read: {exc}"]) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([f"{path}: line {decode_error_line(data, exc)}: not UTF-8"]) from None
     meta: dict[str, Any] = {}
     match = _FRONT.match(text)
     if match:
+        deepest = source_limits(limits)["source_depth"]
         try:
+            check_yaml_events(match.group(1), deepest - 1, "front matter", "limits.source_depth")
             meta = yaml.safe_load(match.group(1)) or {}
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, Located) as exc:
             mark = getattr(exc, "problem_mark", None)
-            line = text[: match.start(1)].count("\n") + (mark.line if mark else 0) + 1
+            offset = exc.line - 1 if isinstance(exc, Located) else (mark.line if mark else 0)
+            line = text[: match.start(1)].count("\n") + offset + 1
             raise ImportFailed([f"{path}: line {line}: front matter is not valid YAML: "
                                 f"{getattr(exc, 'problem', None) or exc}"]) from None
         if not isinstance(meta, dict):
@@ -139,12 +149,13 @@ def _list(value: Any) -> list[str]:
     return [str(v) for v in value if v is not None] if isinstance(value, list) else []
 
 
-def model_record(info: dict[str, Any], place: str, card: Path | None) -> dict[str, Any]:
-    """One Hub model info (and its card) -> an artifact record."""
+def model_record(info: dict[str, Any], place: str, card: Path | None, limits: dict | None = None,
+                 cards: Path | None = None) -> dict[str, Any]:
+    """One Hub model info (and its card, read from under the folder `cards`) -> an artifact record."""
     model_id = info.get("id") or info.get("modelId")
     if not isinstance(model_id, str) or not model_id.strip():
         raise ImportFailed([f"{place}: needs `id` (the Hub model id, e.g. org/name)"])
-    meta, sections = read_card(card) if card else ({}, [])
+    meta, sections = read_card(card, limits, cards) if card else ({}, [])
     card_data = info.get("cardData") if isinstance(info.get("cardData"), dict) else {}
     meta = {**meta, **card_data}
     tags = _list(info.get("tags")) + [t for t in _list(meta.get("tags")) if t not in _list(info.get("tags"))]
@@ -207,13 +218,14 @@ def model_record(info: dict[str, Any], place: str, card: Path | None) -> dict[st
             "signals": signals, "capabilities": capabilities}
 
 
-def import_hf(sources: list[Path], cards: Path | None = None) -> Imported:
-    """Model infos from each source (JSON array/object or JSONL) -> artifacts; cards from `cards`."""
+def import_hf(sources: list[Path], cards: Path | None = None, limits: dict | None = None) -> Imported:
+    """Model infos from each source (JSON array/object or JSONL) -> artifacts; cards from `cards`
+    (regular files under it only); config `limits`."""
     if cards is not None and not Path(cards).is_dir():
         raise ImportFailed([f"{cards}: the cards folder does not exist"])
     imported, problems = Imported(), []
     for source in sources:
-        data = read_document(Path(source))
+        data = read_document(Path(source), limits)
         items = data if isinstance(data, list) else [data]
         for index, info in enumerate(items):
             place = f"{source}: {json_path([index])}" if isinstance(data, list) else str(source)
@@ -224,8 +236,10 @@ def import_hf(sources: list[Path], cards: Path | None = None) -> Imported:
                 continue
             model_id = info.get("id") or info.get("modelId")
             card = Path(cards) / str(model_id) / "README.md" if cards and isinstance(model_id, str) else None
+            card = card if card is not None and (card.exists() or card.is_symlink()) else None  # read_bytes checks it
             try:
-                imported.add(model_record(info, place, card if card and card.is_file() else None), place)
+                record = model_record(info, place, card, limits, cards)
+                imported.add(record, f"{place} (card {card})" if card else place)
             except ImportFailed as exc:
                 problems.extend(exc.problems)
     if problems:

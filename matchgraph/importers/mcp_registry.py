@@ -141,13 +141,13 @@ def server_record(doc: dict, meta: dict, source: Path, path: list[str | int],
             "capabilities": [capability]}
 
 
-def import_mcp_registry(sources: list[Path]) -> Imported:
-    """Every server in `sources` -> one artifact per name (latest version)."""
+def import_mcp_registry(sources: list[Path], limits: dict | None = None) -> Imported:
+    """Every server in `sources` -> one artifact per name (latest version); config `limits`."""
     imported, problems = Imported(), []
     chosen: dict[str, tuple[tuple, str, dict, dict, Path, list]] = {}  # name -> (rank, place, doc, meta, source, path)
     skipped: list[str] = []
     for source in sources:
-        data = read_document(Path(source))
+        data = read_document(Path(source), limits)
         for path, doc, meta in _entries(data, Path(source)):
             place = f"{source}: {json_path(path)}"
             if not isinstance(doc, dict):

@@ -3,8 +3,10 @@
 The API is the artifact (`kind: api`); each operation is a capability: id = operationId (or
 `method-path`), title = summary (or the operationId in words, or `METHOD /path`), description =
 description or summary plus its tags, inputs = the names of its parameters and of the top-level
-fields of its request body. `$ref`s are resolved by `jsonref` (local and relative-file
-references; a reference to a URL is refused, since nothing is fetched at import time).
+fields of its request body. `$ref`s are resolved by `jsonref`: references inside the document,
+and to regular files under the document's folder, read within the same limits as the document;
+a reference to a URL (nothing is fetched at import time), to a path outside that folder (absolute,
+`..` or a symlink out), to a device or a FIFO is refused.
 Webhooks (3.1) are requests the API sends, not operations a caller makes: they are reported as
 skipped.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import jsonref
 
@@ -23,24 +26,37 @@ from .common import ImportFailed, Imported, first_paragraph, json_path, read_doc
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-def _local_only(uri: str) -> Any:
-    """jsonref loader: files next to the document only; the network is not used at import time."""
-    if not uri.startswith("file:"):
-        raise ImportFailed([f"$ref to {uri}: only references inside the document or to local files "
-                            "are resolved (nothing is downloaded)"])
-    return jsonref.jsonloader(uri)
+def _local_files(folder: Path, limits: dict | None):
+    """jsonref loader: regular files under `folder` only (symlinks followed, then checked), read
+    and parsed within the import's limits like the document itself; nothing is downloaded."""
+    cache: dict[str, Any] = {}
+
+    def load(uri: str) -> Any:
+        parts = urlsplit(uri)
+        if parts.scheme != "file":
+            raise ImportFailed([f"$ref to {uri}: only references inside the document or to local files "
+                                "are resolved (nothing is downloaded)"])
+        if uri not in cache:
+            cache[uri] = read_document(Path(unquote(parts.path)), limits, within=folder)
+        return cache[uri]
+
+    return load
 
 
-def resolve(document: dict, path: Path) -> dict:
-    """`document` with every $ref replaced by what it points to."""
+def resolve(document: dict, path: Path, limits: dict | None = None) -> dict:
+    """`document` with every $ref replaced by what it points to: parts of itself, or files under
+    its folder (never an absolute path elsewhere, a device, a FIFO or a symlink out)."""
+    real = path.resolve()
     try:
-        return jsonref.replace_refs(document, base_uri=path.resolve().as_uri(), loader=_local_only,
+        return jsonref.replace_refs(document, base_uri=real.as_uri(), loader=_local_files(real.parent, limits),
                                     proxies=False, lazy_load=False)
+    except RecursionError:
+        raise ImportFailed([f"{path}: $ref: references nest too deeply to resolve"]) from None
     except jsonref.JsonRefError as exc:
         where = json_path([int(p) if isinstance(p, str) and p.isdigit() else p for p in exc.path or []])
         reference = exc.reference.get("$ref", "") if isinstance(exc.reference, dict) else ""
-        if isinstance(exc.cause, ImportFailed):  # a URL: refused by _local_only
-            raise ImportFailed([f"{path}: {where}: {p}" for p in exc.cause.problems]) from None
+        if isinstance(exc.cause, ImportFailed):  # refused by the loader: a URL, a file not allowed
+            raise ImportFailed([f"{path}: {where}: $ref {reference!r}: {p}" for p in exc.cause.problems]) from None
         raise ImportFailed([f"{path}: {where}: cannot resolve $ref {reference!r}: {exc.message}"]) from None
 
 
@@ -158,19 +174,19 @@ def api_record(doc: dict, path: Path, taken: set[str], skipped: list[str]) -> di
             "signals": signals, "capabilities": capabilities}
 
 
-def import_openapi(sources: list[Path]) -> Imported:
-    """Each OpenAPI/Swagger document in `sources` -> one API artifact."""
+def import_openapi(sources: list[Path], limits: dict | None = None) -> Imported:
+    """Each OpenAPI/Swagger document in `sources` -> one API artifact (config `limits`)."""
     imported, problems, taken = Imported(), [], set()
     for source in sources:
         path = Path(source)
-        doc = read_document(path)
+        doc = read_document(path, limits)
         if not isinstance(doc, dict) or _version(doc) is None:
             found = doc.get("openapi", doc.get("swagger")) if isinstance(doc, dict) else type(doc).__name__
             problems.append(f"{path}: not an OpenAPI 3.0/3.1 or Swagger 2.0 document "
                             f"(`openapi`/`swagger` is {found!r})")
             continue
         try:
-            imported.add(api_record(resolve(doc, path), path, taken, imported.skipped), str(path))
+            imported.add(api_record(resolve(doc, path, limits), path, taken, imported.skipped), str(path))
         except ImportFailed as exc:
             problems.extend(exc.problems)
     if problems:

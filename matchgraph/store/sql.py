@@ -277,21 +277,42 @@ class SQLStore:
     def replace_artifacts(self, catalog: list[Artifact], records: list[str] | None = None) -> None:
         """Store the catalog; `records`: each artifact's model_dump_json() when the caller made
         them already (index.dump_records), stored as they are and hashed for content_hash."""
+        with self.engine.begin() as conn:
+            self._replace_artifacts(conn, catalog, records)
+
+    def _replace_artifacts(self, conn, catalog: list[Artifact], records: list[str] | None) -> None:
         records = records if records is not None else [a.model_dump_json() for a in catalog]
         rows = [{"id": a.id, "name": a.name, "kind": a.kind, "pricing": a.pricing, "task": a.task,
                  "record": JsonText(r), "content_hash": hashlib.sha256(r.encode()).hexdigest()}
                 for a, r in zip(catalog, records)]
-        with self.engine.begin() as conn:
-            conn.execute(delete(artifacts))
-            if rows:
-                conn.execute(artifacts.insert(), rows)
+        conn.execute(delete(artifacts))
+        if rows:
+            conn.execute(artifacts.insert(), rows)
 
     def record_version(self, version: int, model: str, catalog: list[str], artifacts: int,
                        capabilities: int, embedded: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(index_versions.insert().values(
-                version=version, created_at=datetime.now(timezone.utc), model=model, catalog=catalog,
-                artifacts=artifacts, capabilities=capabilities, embedded=embedded))
+            self._record_version(conn, version, model, catalog, artifacts, capabilities, embedded)
+
+    @staticmethod
+    def _record_version(conn, version: int, model: str, catalog: list[str], artifacts: int,
+                        capabilities: int, embedded: int) -> None:
+        conn.execute(index_versions.insert().values(
+            version=version, created_at=datetime.now(timezone.utc), model=model, catalog=catalog,
+            artifacts=artifacts, capabilities=capabilities, embedded=embedded))
+
+    def publish_version(self, version: int, model: str, paths: list[str], catalog: list[Artifact],
+                        records: list[str] | None, capabilities: int, embedded: int) -> None:
+        """What `index` publishes, in one transaction: the catalog replaces the stored artifacts
+        and the version is recorded; both or neither (versions.py: before CURRENT names it)."""
+        with self.engine.begin() as conn:
+            self._replace_artifacts(conn, catalog, records)
+            self._record_version(conn, version, model, paths, len(catalog), capabilities, embedded)
+
+    def latest_version(self) -> int | None:
+        """The newest recorded index version (None before the first publish)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(index_versions.c.version))).scalar_one()
 
     def versions(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -315,6 +336,30 @@ class SQLStore:
             return [{"client": client, "query": query, "events": int(n), "artifacts": int(n_art),
                      "first": _utc(first), "last": _utc(last)}
                     for client, query, n, n_art, first, last in conn.execute(stmt)]
+
+    def client_bursts(self, since: datetime, min_queries: int = 10, limit: int = 50) -> list[dict]:
+        """Clients that recorded at least `min_queries` distinct normalized queries at or after
+        `since`, most first: [{"client", "queries", "events", "artifacts", "first", "last"}] (a
+        burst of distinct queries, which the one-query grouping of event_bursts misses)."""
+        queries = func.count(func.distinct(events.c.query_norm)).label("queries")
+        stmt = (select(events.c.client, queries, func.count(), func.count(func.distinct(events.c.artifact_id)),
+                       func.min(events.c.ts), func.max(events.c.ts))
+                .where(events.c.ts >= since, events.c.client.is_not(None))
+                .group_by(events.c.client)
+                .having(queries >= min_queries)
+                .order_by(queries.desc(), events.c.client).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"client": client, "queries": int(q), "events": int(n), "artifacts": int(n_art),
+                     "first": _utc(first), "last": _utc(last)}
+                    for client, q, n, n_art, first, last in conn.execute(stmt)]
+
+    def recorded_searches(self, client: str, since: datetime) -> int:
+        """How many distinct queries `client` recorded at or after `since` (api/guard.py's budget
+        shared by every process on this store; a repeat within the window is stored once anyway)."""
+        stmt = (select(func.count(func.distinct(events.c.query_norm)))
+                .where(events.c.client == client, events.c.ts >= since))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
 
     def purge_events(self, query_norm: str | None = None, artifact_id: str | None = None,
                      client: str | None = None, before: datetime | None = None,
