@@ -160,7 +160,7 @@ def parse_document(path: Path, data: bytes, limits: dict | None = None) -> Any:
             raise ImportFailed([f"{path}: line {json_too_deep_line(text, deepest)}: not valid JSON: {too_deep}"])
         return document
     try:
-        check_yaml_events(text, deepest - 1, "an imported document", "limits.source_depth")
+        check_yaml_events(text, deepest, "an imported document", "limits.source_depth")
         return yaml.safe_load(text)
     except Located as exc:
         raise ImportFailed([f"{path}: line {exc.line}: not valid YAML: {exc}"]) from None

@@ -97,7 +97,7 @@ def read_card(path: Path, limits: dict | None = None, within: Path | None = None
     if match:
         deepest = source_limits(limits)["source_depth"]
         try:
-            check_yaml_events(match.group(1), deepest - 1, "front matter", "limits.source_depth")
+            check_yaml_events(match.group(1), deepest, "front matter", "limits.source_depth")
             meta = yaml.safe_load(match.group(1)) or {}
         except (yaml.YAMLError, Located) as exc:
             mark = getattr(exc, "problem_mark", None)
