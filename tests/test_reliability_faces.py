@@ -62,7 +62,7 @@ def test_forwarded_headers_from_loopback_do_not_pick_the_client(demo_home):
         refused = asyncio.run(mcp_http_call(f"{url}/mcp", "record_selection",
                                             {"query": "read letters", "artifact": TROCR, "token": TOKEN},
                                             spoofed[30]))
-        assert refused.isError and "too many wrong tokens" in tool_text(refused)
+        assert refused.is_error and "too many wrong tokens" in tool_text(refused)
     engine = Engine(demo_home, overrides=NO_FIT)
     assert engine.store.recorded_searches(client_key("127.0.0.1"), engine.store.versions()[0]["created_at"]) == 10
     assert not any(engine.store.recorded_searches(client_key(h["X-Forwarded-For"]),
@@ -129,7 +129,7 @@ def test_huge_arguments_are_refused_before_any_matching(demo_home):
                 ("search", {"query": "read letters", "task": huge})]]
 
     results = asyncio.run(calls())
-    assert all(r.isError for r in results)
+    assert all(r.is_error for r in results)
     messages = [tool_text(r) for r in results]
     assert messages[0] == "artifact: bad argument: id: at most 300 characters, got 900000"
     assert messages[1] == "compare: bad argument: b: at most 300 characters, got 900000"
@@ -143,13 +143,13 @@ def test_huge_arguments_are_refused_before_any_matching(demo_home):
     app = create_app(engine=engine, background=False, mcp=False)
     with TestClient(app) as c:
         r = c.get(f"/api/artifacts/{'y' * 5000}")
-        assert r.status_code == 400 and "at most 300 characters" in r.text
-        assert c.get("/api/compare", params={"a": "z" * 400, "b": SD}).status_code == 400
+        assert r.status_code == 422 and "id: at most 300 characters, got 5000" in r.text
+        assert c.get("/api/compare", params={"a": "z" * 400, "b": SD}).status_code == 422
         assert c.get(f"/api/artifacts/{TROCR}").status_code == 200
-    short = Engine(demo_home, overrides={"limits": {"name_length": 20}, **NO_FIT})
+    short = Engine(demo_home, overrides={"limits": {"name_length": 25}, **NO_FIT})
     result = CliRunner().invoke(cli, ["compare", TROCR, SD, "--home", str(demo_home)],
-                                env={"MATCHGRAPH_LIMITS__NAME_LENGTH": "20", **NO_FIT_ENV})
-    assert result.exit_code == 2 and "at most 20 characters" in result.output
+                                env={"MATCHGRAPH_LIMITS__NAME_LENGTH": "25", **NO_FIT_ENV})
+    assert result.exit_code == 2 and "a: at most 25 characters, got 32" in result.output
     assert short.resolve("trocr-base-handwritten").id == TROCR  # within the limit, names still resolve
     short.close()
     engine.close()
