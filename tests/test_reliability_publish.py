@@ -85,3 +85,18 @@ def test_a_kill_at_each_publish_step_leaves_store_and_folder_agreeing(fresh_home
     finished = run_index(fresh_home)
     assert finished.returncode == 0, finished.stderr
     assert agreeing(fresh_home) == start + 3
+
+
+def test_a_current_that_ran_ahead_of_the_store_is_taken_back(fresh_home, model):
+    """What the old order left after a kill right after the flip: CURRENT names a version the
+    store never recorded. The next engine points CURRENT back at the store's, and the next index
+    removes the folder and publishes after the store's version."""
+    start = agreeing(fresh_home)
+    index = fresh_home / "index"
+    shutil.copytree(index / f"v{start:05d}", index / f"v{start + 1:05d}")
+    (index / "CURRENT").write_text(f"{start + 1}\n")
+    assert agreeing(fresh_home) == start
+    assert int((index / "CURRENT").read_text()) == start
+    finished = run_index(fresh_home)
+    assert finished.returncode == 0, finished.stderr
+    assert agreeing(fresh_home) == start + 1
