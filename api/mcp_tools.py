@@ -19,6 +19,7 @@ from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
+from matchgraph.inputs import check_length
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
 from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, ArtifactOut, ComparisonOut, Detail,
@@ -173,7 +174,9 @@ class Tools:
         engine = self.engine
         request = _http_request(ctx)
         check_token(engine, token or _bearer(request), self.guard, request)
-        _call(lambda: check_query(query, "query"))  # what a search could record: words, no NUL, not too long
+        limits = engine.config["limits"]
+        _call(lambda: check_query(query, "query", limits["query_length"]))  # as a search could record it
+        _call(lambda: check_length("record_selection", "tool", tool, limits["name_length"]))
         chosen = _call(lambda: engine.resolve(artifact, "artifact"))
         event = {"query": query, "artifact_id": chosen.id, "kind": "select"}
         if tool is not None:

@@ -267,7 +267,7 @@ def id_problem(value: str, limit: int) -> str | None:
     return None
 
 
-NUL_PROBLEM = "must not contain NUL characters (no store can hold them in text)"
+NUL_PROBLEM = "must not contain '\\x00' (NUL: no store can hold it in text)"
 
 
 def _text_problems(value: Any, limit: int, where: str = "") -> Iterable[str]:

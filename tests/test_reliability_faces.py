@@ -118,7 +118,7 @@ def test_mcp_searches_are_budgeted_per_client_across_processes_and_audited(demo_
 
 # -- item 3: unbounded artifact names -------------------------------------------------------------
 def test_huge_arguments_are_refused_before_any_matching(demo_home):
-    engine = Engine(demo_home, overrides=NO_FIT)
+    engine = Engine(demo_home, overrides={"token": TOKEN, **NO_FIT})
     huge = "x" * 900_000
 
     async def calls():
@@ -126,7 +126,9 @@ def test_huge_arguments_are_refused_before_any_matching(demo_home):
             return [await client.call_tool(name, arguments) for name, arguments in [
                 ("artifact", {"id": huge}), ("compare", {"a": TROCR, "b": huge}),
                 ("similar", {"artifact": huge}), ("similar", {"text": huge}), ("search", {"query": huge}),
-                ("search", {"query": "read letters", "task": huge})]]
+                ("search", {"query": "read letters", "task": huge}),
+                ("record_selection", {"query": "read letters", "artifact": TROCR, "tool": huge, "token": TOKEN}),
+                ("record_selection", {"query": huge, "artifact": TROCR, "token": TOKEN})]]
 
     results = asyncio.run(calls())
     assert all(r.is_error for r in results)
@@ -136,6 +138,7 @@ def test_huge_arguments_are_refused_before_any_matching(demo_home):
     assert "artifact: at most 300 characters" in messages[2]
     assert "text: at most 2000 characters" in messages[3] and "query: at most 2000" in messages[4]
     assert "task: at most 300 characters" in messages[5]
+    assert "tool: at most 300 characters" in messages[6] and "query: at most 2000 characters" in messages[7]
     from fastapi.testclient import TestClient
 
     from api import create_app

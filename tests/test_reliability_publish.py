@@ -50,9 +50,9 @@ def test_nul_in_catalog_text_is_refused_at_its_line_on_both_stores(tmp_path, sto
     vision.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValidationFailed) as err:
         engine.index([bad])
-    assert f"{vision}:1: description: must not contain NUL characters (no store can hold them in text)" \
+    assert f"{vision}:1: description: must not contain '\\x00' (NUL: no store can hold it in text)" \
         in err.value.problems
-    assert f"{vision}:1: signals.'na\\x00me': must not contain NUL characters (no store can hold them in text)" \
+    assert f"{vision}:1: signals.'na\\x00me': must not contain '\\x00' (NUL: no store can hold it in text)" \
         in err.value.problems
     assert engine.versions.current()[0] == engine.store.latest_version() == 1
     engine.close()
