@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from matchgraph.engine import Engine
 from matchgraph.errors import NoIndex
 
+from .docs import install_docs
 from .errors import install_error_handlers
 from .guard import ClientGuard
 from .metrics import Metrics, MetricsMiddleware
@@ -179,7 +180,8 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         finally:
             service.stop()
 
-    app = FastAPI(title="matchgraph", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="matchgraph", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # /docs: install_docs (no CDN)
     app.state.service = service
     app.state.engine = engine
     app.state.metrics = Metrics(engine)
@@ -191,6 +193,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_docs(app)
     for router in (operations_router, api_router, pages_router):
         app.include_router(router)
     if mcp_http is not None:
