@@ -153,7 +153,7 @@ def similar(text: Optional[str] = typer.Argument(None, help="A capability text t
 
 @app.command()
 def export(fmt: str = typer.Option(..., "--format", help="graphml | gexf | json | csv"),
-           output: Path = typer.Option(..., "-o", "--output", help="File to write (csv: a folder)."),
+           output: Path = typer.Option(..., "-o", "--output", help="File to write (csv: a zip of nodes.csv and edges.csv, e.g. graph.zip)."),
            min_weight: float = typer.Option(0.0, "--min-weight"),
            ego: Optional[str] = typer.Option(None, "--ego", help="Artifact or past query at the centre."),
            radius: int = typer.Option(1, "--radius"), home: Optional[Path] = HomeOption,
