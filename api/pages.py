@@ -64,8 +64,11 @@ def artifact_page(request: Request, id: str):
         query = request.url.query
         return RedirectResponse(f"/a/{idpath(canonical)}" + (f"?{query}" if query else ""), status_code=307)
     caps = detail.artifact.get("capabilities", [])
+    # one server behind every tool (an MCP server's tools): how to start or reach it, said once
+    servers = {(c.get("tool") or {}).get("server") for c in caps}
+    server = servers.pop() if len(servers) == 1 else None
     return render(request, "artifact.html", detail, nav="artifact", title=detail.artifact["name"],
-                  d=detail, a=detail.artifact, shown=caps[:4], folded=caps[4:])
+                  d=detail, a=detail.artifact, shown=caps[:4], folded=caps[4:], server=server)
 
 
 @router.get("/compare")
