@@ -162,11 +162,12 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     engine = engine or Engine(home, overrides, refresh_seconds=refresh_seconds)
     service = Service(engine, background)
     guard = ClientGuard(engine.config["server"])  # one per app: the API's and MCP's token failures
+    metrics = Metrics(engine)
     mcp_http = None
     if mcp:
         from .mcp_transport import create_mcp_http
 
-        mcp_http = create_mcp_http(engine, host=host, guard=guard)
+        mcp_http = create_mcp_http(engine, host=host, guard=guard, observe=metrics.observe_tool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -184,7 +185,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
                   docs_url=None, redoc_url=None)  # /docs: install_docs (no CDN)
     app.state.service = service
     app.state.engine = engine
-    app.state.metrics = Metrics(engine)
+    app.state.metrics = metrics
     app.state.templates = Jinja2Templates(env=templates_env())
     app.state.guard = guard
 
@@ -198,6 +199,7 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         app.include_router(router)
     if mcp_http is not None:
         app.router.routes.append(mcp_http.route)
+    metrics.routes = app.router.routes  # labels /static, /docs/assets and /mcp requests by their route
     _document_events_body(app)
     return app
 

@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, invalid
 from matchgraph.inputs import search_filters
 
 from .models import jsonable
-from .routes import MAX_QUERY, engine, graph_view, recording_client, renamed
+from .routes import MAX_QUERY, NOT_RECORDED, engine, graph_view, recording_client, renamed, timed_search
 from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,8 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     if q and q.strip():
         record, client = recording_client(request, True, headers)
         with renamed(query="q"):
-            response = eng.search(q, k, kind, pricing, task, record=record, client=client)
+            response = timed_search(request, "page", True, headers.get(NOT_RECORDED), lambda: eng.search(
+                q, k, kind, pricing, task, record=record, client=client))
     data = response or {"query": "", "results": [], "recorded": False}
     page = render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=filters.kind, pricing=filters.pricing,
