@@ -140,6 +140,9 @@ def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Opt
     if view and view.ego:
         node = next((n for n in view.nodes if n.id == view.ego), None)
         label = node.label if node else view.ego
+    base_params = {"ego": None if default else center, "radius": radius if center and not default else None,
+                   "min_weight": min_weight or None, "all": 1 if all else None}
     return render(request, "graph.html", data, nav="graph", title="Match graph explorer", view=view,
                   center=center, center_label=label, radius=radius, default=default, whole=all, min_weight=min_weight, limit=limit,
-                  payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"])
+                  payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"],
+                  limits=sorted({150, 300, 600, 1000, 2000, limit}), base_params=base_params)

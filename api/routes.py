@@ -199,12 +199,9 @@ def api_graph(request: Request,
 def graph_view(request: Request, ego: str | None, radius: int, min_weight: float, limit: int) -> GraphView:
     eng = engine(request)
     node = eng.graph_node(ego.strip()) if ego and ego.strip() else None
-    view = eng.graph_view(node, radius, min_weight, limit + 1)
-    truncated = len(view["nodes"]) > limit
-    if truncated:
-        view = eng.graph_view(node, radius, min_weight, limit)
+    view = eng.graph_view(node, radius, min_weight, limit)
     return GraphView(ego=node, radius=radius, min_weight=min_weight, nodes=view["nodes"],
-                     edges=view["edges"], truncated=truncated)
+                     edges=view["edges"], truncated=view["total"] > len(view["nodes"]), total=view["total"])
 
 
 @router.get("/graph/export", tags=["graph"], responses={**ERRORS, 200: {
