@@ -99,6 +99,18 @@
     var rank = function (node) { return (node.hasClass("ego") ? 2e9 : 0) + (node.hasClass("artifact") ? 1e9 : 0) + (strength[node.id()] || 0); };
     return rank(y) - rank(x);
   });
+  // A label's width on screen, measured once in the font Cytoscape draws it with (labels keep
+  // their size on screen, so it never changes); 2px for the background's padding.
+  var measure = document.createElement("canvas").getContext("2d"), widths = {};
+  function labelWidth(node) {
+    var id = node.id();
+    if (widths[id] === undefined) {
+      var artifact = node.hasClass("artifact");
+      measure.font = (artifact ? "600 12px " : "normal 10px ") + node.style("font-family");
+      widths[id] = Math.min(measure.measureText(node.data("short")).width, artifact ? 190 : 150) + 4;
+    }
+    return widths[id];
+  }
   var styledAt = null, timer = null;
   function placeLabels() {
     var z = cy.zoom();
@@ -106,7 +118,7 @@
       styledAt = z;
       cy.style().fromJson(styles(z)).update();
     }
-    var width = box.clientWidth, height = box.clientHeight, cell = 60, grid = {}, shown = 0;
+    var width = box.clientWidth, height = box.clientHeight, cell = 60, grid = {}, shown = 0, placed = {};
     function overlaps(b) {
       for (var gx = Math.floor(b.x1 / cell); gx <= Math.floor(b.x2 / cell); gx++) {
         for (var gy = Math.floor(b.y1 / cell); gy <= Math.floor(b.y2 / cell); gy++) {
@@ -135,8 +147,7 @@
     cy.batch(function () {
       order.forEach(function (node) {
         var p = node.renderedPosition(), artifact = node.hasClass("artifact");
-        var font = artifact ? 12 : 10, text = node.data("short");
-        var w = Math.min(text.length * font * 0.58 + 4, artifact ? 190 : 150), h = font * 1.35;
+        var w = labelWidth(node), h = (artifact ? 12 : 10) * 1.4 + 2;
         var r = node.renderedHeight() / 2 + 2, chosen = null;
         // below the node, else above, right or left of it: the first place that is free
         var places = [["bottom", "center", { x1: p.x - w / 2, x2: p.x + w / 2, y1: p.y + r, y2: p.y + r + h }],
@@ -150,6 +161,7 @@
         if (!artifact) { add(disc(node)); }
         if (chosen) {
           add(chosen[2]);
+          placed[node.id()] = chosen[2];
           shown++;
           if (node.data("tv") !== chosen[0] || node.data("th") !== chosen[1]) { node.data({ tv: chosen[0], th: chosen[1] }); }
         }
@@ -157,6 +169,7 @@
       });
     });
     box.setAttribute("data-labels", String(shown));
+    window.graphLabels = placed;  // the box on screen each shown label was given (tests read it)
   }
   placeLabels();
   cy.on("viewport", function () { clearTimeout(timer); timer = setTimeout(placeLabels, 90); });
