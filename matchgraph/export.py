@@ -181,14 +181,14 @@ def check_output(path: str | Path, fmt: str, protected: list[Path]) -> Path:
     target = given.resolve()
     if not target.parent.is_dir():
         raise _bad_output(given, f"folder {target.parent} does not exist")
-    if target.is_dir():
-        raise _bad_output(given, "is a folder; give a file name" + (" (csv writes a zip of nodes.csv "
-                                                                     "and edges.csv)" if fmt == "csv" else ""))
     for place in protected:
         place = place.resolve()
         if target == place or place in target.parents:
             raise _bad_output(given, f"would write over {place} (the home folder or the store); "
                                      "choose a path outside it")
+    if target.is_dir():
+        raise _bad_output(given, "is a folder; give a file name" + (" (csv writes a zip of nodes.csv "
+                                                                     "and edges.csv)" if fmt == "csv" else ""))
     return target
 
 
