@@ -40,6 +40,12 @@ def _keep_context(ctx: typer.Context, value: bool) -> bool:
     return value
 
 
+@app.callback()
+def _each_command() -> None:
+    """Search, compare and graph AI models and tools by what they can do."""
+    _COMMAND.set(None)  # a command without --json never reads the last command's context (tests run many)
+
+
 JsonOption = typer.Option(False, "--json", callback=_keep_context,
                           help="Print one JSON document on stdout (an error too: {\"error\": {code, message, where}}).")
 
