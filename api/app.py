@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from matchgraph.engine import Engine
 from matchgraph.errors import NoIndex
 
+from .docs import install_docs
 from .errors import install_error_handlers
 from .guard import ClientGuard
 from .metrics import Metrics, MetricsMiddleware
@@ -162,11 +163,12 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     service = Service(engine, background)
     # one per app: the API's and MCP's budgets and token failures, the budgets shared through the store
     guard = ClientGuard(engine.config["server"], engine.store.recorded_searches)
+    metrics = Metrics(engine)
     mcp_http = None
     if mcp:
         from .mcp_transport import create_mcp_http
 
-        mcp_http = create_mcp_http(engine, host=host, guard=guard)
+        mcp_http = create_mcp_http(engine, host=host, guard=guard, observe=metrics.observe_tool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -180,10 +182,11 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
         finally:
             service.stop()
 
-    app = FastAPI(title="matchgraph", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="matchgraph", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # /docs: install_docs (no CDN)
     app.state.service = service
     app.state.engine = engine
-    app.state.metrics = Metrics(engine)
+    app.state.metrics = metrics
     app.state.templates = Jinja2Templates(env=templates_env())
     app.state.guard = guard
 
@@ -192,10 +195,12 @@ def create_app(home: str | Path | None = None, *, engine: Engine | None = None,
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    install_docs(app)
     for router in (operations_router, api_router, pages_router):
         app.include_router(router)
     if mcp_http is not None:
         app.router.routes.append(mcp_http.route)
+    metrics.routes = app.router.routes  # labels /static, /docs/assets and /mcp requests by their route
     _document_events_body(app)
     return app
 

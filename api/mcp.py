@@ -11,7 +11,8 @@ api/mcp_tools.py, its compact and full result shapes in api/mcp_views.py.
 """
 
 import logging
-from typing import Any
+import time
+from typing import Any, Callable
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
@@ -87,7 +88,21 @@ class _Server(MCPServer):
     """MCPServer whose argument errors read "search: bad argument: k: Input should be ..."
     (one line per argument) instead of pydantic's multi-line report."""
 
+    observe: Callable[..., None] | None = None  # (tool, arguments, seconds, result=, failed=): /metrics
+
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        started = time.perf_counter()
+        try:
+            result = await self._shaped_call(name, arguments, context)
+        except Exception:
+            if self.observe is not None:
+                self.observe(name, arguments, time.perf_counter() - started, failed=True)
+            raise
+        if self.observe is not None:
+            self.observe(name, arguments, time.perf_counter() - started, result=result)
+        return result
+
+    async def _shaped_call(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -104,14 +119,17 @@ class _Server(MCPServer):
             raise ToolError(f"{name}: bad argument: " + "; ".join(problems)) from cause
 
 
-def create_mcp_server(engine: Engine, guard: ClientGuard | None = None) -> MCPServer:
+def create_mcp_server(engine: Engine, guard: ClientGuard | None = None,
+                      observe: Callable[..., None] | None = None) -> MCPServer:
     """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection.
-    Over HTTP `guard` refuses write tokens from a client that sent too many wrong ones."""
+    Over HTTP `guard` refuses write tokens from a client that sent too many wrong ones; `observe`
+    (api.metrics.Metrics.observe_tool) hears every tool call."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     server = _Server("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
                        log_level="WARNING")
     root.handlers[:], root.level = saved  # the SDK calls logging.basicConfig: keep the host's logging
+    server.observe = observe
     tools = Tools(engine, guard)
     for name, (title, description, hints) in TOOLS.items():
         server.add_tool(getattr(tools, name), name=name, title=title, description=description,

@@ -71,18 +71,19 @@ class MCPHttp:
 
 
 def create_mcp_http(engine: Engine, path: str = MCP_PATH, host: str | None = None,
-                    guard: ClientGuard | None = None) -> MCPHttp:
+                    guard: ClientGuard | None = None, observe=None) -> MCPHttp:
     """Streamable HTTP for `engine`'s MCP server. When the server listens on a loopback address
     (`host`, default config server.host), DNS-rebinding protection admits only localhost
     Host/Origin headers; a server bound to another address accepts the names it is reached by.
-    `guard` (the app's) counts wrong write tokens per client, as for the HTTP API."""
+    `guard` (the app's) counts wrong write tokens per client, as for the HTTP API; `observe` hears
+    every tool call (the app's metrics)."""
     host = host or str(engine.config.get("server", {}).get("host") or "127.0.0.1")
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"],
         allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     ) if host in LOOPBACK else TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return MCPHttp(create_mcp_server(engine, guard), path, security, host)
+    return MCPHttp(create_mcp_server(engine, guard, observe), path, security, host)
 
 
 def run_stdio(engine: Engine) -> None:

@@ -26,7 +26,8 @@ SEARCH_KEEP: Keep = {
 COMPARE_KEEP: Keep = {
     Side: {"id", "name", "kind", "pricing", "task", "url", "scores", "capabilities"},
     ScoreCard: {"adoption", "quality", "ecosystem", "match_graph", "freshness", "rank", "times_matched"},
-    CapabilityOut: {"id", "title"},
+    # what sets each capability apart is what a comparison is read for (the seed page shows both)
+    CapabilityOut: {"id", "title", "unique", "vs_alternatives"},
 }
 ARTIFACT_KEEP: Keep = {
     # ScoreCard keeps its one-line explanations: they are the artifact's "why".

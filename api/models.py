@@ -85,6 +85,7 @@ class GraphView(BaseModel):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     truncated: bool = Field(default=False, description="true when the view was cut to `limit` nodes")
+    total: int | None = Field(default=None, description="nodes in this part of the graph before the cut")
 
 
 class Stats(BaseModel):

@@ -13,7 +13,7 @@ from matchgraph.errors import NotFound, invalid
 from matchgraph.inputs import search_filters
 
 from .models import jsonable
-from .routes import MAX_QUERY, engine, graph_view, recording_client, renamed
+from .routes import MAX_QUERY, NOT_RECORDED, engine, graph_view, recording_client, renamed, timed_search
 from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,8 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     if q and q.strip():
         record, client = recording_client(request, True, headers)
         with renamed(query="q"):
-            response = eng.search(q, k, kind, pricing, task, record=record, client=client)
+            response = timed_search(request, "page", True, headers.get(NOT_RECORDED), lambda: eng.search(
+                q, k, kind, pricing, task, record=record, client=client))
     data = response or {"query": "", "results": [], "recorded": False}
     page = render(request, "search.html", data, nav="search", title="Search the match graph",
                   q=(q or "").strip(), k=k, kind=filters.kind, pricing=filters.pricing,
@@ -64,8 +65,11 @@ def artifact_page(request: Request, id: str):
         query = request.url.query
         return RedirectResponse(f"/a/{idpath(canonical)}" + (f"?{query}" if query else ""), status_code=307)
     caps = detail.artifact.get("capabilities", [])
+    # one server behind every tool (an MCP server's tools): how to start or reach it, said once
+    servers = {(c.get("tool") or {}).get("server") for c in caps}
+    server = servers.pop() if len(servers) == 1 else None
     return render(request, "artifact.html", detail, nav="artifact", title=detail.artifact["name"],
-                  d=detail, a=detail.artifact, shown=caps[:4], folded=caps[4:])
+                  d=detail, a=detail.artifact, shown=caps[:4], folded=caps[4:], server=server)
 
 
 @router.get("/compare")
@@ -136,6 +140,9 @@ def graph_page(request: Request, ego: Optional[str] = Query(None), artifact: Opt
     if view and view.ego:
         node = next((n for n in view.nodes if n.id == view.ego), None)
         label = node.label if node else view.ego
+    base_params = {"ego": None if default else center, "radius": radius if center and not default else None,
+                   "min_weight": min_weight or None, "all": 1 if all else None}
     return render(request, "graph.html", data, nav="graph", title="Match graph explorer", view=view,
                   center=center, center_label=label, radius=radius, default=default, whole=all, min_weight=min_weight, limit=limit,
-                  payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"])
+                  payload=payload, export_qs=qs(export_params), formats=["graphml", "gexf", "json", "csv"],
+                  limits=sorted({150, 300, 600, 1000, 2000, limit}), base_params=base_params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Literal, Optional
 
@@ -20,6 +21,7 @@ from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, Simila
 from matchgraph.validation import loads, problems_of
 from matchgraph.tokens import fit_results
 
+from .metrics import search_reason
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
 
 Format = Literal["graphml", "gexf", "json", "csv"]
@@ -69,6 +71,16 @@ def recording_client(request: Request, record: bool, headers) -> tuple[bool, str
         headers[NOT_RECORDED] = reason
         return False, None
     return True, client
+
+
+def timed_search(request: Request, face: str, asked: bool, refused: str | None, run) -> SearchResponse:
+    """run() (the engine's search), timed; what /metrics counts of it (latency, recorded or not
+    and why) is left in request.state for the metrics middleware."""
+    started = time.perf_counter()
+    found = run()
+    request.state.search = {"face": face, "seconds": time.perf_counter() - started, "recorded": found.recorded,
+                            "reason": search_reason(found.recorded, asked, bool(found.results), refused)}
+    return found
 
 
 @contextmanager
@@ -127,9 +139,11 @@ def api_search(request: Request, response: ResponseHeaders,
                                                              "fits this many tokens, estimated as ceil(JSON "
                                                              "characters / 4); `omitted` says how many were cut")
                ) -> SearchResponse:
+    asked = record
     record, client = recording_client(request, record, response.headers)
     with renamed(query="q"):
-        found = engine(request).search(q, k, kind, pricing, task, record=record, client=client)
+        found = timed_search(request, "api", asked, response.headers.get(NOT_RECORDED), lambda: engine(request).search(
+            q, k, kind, pricing, task, record=record, client=client))
     if max_tokens is None:
         return found
     return SearchResponse.model_validate(fit_results(found.model_dump(mode="json"), max_tokens))
@@ -185,12 +199,9 @@ def api_graph(request: Request,
 def graph_view(request: Request, ego: str | None, radius: int, min_weight: float, limit: int) -> GraphView:
     eng = engine(request)
     node = eng.graph_node(ego.strip()) if ego and ego.strip() else None
-    view = eng.graph_view(node, radius, min_weight, limit + 1)
-    truncated = len(view["nodes"]) > limit
-    if truncated:
-        view = eng.graph_view(node, radius, min_weight, limit)
+    view = eng.graph_view(node, radius, min_weight, limit)
     return GraphView(ego=node, radius=radius, min_weight=min_weight, nodes=view["nodes"],
-                     edges=view["edges"], truncated=truncated)
+                     edges=view["edges"], truncated=view["total"] > len(view["nodes"]), total=view["total"])
 
 
 @router.get("/graph/export", tags=["graph"], responses={**ERRORS, 200: {

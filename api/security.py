@@ -8,10 +8,14 @@ from pathlib import Path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Pages load scripts and styles from /static only; inline style attributes (score bars) are the
-# one exception. /docs and /redoc (FastAPI's Swagger UI and ReDoc, from a CDN) keep their own.
+# one exception. /docs (Swagger UI from /docs/assets, api/docs.py) starts itself with an inline
+# script, so its policy allows that and nothing from elsewhere.
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             "form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"same-origin"), (b"cross-origin-opener-policy", b"same-origin")]
 
@@ -26,7 +30,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope.get("path", "").startswith(("/docs", "/redoc"))
+        docs = scope.get("path", "").startswith("/docs")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -34,8 +38,8 @@ class SecurityHeadersMiddleware:
                 names = {name.lower() for name, _ in headers}
                 headers += [(n, v) for n, v in SECURITY_HEADERS if n not in names]
                 media = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-                if media.startswith(b"text/html") and not docs:
-                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                if media.startswith(b"text/html"):
+                    headers.append((b"content-security-policy", (DOCS_CSP if docs else PAGE_CSP).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -57,13 +57,50 @@ def why(reason: Reason | dict) -> str:
     return (reason if isinstance(reason, Reason) else Reason.model_validate(reason)).sentence()
 
 
+def schema_type(schema: dict) -> str:
+    """A JSON Schema's type in a few words: 'string', 'integer | null', 'array of string', 'one of a, b'."""
+    if not isinstance(schema, dict):
+        return "any"
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"][:8]) + (" …" if len(schema["enum"]) > 8 else "")
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(str(k) for k in kind)
+    if kind == "array":
+        return f"array of {schema_type(schema.get('items') or {})}"
+    if kind:
+        return str(kind) + (f" ({schema['format']})" if schema.get("format") else "")
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            return " | ".join(schema_type(s) for s in schema[key])
+    return "object" if "properties" in schema else "any"
+
+
+def schema_rows(schema: dict, prefix: str = "", depth: int = 0) -> list[dict]:
+    """A JSON Schema's properties as rows {name, type, required, description, default}, nested
+    objects flattened to dotted names (an OpenAPI operation's `query.limit`)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    required = set(schema.get("required") or [])
+    rows = []
+    for name, prop in schema["properties"].items():
+        prop = prop if isinstance(prop, dict) else {}
+        rows.append({"name": prefix + name, "type": schema_type(prop), "required": name in required,
+                     "description": prop.get("description") or prop.get("title") or "",
+                     "default": prop.get("default")})
+        if depth < 3:
+            rows += schema_rows(prop, f"{prefix}{name}.", depth + 1)
+    return rows
+
+
 SIGNAL_NAMES = {"dense": "meaning", "bm25": "words", "name": "name", "graph": "match graph", "prior": "rank"}
 
 
 def templates_env() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html", "xml"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct, why=why)
+    env.filters.update(idpath=idpath, qs=qs, node_id=node_id, number=number, pct=pct, why=why,
+                       schema_rows=schema_rows)
     env.globals["signal_names"] = SIGNAL_NAMES
     # Only web links become links (an index built before urls were checked may hold javascript:).
     env.tests["match_web"] = lambda value: str(value).startswith(("http://", "https://"))

@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from contextvars import ContextVar
+from typing import Any, Literal, Optional
 
 import typer
 
+from .catalog import Kind, Pricing
 from .config import flatten, settings_markdown
 from .engine import Engine
 from .errors import MatchgraphError
+from .export import FORMATS
 from .progress import stderr_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -24,23 +27,99 @@ app.add_typer(db_app, name="db")
 events_app = typer.Typer(help="Audit and purge stored events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
+ExportFormat = Literal[FORMATS]  # type: ignore[valid-type]  # the choices --format offers
 HomeOption = typer.Option(None, "--home", envvar="MATCHGRAPH_HOME",
                           help="Home folder (index, SQLite store, matchgraph.toml). Default ./.matchgraph")
-JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+# The running command's context, kept by --json's callback: _fail reads whether --json was given
+# and the command's option names from it.
+_COMMAND: ContextVar[typer.Context | None] = ContextVar("matchgraph_command", default=None)
 
 
-def _engine(home: Optional[Path], overrides: dict | None = None, fit: bool = True) -> Engine:
+def _keep_context(ctx: typer.Context, value: bool) -> bool:
+    _COMMAND.set(ctx)
+    return value
+
+
+@app.callback()
+def _each_command() -> None:
+    """Search, compare and graph AI models and tools by what they can do."""
+    _COMMAND.set(None)  # a command without --json never reads the last command's context (tests run many)
+
+
+JsonOption = typer.Option(False, "--json", callback=_keep_context,
+                          help="Print one JSON document on stdout (an error too: {\"error\": {code, message, where}}).")
+
+
+# Exit codes (README "Command line"): 0 done, 1 a runtime failure (store, network, a bug),
+# 2 a usage error (the command line or an input it names is wrong), 3 not ready or busy (no index
+# in that home yet, a store to upgrade, a store locked by another writer).
+EXIT_RUNTIME, EXIT_USAGE, EXIT_NOT_READY = 1, 2, 3
+NOT_READY = {"no_index", "schema_outdated", "busy"}
+
+
+def _engine(home: Optional[Path], overrides: dict | None = None, fit: bool = True,
+            needs_index: bool = False) -> Engine:
     """The engine for a command; `fit=False` for commands that only read or ingest: they reuse the
-    newest stored adapter fit of the index version instead of refitting (seconds to minutes)."""
+    newest stored adapter fit of the index version instead of refitting (seconds to minutes).
+    `needs_index`: a command that reads the index says so when there is none and creates nothing
+    (opening an Engine creates the home folder and its store)."""
+    if needs_index:
+        from .config import home_dir
+        from .errors import NoIndex
+        from .versions import IndexVersions
+
+        folder = home_dir(home)
+        if IndexVersions(folder).current() is None:
+            where = "no folder" if not folder.exists() else "no index"
+            _fail(NoIndex(f"{where} at {folder}: nothing to read (created nothing); build one with "
+                          f"`matchgraph index --catalog PATH --home {folder}`"))
     try:
         return Engine(home, overrides, fit=fit)
     except MatchgraphError as exc:
         _fail(exc)
 
 
-def _fail(exc: Exception) -> None:
+def _where(exc: Exception) -> str | None:
+    """The place an error concerns, as the command line names it: the option or argument of the
+    running command (`--kind`, `QUERY`), else the file:line of the first problem."""
+    parameter = getattr(exc, "parameter", None)
+    ctx = _COMMAND.get()
+    if parameter and ctx is not None:
+        for param in ctx.command.params:
+            if param.name == parameter or parameter in param.opts:
+                return _param_name(param)
+    if parameter:
+        return parameter
+    problem = next(iter(getattr(exc, "problems", ()) or ()), None)
+    return getattr(problem, "place", None) or None
+
+
+def _param_name(param) -> str:
+    """How the command line spells a parameter: '--kind' for an option, 'QUERY' for an argument."""
+    return param.opts[0] if param.param_type_name == "option" else (param.metavar or param.name.upper())
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, MatchgraphError):
+        return exc.code
+    if "database is locked" in str(exc):  # SQLite held by another writer past its busy timeout
+        return "busy"
+    return "runtime"
+
+
+def _fail(exc: Exception, code: str | None = None) -> None:
+    """Report `exc` and exit: the text on stderr, and with --json also one JSON object on stdout
+    ({"error": {"code", "message", "where"}}); the exit code says usage (2), not ready (3) or a
+    runtime failure (1)."""
+    code = code or _error_code(exc)
     stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code=2)
+    ctx = _COMMAND.get()
+    if ctx is not None and ctx.params.get("as_json"):
+        message = exc.summary if isinstance(exc, MatchgraphError) else str(exc)
+        _print_json({"error": {"code": code, "message": message, "where": _where(exc)}})
+    if code in NOT_READY:
+        raise typer.Exit(code=EXIT_NOT_READY)
+    raise typer.Exit(code=EXIT_USAGE if isinstance(exc, MatchgraphError) or code == "usage" else EXIT_RUNTIME)
 
 
 def _print_json(data: Any) -> None:
@@ -50,11 +129,19 @@ def _print_json(data: Any) -> None:
 
 
 def _run(fn):
-    """Call fn(); turn user errors into a one-line message and exit code 2."""
+    """Call fn(); turn errors into a one-line report and an exit code (see EXIT_*)."""
     try:
         return fn()
     except MatchgraphError as exc:
         _fail(exc)
+    except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a runtime failure: still one report (and one JSON object with --json)
+        _fail(RuntimeFailure(f"{type(exc).__name__}: {exc}"), _error_code(exc))
+
+
+class RuntimeFailure(Exception):
+    """An unexpected failure, reported as `code: runtime` and exit 1."""
 
 
 @app.command()
@@ -75,12 +162,16 @@ def index(catalog: Optional[list[Path]] = typer.Option(None, "--catalog", help="
 @app.command()
 def search(query: str = typer.Argument(..., help="What you need, in your own words."),
            k: Optional[int] = typer.Option(None, "-k", help="Number of results (default: config search.k)."),
-           kind: Optional[str] = typer.Option(None, "--kind"), pricing: Optional[str] = typer.Option(None, "--pricing"),
-           task: Optional[str] = typer.Option(None, "--task"),
+           kind: Optional[Kind] = typer.Option(None, "--kind",
+                                              help="Only artifacts of this kind."),
+           pricing: Optional[Pricing] = typer.Option(None, "--pricing",
+                                                 help="Only artifacts with this pricing."),
+           task: Optional[str] = typer.Option(None, "--task", help="Only artifacts of this task, as the "
+                                              "catalog names it (e.g. image-to-text; the search page's Task filter lists them)."),
            no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Find the artifacts whose capabilities fit QUERY."""
-    engine = _engine(home, fit=False)
+    engine = _engine(home, fit=False, needs_index=True)
     response = _run(lambda: engine.search(query, k, kind, pricing, task, record=not no_record))
     if as_json:
         _print_json(response)
@@ -99,7 +190,7 @@ def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuz
             b: str = typer.Argument(..., help="Second artifact."),
             home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Compare two artifacts: scores table, capabilities, alignment, match-graph evidence, verdict."""
-    engine = _engine(home, fit=False)
+    engine = _engine(home, fit=False, needs_index=True)
     result = _run(lambda: engine.compare(a, b))
     if as_json:
         _print_json(result)
@@ -118,6 +209,9 @@ def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuz
         console.print(f"\n[bold]{side.name} capabilities[/]")
         for cap in caps:
             console.print(f"  - {cap.title}: {cap.description}", highlight=False)
+            for label, text in (("Unique", cap.unique), ("vs alternatives", cap.vs_alternatives)):
+                if text:
+                    console.print(f"      {label}: {text}", highlight=False, markup=False)
     if result.shared:
         console.print("\n[bold]Shared ground[/]")
         for pair in result.shared:
@@ -134,9 +228,10 @@ def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuz
 def similar(text: Optional[str] = typer.Argument(None, help="A capability text to look up."),
             artifact: Optional[str] = typer.Option(None, "--artifact", help="An artifact id or name."),
             capability: Optional[str] = typer.Option(None, "--capability", help="One capability of --artifact."),
-            k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+            k: int = typer.Option(10, "-k", min=1, help="Number of capabilities (and artifacts) to list."),
+            home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Nearest capabilities to a text or an artifact's capability, and an artifact's nearest artifacts."""
-    engine = _engine(home, fit=False)
+    engine = _engine(home, fit=False, needs_index=True)
     result = _run(lambda: engine.similar(text, artifact, capability, k))
     if as_json:
         _print_json(result)
@@ -152,14 +247,16 @@ def similar(text: Optional[str] = typer.Argument(None, help="A capability text t
 
 
 @app.command()
-def export(fmt: str = typer.Option(..., "--format", help="graphml | gexf | json | csv"),
-           output: Path = typer.Option(..., "-o", "--output", help="File to write (csv: a folder)."),
-           min_weight: float = typer.Option(0.0, "--min-weight"),
+def export(fmt: ExportFormat = typer.Option(..., "--format", help="File format."),
+           output: Path = typer.Option(..., "-o", "--output", help="File to write (csv: a zip of nodes.csv and edges.csv, e.g. graph.zip)."),
+           min_weight: float = typer.Option(0.0, "--min-weight", min=0,
+                                            help="Leave out query edges lighter than this (matches + weighted selects)."),
            ego: Optional[str] = typer.Option(None, "--ego", help="Artifact or past query at the centre."),
-           radius: int = typer.Option(1, "--radius"), home: Optional[Path] = HomeOption,
+           radius: int = typer.Option(1, "--radius", min=0, max=5, help="With --ego: hops around the centre."),
+           home: Optional[Path] = HomeOption,
            as_json: bool = JsonOption) -> None:
     """Export the match graph for networkx, Gephi or a spreadsheet (never into the home folder)."""
-    engine = _engine(home, fit=False)
+    engine = _engine(home, fit=False, needs_index=True)
     summary = _run(lambda: engine.export(fmt, output, min_weight, ego, radius))
     if as_json:
         _print_json(summary)
@@ -182,11 +279,12 @@ def ingest(events: Path = typer.Option(..., "--events", help="JSONL log of searc
 
 @app.command("eval")
 def evaluate(queries: Path = typer.Option(..., "--queries", help="Labeled JSONL: query + artifact_id(s)."),
-             k: int = typer.Option(10, "-k"), home: Optional[Path] = HomeOption,
+             k: int = typer.Option(10, "-k", min=1, help="Results per query (the metrics read the top 10)."),
+             home: Optional[Path] = HomeOption,
              as_json: bool = JsonOption) -> None:
     """Recall@1/5/10, MRR@10, nDCG@10, coverage@10 (requests with several answers) and latency on
     labeled queries (records no events)."""
-    engine = _engine(home)
+    engine = _engine(home, needs_index=True)
     report = _run(lambda: engine.evaluate(queries, k))
     if as_json:
         _print_json(report)
@@ -226,7 +324,7 @@ def import_(fmt: str = typer.Argument(..., metavar="FORMAT", help="hf | mcp-regi
 @app.command()
 def stats(home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Index version, catalog size, events and graph size."""
-    data = _run(lambda: _engine(home, fit=False).stats())
+    data = _run(lambda: _engine(home, fit=False, needs_index=True).stats())
     if as_json:
         _print_json(data)
     else:
@@ -276,7 +374,7 @@ def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
 @events_app.command("audit")
 def events_audit(hours: float = typer.Option(24.0, "--hours", help="Look at the events of the last HOURS."),
                  min_events: int = typer.Option(10, "--min-events", help="List groups with at least this many."),
-                 limit: int = typer.Option(50, "--limit"), home: Optional[Path] = HomeOption,
+                 limit: int = typer.Option(50, "--limit", min=1, help="List at most this many groups."), home: Optional[Path] = HomeOption,
                  as_json: bool = JsonOption) -> None:
     """List recent bursts: events sharing a client and a query, most first (client '-': logs,
     the command line), then clients that recorded --min-events distinct queries or more. Remove
@@ -334,9 +432,23 @@ def db_upgrade(home: Optional[Path] = HomeOption) -> None:
     typer.echo(f"store {store.safe_url} is at schema {store.upgrade()}")
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The console script: Typer's app, plus a usage error reported as one JSON object on stdout
+    when the command line asks for --json (the text still goes to stderr, exit code 2)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors (vendored by Typer)
+        exc.show()
+        if "--json" in sys.argv[1:]:
+            param = getattr(exc, "param", None)
+            _print_json({"error": {"code": "usage", "message": exc.format_message(),
+                                   "where": _param_name(param) if param is not None else None}})
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("Aborted!\n")
+        sys.exit(EXIT_RUNTIME)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     main()

@@ -17,7 +17,6 @@ SCORE_ROWS = (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "e
               ("Match Graph", "match_graph"))
 VERDICT_NAMES = {"adoption": "adoption", "quality": "quality", "ecosystem": "ecosystem",
                  "match_graph": "match graph standing", "freshness": "freshness"}
-FREE_TIER = {"free", "freemium"}
 
 
 def _leader(a: float, b: float) -> str:
@@ -80,13 +79,43 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def verdict(a: Artifact, b: Artifact, sa: dict, sb: dict) -> str:
-    """A sentence in the seed's shape; ties are called ties, "stronger" only on a higher score."""
+PRICE_WORDS = {"free": "is free", "freemium": "has a free tier with paid plans", "paid": "is paid",
+               "unknown": "does not state its pricing"}
+BOTH_PRICED = {"free": "Both are free.", "freemium": "Both have a free tier with paid plans.",
+               "paid": "Both are paid.", "unknown": "Neither states its pricing."}
+
+
+def _lower_first(title: str) -> str:
+    """'Handwritten text recognition' -> 'handwritten text recognition'; 'OCR for ...' stays."""
+    return title[:1].lower() + title[1:] if title[1:2].islower() else title
+
+
+def purpose(artifact: Artifact) -> str:
+    """What an artifact is for, in a few words: its task and its first capability."""
+    first = _lower_first(artifact.capabilities[0].title)
+    return f"{artifact.task.replace('-', ' ')} ({first})" if artifact.task else first
+
+
+def pricing_sentence(a: Artifact, b: Artifact) -> str:
+    """What is true of both prices: "Both are free.", "A is free, while B is paid." """
+    if a.pricing == b.pricing:
+        return BOTH_PRICED[a.pricing]
+    return f"{a.name} {PRICE_WORDS[a.pricing]}, while {b.name} {PRICE_WORDS[b.pricing]}."
+
+
+def verdict(a: Artifact, b: Artifact, sa: dict, sb: dict, shared: bool = True) -> str:
+    """A sentence in the seed's shape; ties are called ties, "stronger" only on a higher score.
+    When the two share no capability (`shared` False), it says first that they do different
+    things and what each is for: a higher score then does not make one the better choice."""
+    text = ""
+    if not shared:
+        text = (f"{a.name} and {b.name} do different things (no shared capability): {a.name} is for "
+                f"{purpose(a)}, {b.name} for {purpose(b)}; pick by the job. On the scores, ")
     if sa["rank"] == sb["rank"]:
-        text = f"{a.name} and {b.name} tie at {sa['rank']}/100."
+        text += f"{a.name} and {b.name} tie at {sa['rank']}/100."
     else:
         hi, lo, shi, slo = (a, b, sa, sb) if sa["rank"] > sb["rank"] else (b, a, sb, sa)
-        text = f"{hi.name} scores higher at {shi['rank']}/100 vs {lo.name} at {slo['rank']}/100."
+        text += f"{hi.name} scores higher at {shi['rank']}/100 vs {lo.name} at {slo['rank']}/100."
     a_leads = [VERDICT_NAMES[k] for k in VERDICT_NAMES if sa[k] > sb[k]]
     b_leads = [VERDICT_NAMES[k] for k in VERDICT_NAMES if sb[k] > sa[k]]
     if a_leads and b_leads:
@@ -96,10 +125,7 @@ def verdict(a: Artifact, b: Artifact, sa: dict, sb: dict) -> str:
         text += f" {who.name} leads on {_join(what)}; the other sub-scores are tied."
     else:
         text += " Every sub-score is tied."
-    if (a.pricing in FREE_TIER) != (b.pricing in FREE_TIER):
-        free = a if a.pricing in FREE_TIER else b
-        text += f" {free.name} also has a free tier, making it more accessible."
-    return text
+    return f"{text} {pricing_sentence(a, b)}"
 
 
 def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Artifact, b: Artifact,
@@ -125,7 +151,7 @@ def compare(index: LoadedIndex, mg: MatchGraph, scores: dict[str, dict], a: Arti
         only_b=most_matched({q: v for q, v in qb.items() if q not in qa}, limit))
     caps_a, caps_b = _capabilities(a), _capabilities(b)
     return Comparison(
-        a=_side(a, sa, caps_a), b=_side(b, sb, caps_b), table=table, verdict=verdict(a, b, sa, sb),
+        a=_side(a, sa, caps_a), b=_side(b, sb, caps_b), table=table, verdict=verdict(a, b, sa, sb, bool(pairs)),
         shared=pairs, unique_a=[c for c in caps_a if c.id in unique_a],
         unique_b=[c for c in caps_b if c.id in unique_b], evidence=evidence)
 

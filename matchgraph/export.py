@@ -1,4 +1,4 @@
-"""Export the match graph as GraphML, GEXF, node-link JSON or CSV (nodes.csv + edges.csv).
+"""Export the match graph as GraphML, GEXF, node-link JSON or CSV (one zip of nodes.csv + edges.csv).
 
 Files read back with networkx give the same node and edge counts and attributes; GraphML and
 GEXF open in Gephi. Edge attributes: relation, matches, selects, weight. Node attributes:
@@ -175,70 +175,69 @@ def _bad_output(path: Path, why: str) -> ValidationFailed:
 
 def check_output(path: str | Path, fmt: str, protected: list[Path]) -> Path:
     """The export target `path`, resolved (symlinks followed), once it is safe to write: its
-    folder exists, it is a file (csv: a folder) or absent, and it is neither one of `protected`
-    nor inside one (outputs.protected_paths: the home, the store and its side files). Raises ValidationFailed naming `output`."""
+    folder exists, it is a file or absent (every format writes one file; csv a zip of nodes.csv
+    and edges.csv), and it is neither one of `protected` nor inside one (outputs.protected_paths:
+    the home, the store and its side files). Raises ValidationFailed naming `output`."""
     given = Path(path).expanduser()
     target = given.resolve()
     if not target.parent.is_dir():
         raise _bad_output(given, f"folder {target.parent} does not exist")
-    if fmt == "csv" and target.exists() and not target.is_dir():
-        raise _bad_output(given, "csv writes a folder (nodes.csv and edges.csv), and this is a file")
-    if fmt != "csv" and target.is_dir():
-        raise _bad_output(given, "is a folder; give a file name")
-    written = [target / name for name in ("nodes.csv", "edges.csv")] if fmt == "csv" else [target]
-    place = protected_hit([target, *written], protected)
+    place = protected_hit([target], protected)
     if place is not None:
         raise _bad_output(given, f"would write over {place} (the home folder or the store); "
                                  "choose a path outside it")
+    if target.is_dir():
+        raise _bad_output(given, "is a folder; give a file name" + (" (csv writes a zip of nodes.csv "
+                                                                     "and edges.csv)" if fmt == "csv" else ""))
     return target
 
 
+def _write_csv_zip(graph: nx.DiGraph, path: Path) -> None:
+    """The csv export: one zip holding nodes.csv and edges.csv (the same on every face)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, fields, rows in (("nodes.csv", NODE_FIELDS, _node_rows(graph)),
+                                   ("edges.csv", EDGE_FIELDS, _edge_rows(graph))):
+            with zf.open(name, "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+
+
 def write_graph(graph: nx.DiGraph, fmt: str, path: str | Path) -> Path:
-    """Write `graph` to `path` (for csv, a folder holding nodes.csv and edges.csv). A file is
-    written to a temporary name beside it and renamed into place: a failed export leaves any
-    previous file whole."""
+    """Write `graph` to the file `path` (csv: a zip of nodes.csv and edges.csv), to a temporary
+    name beside it first and renamed into place: a failed export leaves any previous file whole."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     path = Path(path)
     graph = _clean(graph)
-    if fmt != "csv":
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            if fmt == "graphml":
-                nx.write_graphml(graph, partial)
-            elif fmt == "gexf":
-                nx.write_gexf(graph, partial)
-            else:
-                partial.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False))
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        for name, fields, rows in (("nodes.csv", NODE_FIELDS, _node_rows(graph)),
-                                   ("edges.csv", EDGE_FIELDS, _edge_rows(graph))):
-            with (path / name).open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if fmt == "graphml":
+            nx.write_graphml(graph, partial)
+        elif fmt == "gexf":
+            nx.write_gexf(graph, partial)
+        elif fmt == "json":
+            partial.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False))
+        else:
+            _write_csv_zip(graph, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
+MEDIA_TYPES = {"graphml": "application/graphml+xml", "gexf": "application/gexf+xml",
+               "json": "application/json", "csv": "application/zip"}
+
+
 def graph_bytes(graph: nx.DiGraph, fmt: str) -> tuple[bytes, str, str]:
-    """(content, media type, file name) for a download; csv comes as a zip of the two files."""
+    """(content, media type, file name) for a download: the file write_graph writes."""
     import tempfile
 
+    name = "matchgraph-csv.zip" if fmt == "csv" else f"matchgraph.{fmt}"
     with tempfile.TemporaryDirectory() as tmp:
-        target = write_graph(graph, fmt, Path(tmp) / f"matchgraph.{fmt}")
-        if fmt != "csv":
-            media = {"graphml": "application/graphml+xml", "gexf": "application/gexf+xml",
-                     "json": "application/json"}[fmt]
-            return target.read_bytes(), media, target.name
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name in ("nodes.csv", "edges.csv"):
-                zf.write(target / name, name)
-        return buffer.getvalue(), "application/zip", "matchgraph-csv.zip"
+        target = write_graph(graph, fmt, Path(tmp) / name)
+        return target.read_bytes(), MEDIA_TYPES[fmt], target.name
 
 
 def read_graph(fmt: str, path: str | Path) -> nx.DiGraph:
@@ -251,12 +250,13 @@ def read_graph(fmt: str, path: str | Path) -> nx.DiGraph:
     if fmt == "json":
         return nx.node_link_graph(json.loads(path.read_text()), directed=True, edges="edges")
     graph = nx.DiGraph()
-    with (path / "nodes.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            graph.add_node(row.pop("id"), **{k: v for k, v in row.items() if v != ""})
-    with (path / "edges.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            graph.add_edge(row.pop("source"), row.pop("target"), **row)
+    with zipfile.ZipFile(path) as zf:
+        with zf.open("nodes.csv") as raw:
+            for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+                graph.add_node(row.pop("id"), **{k: v for k, v in row.items() if v != ""})
+        with zf.open("edges.csv") as raw:
+            for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline="")):
+                graph.add_edge(row.pop("source"), row.pop("target"), **row)
     return graph
 
 

@@ -82,5 +82,7 @@ class GraphCuts:
 
     def graph_view(self, ego: str | None = None, radius: int = 1, min_weight: float = 0.0,
                    limit: int = 300) -> dict[str, Any]:
-        """Nodes and edges (plain dicts) for the graph explorer."""
-        return to_view(self.subgraph(ego, radius, min_weight), limit)
+        """Nodes and edges (plain dicts) for the graph explorer, at most `limit` nodes; `total`:
+        how many nodes the asked part of the graph has (the page says "showing N of M")."""
+        graph = self.subgraph(ego, radius, min_weight)
+        return {**to_view(graph, limit), "total": graph.number_of_nodes()}

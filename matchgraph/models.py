@@ -36,6 +36,8 @@ class Reason(BaseModel):
     similarity: float = Field(description="cosine of the query and that capability")
     task: str | None = Field(description="the artifact's task (a graph reason may name it)")
     past_queries: list[str] = Field([], description="past queries that led to it, closest first")
+    past_selects: int = Field(0, description="times people asking those past queries selected it (0: it "
+                                             "was only shown for them)")
     selected_before: int = Field(0, description="times people selected it for this same request asked "
                                                 "before (matchgraph/asked.py)")
 
@@ -51,10 +53,20 @@ class Reason(BaseModel):
         elif self.signal == "name":
             why = "the query names it"
         elif self.past_queries:
-            why = f"people asking similar things chose it ({len(self.past_queries)} past queries)"
+            asked = plural(len(self.past_queries), "similar past query", "similar past queries")
+            if self.past_selects:
+                times = "once" if self.past_selects == 1 else f"{self.past_selects} times"
+                why = f"people asking {asked} chose it ({times})"
+            else:  # only shown for them: nobody chose it
+                why = f"it was shown for {asked} (never chosen yet)"
         else:
-            why = f"people asking similar things chose {self.task or 'its task'} models"
+            why = f"similar past queries led to {self.task or 'its task'} models"
         return f"Matched because {why}."
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """'1 past query', '2 past queries' ('many' defaults to one + 's')."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 class SearchResult(BaseModel):

@@ -256,7 +256,8 @@ def _result(index: LoadedIndex, mg: MatchGraph | None, found: Candidates, links:
     past = _past_queries(mg, artifact_id, links.get(pos, ()))
     reason = Reason(signal=max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n)),
                     capability_title=capability.title, similarity=round(float(found.best[i]), 4),
-                    task=task, past_queries=[p.query for p in past], selected_before=int(found.asked[i]))
+                    task=task, past_queries=[p.query for p in past], past_selects=sum(p.selects for p in past),
+                    selected_before=int(found.asked[i]))
     explanation = reason.sentence() + " " + ", ".join(
         f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "name", "graph", "prior"))
     if past:

@@ -73,6 +73,53 @@ def test_health_ready_and_metrics(client):
     assert events == client.app.state.engine.store.event_count() > 0
 
 
+def test_metrics_label_every_route_tool_and_search(demo_home):
+    """/metrics parsed with prometheus_client's own parser: static files, the docs' assets and /mcp
+    by route, MCP calls by tool name, searches by face with whether (and why not) they were
+    recorded, latency histograms, and the index gauges."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = create_app(demo_home, refresh_seconds=0, background=False, host="testserver")
+    mcp_headers = {"accept": "application/json, text/event-stream"}
+
+    def tool(name, arguments):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        assert c.post("/mcp", json=body, headers=mcp_headers).status_code == 200
+
+    with TestClient(app) as c:
+        assert c.get("/static/style.css").status_code == 200
+        assert c.get("/docs/assets/swagger-ui.css").status_code == 200
+        tool("search", {"query": "read handwritten letters", "record": False})
+        tool("compare", {"a": TROCR, "b": "no-such-model-x"})  # a tool error
+        c.get("/api/search", params={"q": "read handwritten letters", "record": "false"})
+        c.get("/api/search", params={"q": "read handwritten letters"})
+        c.get("/api/search", params={"q": "draw a cat"}, headers={"sec-fetch-site": "cross-site"})
+        c.get("/", params={"q": "make a picture from a sentence"})
+        families = {f.name: f for f in text_string_to_metric_families(c.get("/metrics").text)}
+        engine = c.app.state.engine
+
+    def samples(family, suffix=""):
+        return [(s.labels, s.value) for s in families[family].samples if s.name == family + suffix]
+
+    routes = {labels["route"] for labels, _ in samples("matchgraph_http_requests", "_total")}
+    assert {"/static/{path}", "/docs/assets/{path}", "/mcp", "/api/search", "/"} <= routes
+    assert "unmatched" not in routes
+    calls = {(labels["tool"], labels["outcome"]): value for labels, value in samples("matchgraph_mcp_tool_calls", "_total")}
+    assert calls == {("search", "ok"): 1.0, ("compare", "error"): 1.0}
+    tool_counts = {l["tool"]: v for l, v in samples("matchgraph_mcp_tool_duration_seconds", "_count")}
+    assert tool_counts == {"search": 1.0, "compare": 1.0}  # a latency histogram per tool
+    searches = {(l["face"], l["recorded"], l["reason"]): v for l, v in samples("matchgraph_searches", "_total")}
+    assert searches == {("mcp", "false", "not_asked"): 1.0, ("api", "false", "not_asked"): 1.0,
+                        ("api", "true", "recorded"): 1.0, ("api", "false", "cross-site"): 1.0,
+                        ("page", "true", "recorded"): 1.0}
+    latency = {l["face"]: v for l, v in samples("matchgraph_search_duration_seconds", "_count")}
+    assert latency == {"mcp": 1.0, "api": 3.0, "page": 1.0}
+    assert families["matchgraph_http_request_duration_seconds"].type == "histogram"
+    seen = engine.overview(load=False)
+    assert samples("matchgraph_index_version") == [({}, float(seen.index_version))]
+    assert samples("matchgraph_catalog_artifacts") == [({}, float(seen.artifacts))]
+
+
 def test_readyz_waits_for_the_background_load(demo_home):
     app = create_app(demo_home, refresh_seconds=0)
     with TestClient(app) as c:

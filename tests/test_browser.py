@@ -126,3 +126,112 @@ def test_compare_link_from_results_and_filters(page, server):
     assert "Not found" in page.locator("h1").inner_text()
     shot(page, "07-not-found")
     assert not page.js_errors, page.js_errors
+
+
+# Text boxes of the page's leaf texts (the text itself, not its element: text that overflows its
+# cell runs into the next one), and the pairs that overlap.
+OVERLAPS = """(selector) => {
+  const boxes = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const folded = el.closest("details:not([open])");
+    if (folded && !el.closest("summary")) continue;  // not drawn while its <details> is closed
+    for (const node of el.childNodes) {
+      if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) {
+        if (r.width > 0 && r.height > 0) boxes.push({text: node.textContent.trim().slice(0, 40), r});
+      }
+    }
+  }
+  const hits = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i].r, b = boxes[j].r;
+      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 1 && h > 1) hits.push([boxes[i].text, boxes[j].text]);
+    }
+  }
+  return hits;
+}"""
+
+
+def test_docs_load_from_the_server_and_list_the_operations(page, server):
+    page.goto("/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/search" in [p.strip() for p in paths] and len(paths) >= 8, paths
+    scripts = page.evaluate("[...document.scripts].map(s => s.src).filter(Boolean)")
+    assert scripts and all(s.startswith(server) for s in scripts), scripts  # nothing from a CDN
+    shot(page, "08-docs")
+    assert not page.js_errors, page.js_errors
+
+
+def test_comparison_shows_unique_and_vs_alternatives_and_no_text_overlaps(page, server):
+    page.goto(f"/compare/{TROCR}/vs/{SD}")
+    caps = page.locator("#capabilities-a").inner_text()
+    assert "Handwritten text recognition" in caps
+    labels = page.locator("#capabilities-a .cap .label").all_text_contents()
+    assert "Unique" in labels and "vs alternatives" in labels
+    assert "UNIQUE" in page.locator("#capabilities-b").inner_text().upper()
+    verdict = page.locator("#verdict p").inner_text()
+    assert verdict.startswith("trocr-base-handwritten and Stable Diffusion do different things")
+    assert "free tier" not in verdict and "is free, while Stable Diffusion is paid" in verdict
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    shot(page, "09-compare-capabilities")
+    leaves = "h1, h2, h3, th, td, .align .row > div, .cap p, .cap .label, .badge, .legend span, li, .rank, .mid"
+    assert page.evaluate(OVERLAPS, leaves) == []
+
+    # a pair with shared capabilities: the alignment table's header fits its columns
+    page.goto(f"/compare/{TROCR}/vs/microsoft/trocr-large-handwritten")
+    assert page.locator(".align .row").count() >= 2
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert page.evaluate(OVERLAPS, leaves) == []
+    header = page.evaluate("""[...document.querySelectorAll('.align .hd > div')].map(d => [d.scrollWidth, d.clientWidth])""")
+    assert all(scroll <= client for scroll, client in header), header
+    shot(page, "10-compare-shared")
+    assert not page.js_errors, page.js_errors
+
+
+def test_whole_graph_fills_the_canvas_with_labels_that_do_not_overlap(page, server):
+    page.goto("/graph?all=1&limit=300")
+    page.wait_for_selector("#cy[data-ready='1'] canvas")
+    notice = page.locator("#cap-notice").inner_text()
+    total = int(page.locator("#cy").get_attribute("data-total"))
+    assert f"Showing 300 of {total} nodes" in notice and total > 300
+    assert page.locator("#cap-notice a", has_text="600").count() == 1  # a way to see more
+    assert "capability" in page.locator("#legend").inner_text()
+    page.wait_for_timeout(300)
+    layout = page.evaluate("""(() => {
+      const box = document.getElementById('cy').getBoundingClientRect();
+      const bb = window.cy.nodes().renderedBoundingBox({includeLabels: false});
+      // the boxes the page gave the labels it shows: the text drawn must not reach past its box's
+      // outer edges (Cytoscape's own label box is padded up and down, and a label beside its node
+      // is boxed from the node's centre, so only the outer sides are compared)
+      const shown = window.cy.nodes('.lbl');
+      const kinds = new Set(shown.map(n => n.data('type')));
+      const boxes = shown.map(n => window.graphLabels[n.id()]);
+      const narrow = shown.filter(n => {
+        const drawn = n.renderedBoundingBox({includeNodes: false, includeLabels: true}), b = window.graphLabels[n.id()];
+        const side = n.data('th');
+        return (side !== 'right' && drawn.x1 < b.x1 - 1) || (side !== 'left' && drawn.x2 > b.x2 + 1);
+      }).map(n => n.id());
+      let overlaps = 0;
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1) > 1 && Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1) > 1) overlaps++;
+      }
+      return {fillW: bb.w / box.width, fillH: bb.h / box.height, labels: shown.length, overlaps, narrow, kinds: [...kinds],
+              layout: document.getElementById('cy').dataset.layout};
+    })()""")
+    assert layout["layout"] == "fcose"
+    assert layout["fillW"] > 0.75 and layout["fillH"] > 0.6, layout  # the drawing fills the canvas
+    assert layout["overlaps"] == 0 and layout["narrow"] == [] and layout["labels"] >= 40, layout
+    assert {"artifact", "query"} <= set(layout["kinds"]), layout
+    shot(page, "11-graph-whole")
+    # hovering a node shows its full label
+    full = page.evaluate("""(() => { const n = window.cy.nodes('.query').filter(n => n.data('label').length > 20)[0];
+        n.emit('mouseover'); return [n.data('label'), document.getElementById('cy').title]; })()""")
+    assert full[0] == full[1]
+    assert not page.js_errors, page.js_errors

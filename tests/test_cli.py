@@ -114,3 +114,44 @@ def test_eval_table_shows_coverage_of_requests_with_several_answers(tmp_path, in
     cells = dict(zip(head.split(), overall.split()))
     assert cells["multi"] == "1"  # one request with several answers; coverage is over it alone
     assert 0.0 <= float(cells["cov@10"]) <= 1.0
+
+
+def test_read_commands_on_a_home_without_an_index_say_so_and_create_nothing(tmp_path):
+    missing = tmp_path / "not-there"
+    for args in (["search", "read letters"], ["compare", TROCR, SD], ["similar", "read letters"],
+                 ["stats"], ["export", "--format", "json", "-o", str(tmp_path / "g.json")]):
+        out = run(missing, *args, "--json", ok=False)
+        assert out.returncode == 3, (args, out.stderr)  # 3: not ready
+        assert json.loads(out.stdout)["error"]["code"] == "no_index"
+        assert "no folder at" in out.stderr and not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run(empty, "search", "read letters", ok=False)
+    assert out.returncode == 3 and "no index at" in out.stderr and list(empty.iterdir()) == []
+
+
+def test_usage_errors_exit_2_and_with_json_print_one_json_object():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
+    proc = subprocess.run([str(BIN), "search", "read letters", "--kind", "robot", "--json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "--kind" in proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert (error["code"], error["where"]) == ("usage", "--kind") and "robot" in error["message"]
+
+
+def test_every_option_has_help_and_closed_sets_list_their_choices():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    commands = []
+    for name, command in group.commands.items():
+        commands += list(command.commands.items()) if hasattr(command, "commands") else [(name, command)]
+    for name, command in commands:
+        for param in command.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert param.help, f"{name} {param.opts[0]} has no help"
+    search = group.commands["search"]
+    text = CliRunner().invoke(app, ["search", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "model|tool|api|dataset|app" in text and "free|freemium|paid|unknown" in text
+    assert "graphml|gexf|json|csv" in CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).stdout
+    assert {p.name for p in search.params} >= {"kind", "pricing", "task"}

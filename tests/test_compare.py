@@ -17,8 +17,15 @@ def test_compare_seed_models_has_every_row_and_a_verdict(demo_engine):
     assert rows["Capabilities"].a == "9 decomposed" and rows["Capabilities"].b == "4 decomposed"
     assert rows["Pricing"].a == "Free" and rows["Pricing"].b == "Paid"
     assert rows["Times Matched"].a == str(result.a.scores.times_matched)
-    assert result.verdict.startswith("trocr-base-handwritten scores higher at")
-    assert "also has a free tier" in result.verdict
+    # an OCR model and an image generator share no capability: the verdict says so first, then
+    # the scores, then what is true of the prices
+    assert not result.shared
+    assert result.verdict.startswith("trocr-base-handwritten and Stable Diffusion do different things")
+    assert "trocr-base-handwritten is for image to text (handwritten text recognition)" in result.verdict
+    assert "Stable Diffusion for text to image" in result.verdict
+    assert "On the scores, trocr-base-handwritten scores higher at" in result.verdict
+    assert result.verdict.endswith("trocr-base-handwritten is free, while Stable Diffusion is paid.")
+    assert "free tier" not in result.verdict
     assert len(result.a.capabilities) == 9 and len(result.b.capabilities) == 4
     assert len(result.unique_a) + len(result.shared) == 9
     assert result.evidence.both  # the demo log has queries that led to both
@@ -31,10 +38,28 @@ def test_verdict_calls_ties_ties():
     a = Artifact(id="a", name="A", pricing="free", capabilities=cap)
     b = Artifact(id="b", name="B", pricing="free", capabilities=cap)
     same = {"rank": 42, "adoption": 10, "quality": 20, "ecosystem": 30, "match_graph": 50, "freshness": 50}
-    assert verdict(a, b, same, dict(same)) == "A and B tie at 42/100. Every sub-score is tied."
+    assert verdict(a, b, same, dict(same)) == "A and B tie at 42/100. Every sub-score is tied. Both are free."
     better = dict(same, quality=25, rank=43)
     text = verdict(a, b, better, same)
-    assert text == "A scores higher at 43/100 vs B at 42/100. A leads on quality; the other sub-scores are tied."
+    assert text == ("A scores higher at 43/100 vs B at 42/100. A leads on quality; the other sub-scores "
+                    "are tied. Both are free.")
+
+
+@pytest.mark.parametrize("pa, pb, sentence", [
+    ("free", "freemium", "A is free, while B has a free tier with paid plans."),
+    ("paid", "unknown", "A is paid, while B does not state its pricing."),
+    ("freemium", "freemium", "Both have a free tier with paid plans."),
+    ("unknown", "unknown", "Neither states its pricing.")])
+def test_verdict_states_what_is_true_of_the_prices(pa, pb, sentence):
+    from matchgraph.catalog import Artifact
+
+    cap = [{"id": "c", "title": "Read text"}]
+    a = Artifact(id="a", name="A", pricing=pa, capabilities=cap)
+    b = Artifact(id="b", name="B", pricing=pb, capabilities=cap)
+    score = {"rank": 42, "adoption": 10, "quality": 20, "ecosystem": 30, "match_graph": 50, "freshness": 50}
+    assert verdict(a, b, score, dict(score)).endswith(sentence)
+    apart = verdict(a, b, score, dict(score), shared=False)
+    assert apart.startswith("A and B do different things (no shared capability): A is for read text")
 
 
 def test_names_resolve_by_id_name_suffix_and_unambiguous_fuzzy(demo_engine):

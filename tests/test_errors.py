@@ -6,6 +6,7 @@ differs (the API's `q` is the engine's `query`)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,6 +21,7 @@ from matchgraph.cli import app as cli
 from conftest import SD, TROCR
 
 STATUS = {"invalid": 422, "not_found": 404, "ambiguous": 409}
+CLI_NAMES = {"text": "TEXT", "artifact": "--artifact", "a": "A", "b": "B", "query": "QUERY"}
 
 
 @dataclass
@@ -99,6 +101,13 @@ def test_the_same_error_on_every_face(name, faces, demo_home_ro):
         assert [line.strip() for line in stderr.splitlines()[1:]] == case.lines
     else:
         assert stderr == f"error: {message}"
+
+    # with --json: the same text on stderr, and one JSON object on stdout naming the code and the
+    # option or argument as the command line spells it
+    as_json = CliRunner().invoke(cli, [*case.cli, "--json", "--home", str(demo_home_ro)])
+    assert as_json.exit_code == 2 and as_json.stderr == result.stderr
+    assert json.loads(as_json.stdout) == {"error": {"code": case.code, "message": message,
+                                                    "where": CLI_NAMES[case.parameter]}}
 
     # HTTP API: the status of the code and the whole body pinned
     path, params = case.http

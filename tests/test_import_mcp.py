@@ -185,3 +185,21 @@ def test_api_search_tool_fields_and_max_tokens(tools_home):
         assert cut["results"][0]["artifact_id"] == full["results"][0]["artifact_id"]
         bad = client.get("/api/search", params={"q": "git", "max_tokens": 0})
         assert bad.status_code == 422 and "max_tokens" in json.dumps(bad.json())
+
+
+def test_artifact_page_shows_how_to_start_the_server_and_each_tools_arguments(tools_home):
+    """The page shows the fields the API returns: the command that starts the server (said once:
+    every tool shares it) and each tool's arguments with type and whether it is required."""
+    import re
+
+    app = create_app(tools_home, refresh_seconds=0, background=False)
+    with TestClient(app) as client:
+        page = client.get("/a/mcp-time").text
+        twin = client.get("/a/mcp-time", params={"format": "json"}).json()
+    tool = next(c for c in twin["artifact"]["capabilities"] if c["id"] == "get_current_time")["tool"]
+    assert tool["server"] == TIME and tool["input_schema"]["required"] == ["timezone"]
+    assert re.search(r"<dt>Start with</dt><dd><code class=\"copy\">" + re.escape(TIME) + "</code>", page)
+    assert page.count(f">{TIME}<") == 1  # once for the artifact, not once per tool
+    cells = [re.sub(r"<[^>]+>|\s+", " ", row).split() for row in re.findall(r"<tr><td><code>.*?</tr>", page, re.S)]
+    assert ["timezone", "string", "required"] == cells[0][:3]
+    assert "→ ?" not in page and "<code>get_current_time</code>" in page

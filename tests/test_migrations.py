@@ -69,8 +69,10 @@ def test_old_store_is_refused_then_upgraded_by_cli(store_home):
         Engine(home, overrides={"database_url": env.get("MATCHGRAPH_DATABASE_URL", "")})
 
     runner = CliRunner()
-    result = runner.invoke(app, ["stats"], env=env)  # any command: a clear message, exit 2
-    assert result.exit_code == 2
+    # any command that opens the store (this home has no index: `events audit` needs none): a clear
+    # message, exit 3 (not ready)
+    result = runner.invoke(app, ["events", "audit"], env=env)
+    assert result.exit_code == 3
     assert "matchgraph db upgrade" in " ".join(result.output.split())  # rich may wrap the line
 
     result = runner.invoke(app, ["db", "upgrade"], env=env)

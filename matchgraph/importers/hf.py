@@ -141,6 +141,10 @@ def _kind_of(heading: str) -> str:
     return "does"  # a heading of its own words ("DialoGPT", "FSMT") is the card's title
 
 
+# A Hub dataset id ("multi_nli", "org/name"); cards also list URLs and markdown there, which are dropped.
+DATASET_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
 def _list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -199,7 +203,7 @@ def model_record(info: dict[str, Any], place: str, card: Path | None, limits: di
     library = info.get("library_name") or meta.get("library_name")
     if isinstance(library, str) and library:
         signals["integrations"] = [library]
-    datasets = prefixed["dataset"] or _list(meta.get("datasets"))
+    datasets = [d for d in prefixed["dataset"] or _list(meta.get("datasets")) if DATASET_ID.fullmatch(d)]
     if datasets:
         signals["datasets"] = datasets
     base = prefixed["base_model"] or _list(meta.get("base_model"))
