@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from .config import flatten, settings_markdown
 from .engine import Engine
@@ -27,6 +28,7 @@ app.add_typer(events_app, name="events")
 HomeOption = typer.Option(None, "--home", envvar="MATCHGRAPH_HOME",
                           help="Home folder (index, SQLite store, matchgraph.toml). Default ./.matchgraph")
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+PARTIAL_IMPORT = 3  # exit code of an import that wrote its catalog without the sources that failed
 
 
 def _engine(home: Optional[Path], overrides: dict | None = None, fit: bool = True) -> Engine:
@@ -208,18 +210,31 @@ def import_(fmt: str = typer.Argument(..., metavar="FORMAT", help="hf | mcp-regi
             cards: Optional[Path] = typer.Option(None, "--cards", help="hf: folder of model cards <id>/README.md."),
             timeout: Optional[float] = typer.Option(None, "--timeout", min=1,
                                                     help="mcp: seconds to start a server and list it (30)."),
+            header: Optional[list[str]] = typer.Option(None, "--header", metavar="'NAME: VALUE'",
+                                                       help="mcp: an HTTP header for the URL sources (repeatable); "
+                                                            "stored as ${NAME}, never its value."),
             as_json: bool = JsonOption) -> None:
-    """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog."""
+    """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog.
+
+    mcp: a server that fails is named with its stderr and left out, the others are written, and
+    the exit code is 3. Secrets (env NAME=VALUE before a command, --header values) are stored
+    as ${NAME} references. Exit codes: 0 written, 2 nothing written, 3 written without the failed servers."""
     from .importers import import_catalog
 
-    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout))
+    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout, header))
+    failed = summary.get("failed") or []
+    for line in failed:  # stderr, so that --json still prints exactly one document on stdout
+        stderr_console().print(f"[bold red]failed:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True)
     if as_json:
         _print_json(summary)
-        return
-    typer.echo(f"wrote {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
-               f"to {summary['output']}; skipped {len(summary['skipped'])}")
-    for line in summary["skipped"]:
-        typer.echo(f"  skipped {line}")
+    else:
+        typer.echo(f"wrote {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
+                   f"to {summary['output']}; skipped {len(summary['skipped'])}"
+                   + (f"; {len(failed)} servers failed" if failed else ""))
+        for line in summary["skipped"]:
+            typer.echo(f"  skipped {line}")
+    if failed:
+        raise typer.Exit(code=PARTIAL_IMPORT)
 
 
 @app.command()
