@@ -287,6 +287,23 @@ def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
     serve_mcp_stdio(_engine(home))
 
 
+@app.command("gateway")
+def gateway(servers: Path = typer.Option(..., "--servers", help="The mcpServers JSON (Claude Desktop's "
+                                         "claude_desktop_config.json, Claude Code's .mcp.json, Cursor's mcp.json, "
+                                         "VS Code's mcp.json)."),
+            http: Optional[int] = typer.Option(None, "--http", min=1, max=65535, metavar="PORT",
+                                               help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."),
+            host: Optional[str] = typer.Option(None, "--host", help="With --http: address (config server.host)."),
+            home: Optional[Path] = HomeOption) -> None:
+    """One MCP server in front of the servers of an mcpServers config: find_tools over their
+    tools, call_tool forwarded to them; each successful call of a found tool teaches the match
+    graph. stdout carries only MCP messages (stdio); logs go to stderr."""
+    from api.gateway import run_gateway  # lazily, as in serve
+
+    engine = _run(lambda: Engine(home, refresh_seconds=None))
+    _run(lambda: run_gateway(engine, servers, http, host))
+
+
 @events_app.command("audit")
 def events_audit(hours: float = typer.Option(24.0, "--hours", help="Look at the events of the last HOURS."),
                  min_events: int = typer.Option(10, "--min-events", help="List groups with at least this many."),

@@ -209,6 +209,11 @@ SETTINGS: list[Setting] = [
       "gets 429 until the minute has passed", positive=True),
     S("server.client_ip_header", "", "header holding the client address, set by a reverse proxy you run (its last "
       "entry is used, e.g. `x-forwarded-for`); empty = the connecting address"),
+    # `matchgraph gateway` (api/gateway/): its downstream MCP servers
+    S("gateway.start_timeout", 30.0, "seconds a downstream server has to start and list its tools; past it the "
+      "server is named as failed and started again on its next call", positive=True),
+    S("gateway.call_timeout", 60.0, "seconds a downstream tools/call may take; past it the call is a tool error "
+      "naming the server, which is stopped and started again on its next call", positive=True),
     # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are refused
     # with file:line before anything is stored, so one bad file cannot exhaust the machine.
     S("limits.file_bytes", 1_073_741_824, "largest catalog file (a catalog folder may hold many)", positive=True),

@@ -1,0 +1,33 @@
+"""`matchgraph gateway`: one MCP server that an agent connects to instead of N.
+
+It reads the `mcpServers` JSON of Claude Desktop, Claude Code, Cursor or VS Code
+(matchgraph/mcp_servers.py), keeps an official-SDK client session open to each server
+(downstream.py), indexes their tools into its home and remembers what each client found
+(gateway.py), and offers `find_tools` and `call_tool` over stdio or streamable HTTP (server.py).
+Each successful call of a found tool is stored as a `select` of that tool for the need that found
+it, so the match graph learns from what agents actually use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matchgraph.engine import Engine
+from matchgraph.mcp_servers import read_servers
+
+from .gateway import Gateway
+
+
+def run_gateway(engine: Engine, servers: str | Path, http_port: int | None = None, host: str | None = None) -> None:
+    """Serve the gateway for the servers configured in `servers` until stopped: over stdio, or
+    over streamable HTTP at http://HOST:PORT/mcp with `http_port`."""
+    from .server import run_http, run_stdio
+
+    gateway = Gateway(engine, read_servers(servers))
+    if http_port is None:
+        run_stdio(engine, gateway)
+    else:
+        run_http(engine, gateway, http_port, host)
+
+
+__all__ = ["Gateway", "run_gateway"]
