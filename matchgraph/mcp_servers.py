@@ -137,8 +137,9 @@ class ServerSpec:
 
 
 def source_spec(source: str, headers: list[str] | None = None) -> ServerSpec:
-    """An import SOURCE -> a spec. `env A=1 B=2 cmd …` and `A=1 cmd …` give the server environment
-    A and B (stored as ${A}, ${B}); `headers` ('Name: value') go with a URL."""
+    """An import SOURCE -> a spec named by what may be shown of it. `env A=1 B=2 cmd …` and
+    `A=1 cmd …` give the server environment A and B (the name: `env A=${A} B=${B} cmd …`);
+    `headers` ('Name: value') go with a URL."""
     pairs = []
     for header in headers or []:
         name, colon, value = header.partition(":")
@@ -161,8 +162,8 @@ def source_spec(source: str, headers: list[str] | None = None) -> ServerSpec:
         env.append((name, value))
     if not argv:
         raise ValidationFailed("bad SOURCE", [Problem("SOURCE", f"{_shown(source, env)}: give a command line or a URL")])
-    spec = ServerSpec(name="", transport="stdio", command=argv[0], args=tuple(argv[1:]), env=tuple(env))
-    return replace(spec, name=spec.public())
+    spec = ServerSpec(name=source, transport="stdio", command=argv[0], args=tuple(argv[1:]), env=tuple(env))
+    return replace(spec, name=spec.public()) if env else spec  # the user's words, unless they hold values
 
 
 def _shown(source: str, env: list[tuple[str, str]]) -> str:

@@ -60,7 +60,7 @@ def fetch(source: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | N
     """What the server at `source` offers: {info, instructions, tools, prompts, resources}. Errors
     name the source as stored (secrets as ${NAME}) and quote the end of its stderr, redacted."""
     spec = source_spec(source, headers)
-    shown = spec.public()
+    shown = spec.name
     try:
         server = spec.resolved(where=shown)
     except ValidationFailed as exc:
@@ -156,12 +156,12 @@ def import_mcp(sources: list[str], timeout: float = DEFAULT_TIMEOUT, env: dict[s
         except ValidationFailed as exc:
             raise ImportFailed(list(exc.problems)) from None
         try:
-            record = server_record(spec.public(), fetch(source, timeout, env, headers if is_url(source) else None),
+            record = server_record(spec.name, fetch(source, timeout, env, headers if is_url(source) else None),
                                    taken, headers=spec.public_headers())
         except ImportFailed as exc:
             imported.failed.extend(exc.problems)
             continue
-        imported.add(record, spec.public())
+        imported.add(record, spec.name)
     if not imported.records:
         raise ImportFailed(imported.failed)
     return imported

@@ -6,6 +6,8 @@ notifications/tools/list_changed. With TOOLBOX_TOKEN set it says so on stderr, v
 what a careless server does, and what matchgraph must never repeat.
 
     python tests/servers/toolbox.py [--garbage N]   # N non-JSON-RPC lines on stdout first
+    python tests/servers/toolbox.py --http PORT     # streamable HTTP at /mcp; with TOOLBOX_TOKEN set,
+                                                    # only for 'Authorization: Bearer TOOLBOX_TOKEN'
 """
 
 import os
@@ -70,6 +72,23 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
     return types.CallToolResult(content=[types.TextContent(type="text", text=f"no tool {params.name}")], is_error=True)
 
 
+def serve_http(server: Server, port: int) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app(json_response=True, stateless_http=True)
+    token = os.environ.get("TOOLBOX_TOKEN")
+
+    async def guarded(scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] == "http" and token and headers.get(b"authorization") != f"Bearer {token}".encode():
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    uvicorn.run(guarded, host="127.0.0.1", port=port, log_level="warning")
+
+
 async def main() -> None:
     if "--garbage" in sys.argv:
         for number in range(int(sys.argv[sys.argv.index("--garbage") + 1])):
@@ -78,6 +97,9 @@ async def main() -> None:
         sys.stderr.write(f"toolbox: using token {os.environ['TOOLBOX_TOKEN']}\n")
         sys.stderr.flush()
     server = Server("toolbox", version="1.0", on_list_tools=list_tools, on_call_tool=call_tool)
+    if "--http" in sys.argv:
+        await anyio.to_thread.run_sync(serve_http, server, int(sys.argv[sys.argv.index("--http") + 1]))
+        return
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))
 
