@@ -105,6 +105,14 @@ class ServerSpec:
         return {name: value if REFERENCE.fullmatch(value.strip()) else f"${{{reference_name(name)}}}"
                 for name, value in self.headers}
 
+    def secret_names(self) -> list[str]:
+        """The environment variables its secrets come from: its env's names and the variables its
+        header references name."""
+        names = [name for name, _ in self.env]
+        for value in self.public_headers().values():
+            names += [m.group(1) for m in REFERENCE.finditer(value) if m.group(1) not in names]
+        return names
+
     def resolved_public(self, text: str) -> str:
         """`text` with literal secret values (written into the config, not referenced) redacted;
         expansion is not needed, so an unset variable does not fail here."""
@@ -224,7 +232,8 @@ def _entry(name: str, entry: Any, field: str, place: str) -> ServerSpec | None:
         raise bad(field, "expected an object with `command` or `url`")
     if entry.get("disabled") is True:
         return None
-    kind = str(entry.get("type") or entry.get("transport") or ("stdio" if "command" in entry else "http"))
+    remote = "url" in entry or "serverUrl" in entry
+    kind = str(entry.get("type") or entry.get("transport") or ("http" if remote and "command" not in entry else "stdio"))
     kind = kind.lower().replace("_", "-")
     strings = lambda key: _strings(entry.get(key), f"{field}.{key}", place)  # noqa: E731
     table = lambda key: _table(entry.get(key), f"{field}.{key}", place)  # noqa: E731

@@ -62,11 +62,15 @@ class _GatewayServer(_Server):
 
 
 def _session(ctx: Context | None) -> Any:
-    """The client session a call came in on (one on stdio; one per mcp-session-id over HTTP)."""
+    """The client connection a call came in on (one on stdio; one per mcp-session-id over HTTP).
+    The SDK builds a ServerSession per request around the connection's `Connection`; only the
+    latter lasts from a find_tools to the call_tool that follows it (and has no public accessor
+    on the high-level Context)."""
     try:
-        return ctx.request_context.session if ctx is not None else None
+        session = ctx.request_context.session if ctx is not None else None
     except ValueError:
         return None
+    return getattr(session, "_connection", session)
 
 
 def create_gateway_server(gateway: Gateway) -> _GatewayServer:

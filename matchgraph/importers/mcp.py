@@ -96,10 +96,12 @@ def _words(name: str) -> str:
 
 
 def server_record(source: str, listing: dict[str, Any], taken: set[str], *, artifact_id: str | None = None,
-                  transport: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+                  transport: str | None = None, headers: dict[str, str] | None = None,
+                  env: list[str] | None = None) -> dict[str, Any]:
     """An MCP server's listing -> an artifact record. `source` is what each tool's `server` names
     (a command line or URL with secrets as ${NAME}; the gateway's server name); the id is
-    `artifact_id` or the server's own name; `headers` (values as ${NAME}) are kept in signals."""
+    `artifact_id` or the server's own name; `headers` (values as ${NAME}) are kept in signals and
+    `env` (the names of the variables its secrets come from) in each tool."""
     info = listing["info"]
     server_name = getattr(info, "name", None) or source
     transport = transport or ("streamable-http" if is_url(source) else "stdio")
@@ -117,7 +119,8 @@ def server_record(source: str, listing: dict[str, Any], taken: set[str], *, arti
         capabilities.append({"id": tool.name, "title": title,
                              "description": first_paragraph(tool.description) or title,
                              "inputs": list(properties), "outputs": [],
-                             "tool": {"server": source, "name": tool.name, "input_schema": schema}})
+                             "tool": {"server": source, "name": tool.name, "input_schema": schema,
+                                      "transport": transport, **({"env": list(env)} if env else {})}})
     for prompt in listing["prompts"]:
         title = getattr(prompt, "title", None) or _words(prompt.name)
         capabilities.append({"id": f"prompt-{prompt.name}", "title": title,
@@ -157,7 +160,7 @@ def import_mcp(sources: list[str], timeout: float = DEFAULT_TIMEOUT, env: dict[s
             raise ImportFailed(list(exc.problems)) from None
         try:
             record = server_record(spec.name, fetch(source, timeout, env, headers if is_url(source) else None),
-                                   taken, headers=spec.public_headers())
+                                   taken, headers=spec.public_headers(), env=spec.secret_names())
         except ImportFailed as exc:
             imported.failed.extend(exc.problems)
             continue
