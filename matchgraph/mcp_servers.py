@@ -96,20 +96,19 @@ class ServerSpec:
         `env NAME=${NAME} …`, or the URL. Secret values never appear (see `secret_free`)."""
         if self.transport != "stdio":
             return str(self.url)
-        prefix = "".join(f"{name}=${{{name}}} " for name, _ in self.env)
+        prefix = "".join(f"{name}={_reference(name, value)} " for name, value in self.env)
         line = shlex.join([str(self.command), *self.args])
         return self.resolved_public(f"env {prefix}{line}" if prefix else line)
 
     def public_headers(self) -> dict[str, str]:
         """The headers it needs, each as a ${NAME} reference (as written when it was one)."""
-        return {name: value if REFERENCE.fullmatch(value.strip()) else f"${{{reference_name(name)}}}"
-                for name, value in self.headers}
+        return {name: _reference(reference_name(name), value.strip()) for name, value in self.headers}
 
     def secret_names(self) -> list[str]:
         """The environment variables its secrets come from: its env's names and the variables its
         header references name."""
-        names = [name for name, _ in self.env]
-        for value in self.public_headers().values():
+        names: list[str] = []
+        for value in [_reference(name, value) for name, value in self.env] + list(self.public_headers().values()):
             names += [m.group(1) for m in REFERENCE.finditer(value) if m.group(1) not in names]
         return names
 
@@ -142,6 +141,12 @@ class ServerSpec:
                         [expand(a, f"{where}.args[{i}]", environ) for i, a in enumerate(self.args)],
                         env, expand(self.cwd, f"{where}.cwd", environ) if self.cwd else None,
                         expand(self.url, f"{where}.url", environ) if self.url else None, headers, secrets)
+
+
+def _reference(name: str, value: str) -> str:
+    """What stands for a secret `value` of variable `name`: the value as the user wrote it when it
+    references variables already (`${TOKEN}`, `Bearer ${TOKEN}`), else ${name}."""
+    return value if REFERENCE.search(value) else f"${{{name}}}"
 
 
 def source_spec(source: str, headers: list[str] | None = None) -> ServerSpec:

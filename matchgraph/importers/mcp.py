@@ -62,9 +62,9 @@ def fetch(source: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | N
     spec = source_spec(source, headers)
     shown = spec.name
     try:
-        server = spec.resolved(where=shown)
+        server = spec.resolved(where="SOURCE")
     except ValidationFailed as exc:
-        raise ImportFailed([f"{shown}: {p.message}" if hasattr(p, "message") else str(p) for p in exc.problems]) from None
+        raise ImportFailed([f"{shown}: {problem}" for problem in exc.problems]) from None
     if env:
         server = Resolved(**{**server.__dict__, "env": {**env, **server.env}})
     if server.transport == "stdio" and shutil.which(str(server.command)) is None \
