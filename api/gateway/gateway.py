@@ -184,8 +184,9 @@ class Gateway:
         """Store the select once the answer is on its way: the store write (~4 ms, bench/
         gateway_latency.py) runs in a worker thread whose Python parts hold the GIL, and started
         at once it delayed the answer it came with by about that much."""
-        await anyio.sleep(RECORD_DELAY)
-        await anyio.to_thread.run_sync(self._record, found)
+        with anyio.CancelScope(shield=True):  # a gateway stopping now still stores it
+            await anyio.sleep(RECORD_DELAY)
+            await anyio.to_thread.run_sync(self._record, found)
 
     def _record(self, found: Found) -> None:
         event = {"query": found.need, "artifact_id": found.artifact_id, "capability_id": found.capability_id,
