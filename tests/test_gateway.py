@@ -75,6 +75,7 @@ def servers_json(tmp_path, remote_toolbox) -> Path:
         "memory": {"command": "mcp-server-memory"},
         "remote": {"type": "http", "url": remote_toolbox, "headers": {"Authorization": f"Bearer {HEADER_SECRET}"}},
         "broken": {"command": "no-such-mcp-server-here"},
+        "noisy": {"command": sys.executable, "args": [str(TOOLBOX), "--garbage", "300"]},
         "off": {"command": "no-such-either", "disabled": True},
     }}
     path = tmp_path / "claude_desktop_config.json"
@@ -165,6 +166,9 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
                 broken = await call("call_tool", {"server": "broken", "tool": "x", "arguments": {}})
                 assert broken.is_error and "server 'broken': cannot start: command 'no-such-mcp-server-here' " \
                                            "not found" in texts(broken)
+                noisy = await call("call_tool", {"server": "noisy", "tool": "add_numbers", "arguments": {}})
+                assert noisy.is_error and "server 'noisy': it wrote a line on stdout that is not JSON-RPC: " \
+                                          "'garbage line 0: starting up...'" in texts(noisy)
                 crash = await call("call_tool", {"server": "toolbox", "tool": "crash", "arguments": {}})
                 assert crash.is_error and "server 'toolbox': crashed during crash" in texts(crash)
                 assert "crashing on purpose" in texts(crash)  # the end of its stderr
@@ -203,7 +207,9 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
     for secret in SECRETS:
         assert not [p for p in everything if secret.encode() in p.read_bytes()], secret
         assert not [text for text in shown if secret in text]
-    assert "server 'toolbox': crashed" in log.read_text() and "${TOOLBOX_TOKEN}" in log.read_text()
+    logged = log.read_text()
+    assert "server 'toolbox': crashed" in logged and "${TOOLBOX_TOKEN}" in logged
+    assert "Traceback" not in logged and "Failed to parse JSONRPC" not in logged, logged
     with TestClient(create_app(home, refresh_seconds=0, background=False)) as client:
         for url in ("/", "/a/toolbox", "/a/remote", "/api/tools?need=token", "/api/search?q=token&record=false",
                     "/api/artifacts/remote", "/compare/toolbox/vs/remote", "/?q=token"):

@@ -25,9 +25,9 @@ def run_gateway(engine: Engine, servers: str | Path, http_port: int | None = Non
 
     gateway = Gateway(engine, read_servers(servers))
     if http_port is None:
-        run_stdio(engine, gateway)
+        run_stdio(gateway)
     else:
-        run_http(engine, gateway, http_port, host)
+        run_http(gateway, http_port, host)
 
 
 __all__ = ["Gateway", "run_gateway"]

@@ -109,6 +109,7 @@ async def _serve(gateway: Gateway, serve_forever) -> None:
     try:
         async with gateway.downstreams.running():
             async with anyio.create_task_group() as group:
+                group.start_soon(anyio.to_thread.run_sync, _warm, gateway.engine)  # not before initialize
                 group.start_soon(gateway.start)
                 await serve_forever()
                 group.cancel_scope.cancel()
@@ -124,22 +125,20 @@ def _logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def run_stdio(engine: Engine, gateway: Gateway) -> None:
+def run_stdio(gateway: Gateway) -> None:
     """Serve the gateway over stdio until the client closes stdin (logs go to stderr)."""
     _logging()
-    _warm(engine)
     server = create_gateway_server(gateway)
     anyio.run(_serve, gateway, server.run_stdio_async)
 
 
-def run_http(engine: Engine, gateway: Gateway, port: int, host: str | None = None) -> None:
+def run_http(gateway: Gateway, port: int, host: str | None = None) -> None:
     """Serve the gateway over streamable HTTP at http://HOST:PORT/mcp (stateful sessions, so each
     client's finds and calls pair up)."""
     import uvicorn
 
     _logging()
-    host = host or str(engine.config["server"]["host"])
-    _warm(engine)
+    host = host or str(gateway.engine.config["server"]["host"])
     server = create_gateway_server(gateway)
     app = server.streamable_http_app(streamable_http_path="/mcp", json_response=True,
                                      transport_security=transport_security(host), host=host)
@@ -149,7 +148,8 @@ def run_http(engine: Engine, gateway: Gateway, port: int, host: str | None = Non
 
 
 def _warm(engine: Engine) -> None:
-    """Load the model before the first find_tools rather than during it."""
+    """Load the model before the first find_tools rather than during it (in a thread, while the
+    client initializes and the servers start)."""
     try:
         engine.embedder().encode_query("warm up")
     except MatchgraphError as exc:  # serve anyway: find_tools reports the problem
