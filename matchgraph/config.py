@@ -178,7 +178,7 @@ SETTINGS: list[Setting] = [
     S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
       "kind are candidates", positive=True),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
-    S("tools.w_bm25", 0.3, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
+    S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)"),
     S("tools.w_graph", 0.15, "weight of the select mass the nearest past queries put on a tool (max-normalized, "
       "times its relevance within tools.graph_window)"),
