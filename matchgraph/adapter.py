@@ -111,6 +111,24 @@ class Adapter:
         return general, _best_per_artifact(counts, moved)
 
 
+    def row_scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, rows: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(general, personal) for single capability rows (tool-level search): the adapted query's
+        cosine with each row's vector, and with it moved by its offset (rows without one: the same)."""
+        vectors = index.vectors
+        if self.encoder is not None:
+            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
+        adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+        rows = np.asarray(rows, dtype=np.int64)
+        general = row_dots(vectors, rows, adapted)
+        moved = general.copy()
+        if len(self.rows) and len(rows):
+            at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+            hit = self.rows[at] == rows
+            moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
+        return general, moved
+
+
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
           weights: sparse.csr_matrix, conf: dict, model, encode=None) -> Adapter | None:
     """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,

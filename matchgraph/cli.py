@@ -94,6 +94,35 @@ def search(query: str = typer.Argument(..., help="What you need, in your own wor
         typer.echo(f"    {r.explanation}")
 
 
+@app.command("find-tools")
+def find_tools(need: str = typer.Argument(..., help="What the agent needs done, in its own words."),
+               k: Optional[int] = typer.Option(None, "-k", help="Number of tools (default: config tools.k)."),
+               max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Fit the answer to this many "
+                                                        "tokens: schemas are compacted before tools are left out."),
+               kind: Optional[list[str]] = typer.Option(None, "--kind", help="tool, operation, server, prompt or "
+                                                        "resource (repeatable; default: config tools.kinds)."),
+               no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
+               home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Find the callable tools (MCP tools, OpenAPI operations) that fit NEED, each with how to call it."""
+    engine = _engine(home, fit=False)
+    response = _run(lambda: engine.find_tools(need, k, max_tokens, record=not no_record, kinds=kind))
+    if as_json:
+        _print_json(response)
+        return
+    if not response.results:
+        typer.echo("no tools")
+    for r in response.results:
+        typer.echo(f"{r.position:>2}. {r.tool.name if r.tool else r.capability_id}  ({r.kind} of "
+                   f"{r.server_name} [{r.artifact_id}])  score {r.score:.3f}")
+        if r.tool is not None:
+            where = f"{r.tool.method} {r.tool.path} on {r.tool.server}" if r.tool.protocol == "openapi" \
+                else r.tool.server
+            typer.echo(f"    call: {where}" + (f"  (env: {', '.join(r.tool.env)})" if r.tool.env else ""))
+        typer.echo(f"    {r.explanation}")
+    if response.omitted or response.trimmed:
+        typer.echo(f"omitted {response.omitted}; trimmed: {'; '.join(response.trimmed) or 'nothing'}")
+
+
 @app.command()
 def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuzzy name."),
             b: str = typer.Argument(..., help="Second artifact."),

@@ -172,6 +172,18 @@ SETTINGS: list[Setting] = [
       "negatives are the batch's other pairs", positive=True),
     # Capability index (ann.py): exact up to flat_max vectors, `large` above. IVF: recall@10 0.984 against flat
     # at 300,000 vectors, HNSW 32/80/256 0.723 (bench/ann_recall.py on bench/scale.py 100k vectors, BENCHMARKS.md).
+    S("tools.k", 10, "results per find_tools (tool-level search)", positive=True),
+    S("tools.kinds", ["tool", "operation"], "capability kinds find_tools returns when none are asked for "
+      "(tool, operation, server, prompt, resource)"),
+    S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
+      "kind are candidates", positive=True),
+    S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
+    S("tools.w_bm25", 0.3, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
+      "best scores)"),
+    S("tools.w_graph", 0.3, "weight of the select mass the nearest past queries put on a tool (times its "
+      "relevance, as search.w_graph)"),
+    S("tools.match_weight", 0.0, "weight in the tool history of a match that was only shown (a select weighs "
+      "graph.select_weight)"),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`"),
     S("ann.large", "ivf", "index above flat_max: hnsw (graph), or ivf (inverted lists of 4-bit codes, "
       "candidates re-ranked exactly; builds in seconds)", choices=("hnsw", "ivf")),

@@ -27,7 +27,7 @@ from conftest import FIXTURES, clean_env, free_ports, running_servers, serve_com
 SEED = FIXTURES / "import" / "mcp-registry-seed-2025-05-16.json"
 TIME, GIT = "mcp-server-time", "mcp-server-git"
 TOKEN = "import-test-token"
-OWN_TOOLS = {"search", "compare", "similar", "artifact", "record_selection"}
+OWN_TOOLS = {"search", "find_tools", "compare", "similar", "artifact", "record_selection"}
 
 
 def ownserver_env() -> dict[str, str]:
