@@ -8,9 +8,9 @@ listed with `matchgraph import mcp`; the registry seed (464 servers, no tools) i
 them as distractors; one home indexes both. The import reruns only when servers.txt, the seed or
 the installed pins change.
 
-Ranked units are callable ones: each MCP tool, and each registry server (a wrong answer for every
-need here). Prompts and resources of the imported servers are left out, as find_tools leaves them
-out. A need is labeled with (server artifact id, tool name) and sometimes equivalent alternatives
+Ranked units, the same for every system: each MCP tool, and each registry server (a wrong answer
+for every need here: the distractors). Prompts and resources of the imported servers are left out,
+as find_tools leaves them out. A need is labeled with (server artifact id, tool name) and sometimes equivalent alternatives
 (bench/tools/needs-*.jsonl); a ranking's hit is its first unit that is one of them.
 
 Systems, on the same home and needs, in one run:
@@ -18,9 +18,11 @@ Systems, on the same home and needs, in one run:
               with the home's model, FAISS flat;
   BM25        bm25s (English stop words, Snowball stemmer) over the same texts;
   RRF         dense + BM25 by reciprocal rank fusion (k=60), each passing its top 100;
-  matchgraph  `Engine.find_tools(need, k=10, record=False)` with no events (cold), then again
-              after ingesting the train split as a log of selections (one select event per
-              train need: its server as artifact_id, its tool as capability_id).
+  matchgraph  `Engine.find_tools(need, k=10, record=False, kinds=[tool, operation, server])` with
+              no events (cold), then again after ingesting the train split as a log of
+              selections (one select event per train need: its server as artifact_id, its tool
+              as capability_id); and, for reference, with find_tools' default kinds (no
+              servers: the distractors are out of its way).
 Figures: top-1, top-3, MRR@10 on dev (all, warm: a train need names the same tool in other words,
 cold: none does) and on train. Then find_tools latency at 10k and 100k tools: synthetic tool
 catalogs from bench/scale.py's generator (each capability given an MCP tool reference), vectors
@@ -51,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from matchgraph import Engine  # noqa: E402
-from matchgraph.catalog import Artifact, Capability, load_catalog, split_identifier  # noqa: E402
+from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier  # noqa: E402
 from matchgraph.validation import problems_of, read_jsonl  # noqa: E402
 from quality import Baselines  # noqa: E402  (bench/quality.py)
 
@@ -63,6 +65,12 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchg
 K = 10
 LATENCY_QUERIES = 100  # timed find_tools calls per size (p99: the second slowest)
 SYSTEMS = ("dense", "BM25", "dense+BM25 RRF", "matchgraph cold", "matchgraph with the train log")
+# What every system ranks: MCP tools (and OpenAPI operations) and the registry's servers, so the
+# seed's 464 servers are distractors for all. find_tools' default kinds leave servers out: the
+# table's last two rows show matchgraph so, for reference.
+UNIT_KINDS = ("tool", "operation", "server")
+DEFAULT_KINDS = None
+TOOLS_ONLY = ("matchgraph cold, default kinds (no servers)", "matchgraph with the log, default kinds")
 
 Key = tuple[str, str]  # (artifact id, capability id): one callable unit
 
@@ -168,19 +176,13 @@ def build_catalog(work: Path) -> list[Path]:
     return [servers, registry]
 
 
-def is_callable(artifact: Artifact, capability: Capability) -> bool:
-    """An MCP tool (it carries its call), or a registry server's one capability; not a live
-    server's prompt or resource (those carry no tool)."""
-    live = any(tag in ("stdio", "streamable-http") for tag in artifact.tags)
-    return capability.tool is not None or not live
-
-
 def tool_units(artifacts: list[Artifact]) -> tuple[list[Key], list[str]]:
-    """Every callable unit's key and its text: name (in words), title, description."""
+    """Every ranked unit's key (MCP tools and registry servers here) and its text: name (in
+    words), title, description."""
     keys, texts = [], []
     for a in artifacts:
         for c in a.capabilities:
-            if is_callable(a, c):
+            if capability_kind(c, a.task) in UNIT_KINDS:
                 name = c.tool.name if c.tool else a.name
                 keys.append((a.id, c.id))
                 texts.append(f"{' '.join(split_identifier(name).split())}. {c.title}. {c.description}")
@@ -195,23 +197,9 @@ class ToolBaselines(Baselines):
 
 
 # -- matchgraph ----------------------------------------------------------------------------------
-def find_tools(engine: Engine, need: str, k: int = K) -> list[Key]:
-    """Engine.find_tools' ranking as keys. FALLBACK until find_tools lands: Engine.search's
-    one result per artifact with its matched capability."""
-    if hasattr(engine, "find_tools"):
-        response = engine.find_tools(need, k=k, record=False)
-        results = response.results if hasattr(response, "results") else response["results"]
-        return [_result_key(r) for r in results]
-    return [(r.artifact_id, r.matched_capability or "") for r in engine.search(need, k=k, record=False).results]
-
-
-def _result_key(result) -> Key:
-    get = (lambda name: getattr(result, name, None)) if not isinstance(result, dict) else result.get
-    capability = get("capability_id")
-    if capability is None:
-        tool = get("tool")
-        capability = tool.get("name") if isinstance(tool, dict) else getattr(tool, "name", None)
-    return get("artifact_id"), capability
+def find_tools(engine: Engine, need: str, kinds=UNIT_KINDS, k: int = K) -> list[Key]:
+    """Engine.find_tools' ranking (not recorded) as keys."""
+    return [(r.artifact_id, r.capability_id) for r in engine.find_tools(need, k=k, record=False, kinds=kinds).results]
 
 
 def selection_log(needs: list[Need], path: Path) -> Path:
@@ -254,7 +242,8 @@ def synthetic_tools(n_tools: int) -> list[dict]:
 
 
 def latency(work: Path, n_tools: int) -> dict:
-    """find_tools p50/p99 over precomputed query vectors at n_tools, and query encoding alone."""
+    """find_tools p50/p99 (default kinds) over precomputed query vectors at n_tools, and query
+    encoding alone."""
     from scale import SEED, PseudoEncoder, _each, _Precomputed, _quantiles, make_queries
     from matchgraph.catalog import capability_texts
     from matchgraph.embeddings import text_hash
@@ -282,8 +271,8 @@ def latency(work: Path, n_tools: int) -> dict:
     vectors = {q: real.encode_query(q) for q in queries}
     encoding = _quantiles(_each(real.encode_query, queries))
     engine._embedders[model] = _Precomputed(real, vectors)
-    find_tools(engine, queries[0])  # first load of the index version, not timed
-    timed = _quantiles(_each(lambda q: find_tools(engine, q), queries))
+    find_tools(engine, queries[0], DEFAULT_KINDS)  # first load of the index version, not timed
+    timed = _quantiles(_each(lambda q: find_tools(engine, q, DEFAULT_KINDS), queries))
     engine.close()
     return {"tools": result["capabilities"], "index_s": round(index_s, 1),
             "find_tools_ms": {k: round(v, 2) for k, v in timed.items()},
@@ -332,6 +321,7 @@ def ranking_run(work: Path) -> tuple[dict[str, dict], dict]:
     for name, rank in zip(SYSTEMS[:3], (base.rank_dense, base.rank_bm25, base.rank_rrf)):
         results[name] = run_system(rank, needs)
     results[SYSTEMS[3]] = run_system(lambda q: find_tools(engine, q), needs)
+    cold_tools_only = run_system(lambda q: find_tools(engine, q, DEFAULT_KINDS), needs)
     engine.close()
     with tempfile.TemporaryDirectory(prefix="matchgraph-tools-") as tmp:
         copy = Path(tmp) / "home"
@@ -340,11 +330,12 @@ def ranking_run(work: Path) -> tuple[dict[str, dict], dict]:
         ingested = engine.ingest(selection_log(needs["train"], Path(tmp) / "train-log.jsonl"))
         engine.refresh()
         results[SYSTEMS[4]] = run_system(lambda q: find_tools(engine, q), needs)
+        results[TOOLS_ONLY[0]] = cold_tools_only
+        results[TOOLS_ONLY[1]] = run_system(lambda q: find_tools(engine, q, DEFAULT_KINDS), needs)
         engine.close()
     counts = {"servers": len(server_commands()), "artifacts": len(artifacts), "units": len(keys),
               "tools": sum(1 for a in artifacts for c in a.capabilities if c.tool),
-              "train": len(needs["train"]), "dev": len(needs["dev"]), "log": ingested,
-              "find_tools": "Engine.find_tools" if hasattr(Engine, "find_tools") else "fallback: Engine.search"}
+              "train": len(needs["train"]), "dev": len(needs["dev"]), "log": ingested}
     return results, counts
 
 
@@ -380,7 +371,7 @@ def main(argv=None) -> None:
     results, counts = ranking_run(work)
     print(f"{counts['servers']} live servers ({counts['tools']} tools) + registry seed: {counts['artifacts']} "
           f"artifacts, {counts['units']} callable units; {counts['train']} train needs ({counts['log']['new']} "
-          f"select events), {counts['dev']} dev needs; matchgraph ranks with {counts['find_tools']}")
+          f"select events), {counts['dev']} dev needs")
     print(table(results))
     scale: dict[int, dict] = {}
     if not args.no_latency:
