@@ -150,8 +150,20 @@ def grouped(positions: dict[str, list[int | None]], needs: dict[str, list[Need]]
 
 
 def run_system(rank: Callable[[str], list[Key]], needs: dict[str, list[Need]]) -> dict[str, dict]:
-    return grouped({split: [hit_position(rank(n.text), n.accept) for n in items]
-                    for split, items in needs.items()}, needs)
+    """Figures by group, and under "misses" each need whose tool was not first: what came first
+    instead and where the tool was (None: not in the top 10)."""
+    positions: dict[str, list[int | None]] = {}
+    misses = []
+    for split, items in needs.items():
+        positions[split] = []
+        for need in items:
+            ranked = rank(need.text)
+            position = hit_position(ranked, need.accept)
+            positions[split].append(position)
+            if position != 1:
+                misses.append({"split": split, "group": need.group, "need": need.text, "tool": list(need.label),
+                               "first": list(ranked[0]) if ranked else None, "position": position})
+    return {**grouped(positions, needs), "misses": misses}
 
 
 # -- catalog -------------------------------------------------------------------------------------
@@ -368,7 +380,8 @@ def main(argv=None) -> None:
     parser.add_argument("--work", default=str(CACHE), help="set-up cache: catalog, indexed homes (reused)")
     parser.add_argument("--sizes", default="10000,100000", help="tool counts for find_tools latency")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency part")
-    parser.add_argument("--json", help="also write all figures as JSON to this file")
+    parser.add_argument("--json", help="also write all figures (and each system's misses) as JSON to this file")
+    parser.add_argument("--misses", action="store_true", help="print matchgraph's dev misses, cold and with the log")
     args = parser.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -377,6 +390,13 @@ def main(argv=None) -> None:
           f"artifacts, {counts['units']} callable units; {counts['train']} train needs ({counts['log']['new']} "
           f"select events), {counts['dev']} dev needs")
     print(table(results))
+    if args.misses:
+        for name in SYSTEMS[3:]:
+            print(f"\n{name}, dev needs whose tool was not first (position: None = not in the top 10):")
+            for miss in results[name]["misses"]:
+                if miss["split"] == "dev":
+                    print(f"  [{miss['group']}] {miss['need']!r}: wants {'/'.join(miss['tool'])}, first "
+                          f"{'/'.join(miss['first'] or ['nothing'])}, position {miss['position']}")
     scale: dict[int, dict] = {}
     if not args.no_latency:
         for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
