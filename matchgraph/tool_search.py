@@ -144,7 +144,8 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
                          config["graph"]["select_weight"])
     if not len(found.rows):
         return []
-    w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"])
+    w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
+                            graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
     cold = {"dense": w.w_dense * found.cosine, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
     general = personal = 0.0
     if adapter is not None and found.seeds:
