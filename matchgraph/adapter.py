@@ -93,10 +93,7 @@ class Adapter:
         vectors, and against the vectors moved by the offsets. `query_vector` (dim,) is the base
         model's vector of the request text `query`; with a fine-tuned encoder the request is
         encoded again by it. Artifacts without capabilities get 0."""
-        vectors = index.vectors
-        if self.encoder is not None:
-            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
-        adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+        vectors, adapted = self._adapted(index, query_vector, query)
         positions = np.arange(len(index.cap_count)) if positions is None else np.asarray(positions, np.int64)
         counts = index.cap_count[positions]
         starts = index.cap_start[positions]
@@ -111,14 +108,19 @@ class Adapter:
         return general, _best_per_artifact(counts, moved)
 
 
+    def _adapted(self, index: LoadedIndex, query_vector: np.ndarray, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the catalog's vectors to compare with, the adapted query): with a fine-tuned encoder
+        the request is encoded again by it and compared with its vectors of the catalog."""
+        vectors = index.vectors
+        if self.encoder is not None:
+            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
+        return vectors, _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+
     def row_scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, rows: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
         """(general, personal) for single capability rows (tool-level search): the adapted query's
         cosine with each row's vector, and with it moved by its offset (rows without one: the same)."""
-        vectors = index.vectors
-        if self.encoder is not None:
-            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
-        adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+        vectors, adapted = self._adapted(index, query_vector, query)
         rows = np.asarray(rows, dtype=np.int64)
         general = row_dots(vectors, rows, adapted)
         moved = general.copy()

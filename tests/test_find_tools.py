@@ -181,8 +181,8 @@ def test_cli_find_tools(tools_home):
     assert bad.exit_code == 2 and "kinds: must be among" in bad.output
 
 
-def test_http_api_tools(tools_home):
-    app_ = create_app(tools_home, refresh_seconds=0, background=False)
+def test_http_api_tools(writable_home):  # the page records its searches
+    app_ = create_app(writable_home, refresh_seconds=0, background=False)
     with TestClient(app_) as client:
         found = client.get("/api/tools", params={"need": "show the commit history of my repository", "k": 3,
                                                  "record": "false"})
@@ -195,6 +195,13 @@ def test_http_api_tools(tools_home):
                                                   "max_tokens": 150}).json()
         assert budget["tokens"] <= 150 or len(budget["results"]) == 1
         assert budget["results"][0]["capability_id"] == "deletePet" and budget["omitted"] >= 1
+        page = client.get("/tools", params={"need": "delete a pet by its id", "k": 3})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert 'data-capability="deletePet"' in page.text and "DELETE /pets/{id}" in page.text
+        assert "http://petstore.swagger.io/api" in page.text
+        twin = client.get("/tools", params={"need": "delete a pet by its id", "k": 3, "format": "json"}).json()
+        assert twin["results"][0]["capability_id"] == "deletePet"
+        assert client.get("/tools").status_code == 200  # the empty form
         bad = client.get("/api/tools", params={"need": "x", "kind": "widgets"})
         assert bad.status_code == 422 and bad.json()["parameter"] == "kind"
         assert client.get("/api/tools", params={"need": "x", "max_tokens": 0}).status_code == 422
