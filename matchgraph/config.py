@@ -178,10 +178,14 @@ SETTINGS: list[Setting] = [
     S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
       "kind are candidates", positive=True),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
-    S("tools.w_bm25", 0.3, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
+    S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)"),
-    S("tools.w_graph", 0.3, "weight of the select mass the nearest past queries put on a tool (times its "
-      "relevance, as search.w_graph)"),
+    S("tools.w_graph", 0.15, "weight of the select mass the nearest past queries put on a tool (max-normalized, "
+      "times its relevance within tools.graph_window)"),
+    S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
+      "score (search.graph_window for tools: a server's tools are close to each other)"),
+    S("tools.w_offsets", 0.0, "weight of the gain from the learned capability offsets for tools (search.w_offsets "
+      "for tools: offsets lift the selected tools over their unselected siblings)"),
     S("tools.match_weight", 0.0, "weight in the tool history of a match that was only shown (a select weighs "
       "graph.select_weight)"),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`"),

@@ -5,18 +5,23 @@ capability, so a server's second tool can never appear. Here every candidate is 
 of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusion.fuse):
 
     cold    = w_dense * cosine(need, tool) + tools.w_bm25 * BM25 / the need's ceiling
-    learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py)
-    score   = cold + learned + relevance * (tools.w_graph * tool history + w_offsets * offset gain)
-              + w_asked * asked
+    learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
+              targets the tool each selection names)
+    score   = cold + learned + relevance * (tools.w_graph * tool history
+              + tools.w_offsets * offset gain) + w_asked * asked
 
-`tool history` is the select mass the past queries nearest this need (the walk's seeds, search.py)
-put on each tool through the query -> capability edges, each seed's edges normalized to sum 1
-(a select weighs graph.select_weight, a match that was only shown tools.match_weight): a recorded
-selection of a tool lifts that tool, not its server's other tools. `asked` is the same for the
-request asked before (its own past query only), outside the relevance window as in search.
-Candidates: the ANN's nearest capability rows of a wanted kind (every wanted row, exactly, when
-the ANN's neighbours hold fewer than k of them), the tools' BM25 top, and the rows the seeds'
-edges reach. Nothing visits the whole catalog unless the catalog has fewer tools than `k`.
+`relevance` is fusion.relevance with window tools.graph_window: a server's tools sit close to each
+other, so the lift from history must stay within a narrower band than an artifact's. `tool
+history` is the select mass the past queries nearest this need (the walk's seeds, search.py) put
+on each tool through the query -> capability edges, each seed's edges normalized to sum 1 (a
+select weighs graph.select_weight, a match that was only shown tools.match_weight), max-normalized:
+a recorded selection of a tool lifts that tool, not its server's other tools. `asked` is the same
+for the request asked before (its own past query only), outside the relevance window as in search.
+Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing").
+
+Candidates: the ANN's nearest capability rows of a wanted kind (when they hold fewer than k, every
+wanted row, scored exactly: a home of many models and few tools), the tools' BM25 top, and the rows
+the seeds' edges reach.
 """
 
 from __future__ import annotations
@@ -144,7 +149,8 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
                          config["graph"]["select_weight"])
     if not len(found.rows):
         return []
-    w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"])
+    w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
+                            graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
     cold = {"dense": w.w_dense * found.cosine, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
     general = personal = 0.0
     if adapter is not None and found.seeds:

@@ -1,6 +1,6 @@
 """The tool-routing benchmark's data and arithmetic (bench/tools.py): its needs name tools that the
 real servers list when imported live, its warm/cold marks agree with the train split, and its
-top-1 / top-3 / MRR@10 and RRF are right on small hand-worked examples."""
+top-1 / top-3 / MRR@10 are right on small hand-worked examples."""
 
 from __future__ import annotations
 
@@ -89,7 +89,3 @@ def test_groups_split_dev_by_history():
     assert out["dev"]["n"] == 3 and out["dev warm"] == {"n": 2, "top-1": 0.5, "top-3": 1.0, "mrr@10": 0.75}
     assert out["dev cold"]["top-3"] == 0.0 and out["train"] == {"n": 1, "top-1": 0.0, "top-3": 0.0, "mrr@10": 0.25}
 
-
-def test_rrf_fuses_by_reciprocal_rank():
-    # row 0: 1/61 + 1/62; row 2: 1/63 + 1/61; row 1: 1/62 alone
-    assert bench_tools.rrf([[0, 1, 2], [2, 0]]) == [0, 2, 1]
