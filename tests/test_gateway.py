@@ -212,7 +212,8 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
     assert "Traceback" not in logged and "Failed to parse JSONRPC" not in logged, logged
     with TestClient(create_app(home, refresh_seconds=0, background=False)) as client:
         for url in ("/", "/a/toolbox", "/a/remote", "/api/tools?need=token", "/api/search?q=token&record=false",
-                    "/api/artifacts/remote", "/compare/toolbox/vs/remote", "/?q=token"):
+                    "/api/artifacts/remote", "/compare/toolbox/vs/remote", "/?q=token",
+                    "/tools?need=token", "/tools?need=token&format=json"):
             page = client.get(url)
             assert page.status_code == 200, url
             assert not any(secret in page.text for secret in SECRETS), url
