@@ -62,6 +62,8 @@ class Needs:
         self._sessions: weakref.WeakKeyDictionary[Any, OrderedDict] = weakref.WeakKeyDictionary()
 
     def remember(self, session: Any, server: str, tool: str, found: Found) -> None:
+        if session is None:  # no connection to tie it to: nothing a later call could match
+            return
         table = self._sessions.setdefault(session, OrderedDict())
         table[(server, tool)] = found
         table.move_to_end((server, tool))
@@ -70,7 +72,7 @@ class Needs:
 
     def take(self, session: Any, server: str, tool: str) -> Found | None:
         """The need to record a call of (server, tool) for, forgotten once taken (one select per find)."""
-        table = self._sessions.get(session)
+        table = self._sessions.get(session) if session is not None else None
         return table.pop((server, tool), None) if table is not None else None
 
 
