@@ -9,7 +9,8 @@ Two ways in, one `ServerSpec` out:
   may start with `env NAME=VALUE …` or `NAME=VALUE …`, plus `--header 'Name: value'` options.
 
 Values may reference the environment as `${NAME}` or `${NAME:-default}` (Claude Code's `.mcp.json`
-syntax); they are expanded only when a server is started (`ServerSpec.resolved`). Secrets are the
+syntax) or `${env:NAME}` (VS Code's); they are expanded only when a server is started
+(`ServerSpec.resolved`). Secrets are the
 values of `env` and `headers`: what matchgraph writes (catalogs, the store, results, pages, logs)
 shows them as `${NAME}` references (`ServerSpec.public`, `Resolved.redact`), never as values.
 """
@@ -26,7 +27,8 @@ from typing import Any, Literal, Mapping
 
 from .errors import Problem, ValidationFailed
 
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+REFERENCE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME}, VS Code's ${env:NAME}
+PROMPTED = re.compile(r"\$\{input:[^}]*\}")  # VS Code asks the user for these; only VS Code can
 ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 REMOTE_TYPES = {"http": "http", "streamable-http": "http", "streamablehttp": "http", "sse": "sse"}
 # Values shorter than this are not redacted from text: replacing "1" or "on" everywhere would
@@ -47,6 +49,12 @@ def reference_name(header: str) -> str:
 def expand(text: str, place: str, environ: Mapping[str, str]) -> str:
     """`text` with each ${NAME} / ${NAME:-default} replaced from `environ`; an unset variable
     without a default is an error naming `place`."""
+    prompted = PROMPTED.search(text)
+    if prompted:
+        raise ValidationFailed("cannot start the MCP server", [Problem(place, f"{prompted.group(0)} is asked by VS Code "
+                                                                              "when it starts a server; give the value "
+                                                                              "as ${env:NAME} (or ${NAME}) instead")])
+
     def value(match: re.Match) -> str:
         name, default = match.group(1), match.group(2)
         if name in environ:

@@ -28,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from api import create_app
 from matchgraph.catalog import load_catalog
+from matchgraph.errors import ValidationFailed
 from matchgraph.mcp_servers import parse_servers
 
 from conftest import clean_env, free_ports
@@ -88,6 +89,10 @@ def test_config_formats_and_errors(tmp_path):
                                        "b": {"type": "sse", "url": "http://h/sse", "headers": {"X-Key": "${KEY}"}}}})
     assert [(s.name, s.transport) for s in specs] == [("a", "stdio"), ("b", "sse")]
     assert specs[1].public_headers() == {"X-Key": "${KEY}"} and specs[1].secret_names() == ["KEY"]
+    vscode = parse_servers({"servers": {"v": {"command": "x", "env": {"K": "${env:GW_KEY}"}}}})[0]
+    assert vscode.resolved({"GW_KEY": "value-123"}).env == {"K": "value-123"}
+    with pytest.raises(ValidationFailed, match=r"v.env.K: \$\{input:key\} is asked by VS Code"):
+        parse_servers({"servers": {"v": {"command": "x", "env": {"K": "${input:key}"}}}})[0].resolved({}, "v")
     bad = tmp_path / "bad.json"
     bad.write_text('{"mcpServers": {"a": {"args": "x"}, "b": {"url": "ftp://x"}}}')
     done = subprocess.run([CLI, "gateway", "--servers", str(bad), "--home", str(tmp_path / "h")],
