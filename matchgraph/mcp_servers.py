@@ -11,7 +11,8 @@ Two ways in, one `ServerSpec` out:
 Values may reference the environment as `${NAME}` or `${NAME:-default}` (Claude Code's `.mcp.json`
 syntax) or `${env:NAME}` (VS Code's); they are expanded only when a server is started
 (`ServerSpec.resolved`). Secrets are the
-values of `env` and `headers`: what matchgraph writes (catalogs, the store, results, pages, logs)
+values of `env` and `headers`, and in a URL its password and the values of query parameters named
+like a credential (`?api_key=…`, `&token=…`): what matchgraph writes (catalogs, the store, results, pages, logs)
 shows them as `${NAME}` references (`ServerSpec.public`, `Resolved.redact`), never as values.
 """
 
@@ -24,6 +25,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 from .errors import Problem, ValidationFailed
 
@@ -34,6 +36,7 @@ REMOTE_TYPES = {"http": "http", "streamable-http": "http", "streamablehttp": "ht
 # Values shorter than this are not redacted from text: replacing "1" or "on" everywhere would
 # mangle every message while hiding nothing a secret could be.
 MIN_SECRET = 4
+CREDENTIAL = re.compile(r"key|token|secret|passw|auth|sig|credential|session", re.I)  # query parameters that hold one
 Transport = Literal["stdio", "http", "sse"]
 
 
@@ -103,7 +106,10 @@ class ServerSpec:
         """How to start it, safe to store and show: the command line with its environment as
         `env NAME=${NAME} …`, or the URL. Secret values never appear (see `secret_free`)."""
         if self.transport != "stdio":
-            return str(self.url)
+            url = str(self.url)
+            for name, value, written in _url_secrets(url):
+                url = url.replace(written, written.replace(value, f"${{{name}}}"), 1)
+            return url
         prefix = "".join(f"{name}={_reference(name, value)} " for name, value in self.env)
         line = shlex.join([str(self.command), *self.args])
         return self.resolved_public(f"env {prefix}{line}" if prefix else line)
@@ -116,7 +122,9 @@ class ServerSpec:
         """The environment variables its secrets come from: its env's names and the variables its
         header references name."""
         names: list[str] = []
-        for value in [_reference(name, value) for name, value in self.env] + list(self.public_headers().values()):
+        written = [_reference(name, value) for name, value in self.env] + list(self.public_headers().values())
+        for value in written + [f"${{{name}}}" for name, _, _ in _url_secrets(self.url or "")] + \
+                [m.group(0) for m in REFERENCE.finditer(self.url or "")]:
             names += [m.group(1) for m in REFERENCE.finditer(value) if m.group(1) not in names]
         return names
 
@@ -128,7 +136,8 @@ class ServerSpec:
         return text
 
     def _literal_secrets(self) -> list[tuple[str, str]]:
-        pairs = list(self.env) + [(reference_name(n), v) for n, v in self.headers]
+        pairs = list(self.env) + [(reference_name(n), v) for n, v in self.headers] + \
+            [(name, value) for name, value, _ in _url_secrets(self.url or "")]
         return [(name, value) for name, value in pairs if len(value) >= MIN_SECRET and not REFERENCE.search(value)]
 
     def resolved(self, environ: Mapping[str, str] | None = None, where: str | None = None) -> Resolved:
@@ -140,6 +149,8 @@ class ServerSpec:
         secrets = {value: f"${{{name}}}" for name, value in env.items() if len(value) >= MIN_SECRET}
         secrets.update({value: f"${{{reference_name(name)}}}" for name, value in headers.items()
                         if len(value) >= MIN_SECRET})
+        url = expand(self.url, f"{where}.url", environ) if self.url else None
+        secrets.update({value: f"${{{name}}}" for name, value, _ in _url_secrets(url or "") if len(value) >= MIN_SECRET})
         for name, value in headers.items():  # 'Bearer TOKEN': the token alone is secret too
             scheme, _, credential = value.partition(" ")
             if credential and len(credential) >= MIN_SECRET:
@@ -148,7 +159,25 @@ class ServerSpec:
                         expand(self.command, f"{where}.command", environ) if self.command else None,
                         [expand(a, f"{where}.args[{i}]", environ) for i, a in enumerate(self.args)],
                         env, expand(self.cwd, f"{where}.cwd", environ) if self.cwd else None,
-                        expand(self.url, f"{where}.url", environ) if self.url else None, headers, secrets)
+                        url, headers, secrets)
+
+
+def _url_secrets(url: str) -> list[tuple[str, str, str]]:
+    """The secrets written into a URL, as (reference name, value, the text holding it): its
+    password, and the values of query parameters named like a credential (`api_key`, `token`, …)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    found = []
+    if password and not REFERENCE.search(password):
+        found.append(("URL_PASSWORD", password, f":{password}@"))
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if CREDENTIAL.search(name) and len(value) >= MIN_SECRET and not REFERENCE.search(value):
+            raw = next((p for p in parts.query.split("&") if p.startswith(f"{name}=")), f"{name}={value}")
+            found.append((reference_name(name), raw.partition("=")[2], raw))
+    return found
 
 
 def _reference(name: str, value: str) -> str:
@@ -168,7 +197,8 @@ def source_spec(source: str, headers: list[str] | None = None) -> ServerSpec:
             raise ValidationFailed("bad --header", [Problem("--header", f"'{header.split(':')[0]}…' is not 'Name: value'")])
         pairs.append((name.strip(), value.strip()))
     if is_url(source):
-        return ServerSpec(name=source, transport="http", url=source, headers=tuple(pairs))
+        spec = ServerSpec(name=source, transport="http", url=source, headers=tuple(pairs))
+        return replace(spec, name=spec.public())
     if pairs:
         raise ValidationFailed("bad --header", [Problem("--header", f"{source}: headers go with a URL, not a command")])
     try:

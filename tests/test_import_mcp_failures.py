@@ -5,8 +5,8 @@ tiny real server (tests/servers/toolbox.py, the SDK's low-level Server):
   cursor as `params`, not `cursor=`);
 - #27 item 8: a server printing garbage on stdout gives one located error, no traceback flood;
 - #26 part 5: a server that fails is named with its stderr and skipped, the others are written,
-  the exit code is 3; secrets given on the command line (`env NAME=…`, `--header`) are stored as
-  ${NAME} references and `search --json` never shows them.
+  the exit code is 3; secrets given on the command line (`env NAME=…`, `--header`, a URL's
+  `?api_key=…`) are stored as ${NAME} references and `search --json` never shows them.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_secrets_on_the_command_line_are_stored_as_references(tmp_path, model):
         out = tmp_path / "catalog" / "servers.jsonl"
         url = f"http://127.0.0.1:{port}/mcp"
         for _ in range(100):  # until the HTTP server listens
-            done = matchgraph("import", "mcp", f"env TOOLBOX_TOKEN={SECRET} {SERVER}", url, "--header",
+            done = matchgraph("import", "mcp", f"env TOOLBOX_TOKEN={SECRET} {SERVER}", f"{url}?api_key={SECRET}", "--header",
                               f"Authorization: Bearer {SECRET}", "-o", str(out), "--json", "--timeout", "60")
             if done.returncode == 0 or "ConnectError" not in done.stderr:
                 break
@@ -90,7 +90,9 @@ def test_secrets_on_the_command_line_are_stored_as_references(tmp_path, model):
     assert SECRET not in text and SECRET not in done.stdout + done.stderr
     stdio, remote = load_catalog([out])
     assert stdio.capabilities[0].tool.server == f"env TOOLBOX_TOKEN=${{TOOLBOX_TOKEN}} {SERVER}"
-    assert remote.capabilities[0].tool.server == url and remote.signals["headers"] == {"Authorization": "${AUTHORIZATION}"}
+    assert remote.capabilities[0].tool.server == f"{url}?api_key=${{API_KEY}}"
+    assert remote.signals["headers"] == {"Authorization": "${AUTHORIZATION}"}
+    assert stdio.capabilities[0].tool.env == ["TOOLBOX_TOKEN"] and remote.capabilities[0].tool.env == ["AUTHORIZATION", "API_KEY"]
 
     home = tmp_path / "home"
     env = clean_env(MATCHGRAPH_HOME=str(home))
