@@ -43,8 +43,10 @@ ARGUMENTS = {"token_status": {}, "reverse_text": {"text": "gateway"}, "add_numbe
 
 
 def gateway_env() -> dict[str, str]:
-    # call_timeout 3 s: the hang test waits that long; refresh 1 s: a recorded call reaches the graph quickly
-    return clean_env(MATCHGRAPH_GATEWAY__CALL_TIMEOUT="3", MATCHGRAPH_GRAPH__REFRESH_SECONDS="1")
+    # call_timeout 3 s: the hang test waits that long; start_timeout 15 s: the silent server's wait;
+    # refresh 1 s: a recorded call reaches the graph quickly
+    return clean_env(MATCHGRAPH_GATEWAY__CALL_TIMEOUT="3", MATCHGRAPH_GATEWAY__START_TIMEOUT="15",
+                     MATCHGRAPH_GRAPH__REFRESH_SECONDS="1")
 
 
 def texts(result: Any) -> str:
@@ -77,6 +79,8 @@ def servers_json(tmp_path, remote_toolbox) -> Path:
         "remote": {"type": "http", "url": remote_toolbox, "headers": {"Authorization": f"Bearer {HEADER_SECRET}"}},
         "broken": {"command": "no-such-mcp-server-here"},
         "noisy": {"command": sys.executable, "args": [str(TOOLBOX), "--garbage", "300"]},
+        "silent": {"command": sys.executable, "args": ["-c", "import sys, time; sys.stderr.write('warming up forever'); "
+                                                             "sys.stderr.flush(); time.sleep(600)"]},
         "off": {"command": "no-such-either", "disabled": True},
     }}
     path = tmp_path / "claude_desktop_config.json"
@@ -174,6 +178,9 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
                 noisy = await call("call_tool", {"server": "noisy", "tool": "add_numbers", "arguments": {}})
                 assert noisy.is_error and "server 'noisy': it wrote a line on stdout that is not JSON-RPC: " \
                                           "'garbage line 0: starting up...'" in texts(noisy)
+                silent = await call("call_tool", {"server": "silent", "tool": "x", "arguments": {}})
+                assert silent.is_error and "server 'silent': did not start and list its tools within 15 s" \
+                                           in texts(silent) and "warming up forever" in texts(silent)
                 crash = await call("call_tool", {"server": "toolbox", "tool": "crash", "arguments": {}})
                 assert crash.is_error and "server 'toolbox': crashed during crash" in texts(crash)
                 assert "crashing on purpose" in texts(crash)  # the end of its stderr

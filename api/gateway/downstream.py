@@ -84,8 +84,11 @@ class Downstream:
             with anyio.move_on_after(self.start_timeout) as waited:
                 await ready.wait()
             if waited.cancelled_caught:
-                self._stop.set()
-                self.error = self._failure(f"did not start and list its tools within {self.start_timeout:g} s")
+                self.stop()
+                with anyio.move_on_after(STOP_GRACE):
+                    await self._stopped.wait()  # its stderr tail is read when its run ends
+                self.error = self._failure(f"did not start and list its tools within {self.start_timeout:g} s "
+                                           "(gateway.start_timeout)")
             if self._session is None:
                 raise DownstreamError(self.error or self._failure("did not start"))
             return self._session
