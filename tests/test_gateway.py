@@ -82,6 +82,7 @@ def servers_json(tmp_path, remote_toolbox) -> Path:
         "silent": {"command": sys.executable, "args": ["-c", "import sys, time; sys.stderr.write('warming up forever'); "
                                                              "sys.stderr.flush(); time.sleep(600)"]},
         "off": {"command": "no-such-either", "disabled": True},
+        "itself": {"command": CLI, "args": ["gateway", "--servers", str(tmp_path / "claude_desktop_config.json")]},
     }}
     path = tmp_path / "claude_desktop_config.json"
     path.write_text(json.dumps(config), encoding="utf-8")
@@ -170,6 +171,8 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
                 assert after.index(chosen) < before.index(chosen), (before, after)
 
                 # failures name the server; the gateway keeps serving and restarts the server
+                itself = await call("call_tool", {"server": "itself", "tool": "find_tools", "arguments": {}})
+                assert itself.is_error and "unknown server 'itself'" in texts(itself)  # never started
                 unknown = await call("call_tool", {"server": "nope", "tool": "x", "arguments": {}})
                 assert unknown.is_error and "unknown server 'nope'" in texts(unknown) and "toolbox" in texts(unknown)
                 broken = await call("call_tool", {"server": "broken", "tool": "x", "arguments": {}})

@@ -10,10 +10,12 @@ it, so the match graph learns from what agents actually use.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from matchgraph.engine import Engine
-from matchgraph.mcp_servers import read_servers
+from matchgraph.errors import ValidationFailed
+from matchgraph.mcp_servers import ServerSpec, read_servers
 
 from .gateway import Gateway
 
@@ -23,11 +25,25 @@ def run_gateway(engine: Engine, servers: str | Path, http_port: int | None = Non
     over streamable HTTP at http://HOST:PORT/mcp with `http_port`."""
     from .server import run_http, run_stdio
 
-    gateway = Gateway(engine, read_servers(servers))
+    specs = [spec for spec in read_servers(servers) if not _is_gateway(spec)]
+    if not specs:
+        raise ValidationFailed("bad --servers", [f"{servers}: no servers besides matchgraph gateways"])
+    gateway = Gateway(engine, specs)
     if http_port is None:
         run_stdio(gateway)
     else:
         run_http(gateway, http_port, host)
+
+
+def _is_gateway(spec: ServerSpec) -> bool:
+    """Whether `spec` starts a matchgraph gateway: the agent's own config, handed to the gateway
+    with the gateway's entry still in it, would otherwise make it start itself, endlessly."""
+    if spec.transport != "stdio" or "gateway" not in spec.args:
+        return False
+    if Path(str(spec.command)).name == "matchgraph" or "matchgraph.cli" in spec.args:
+        logging.getLogger("matchgraph.gateway").warning("server '%s' left out: it is a matchgraph gateway", spec.name)
+        return True
+    return False
 
 
 __all__ = ["Gateway", "run_gateway"]
