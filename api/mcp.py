@@ -24,7 +24,7 @@ from matchgraph.validation import problems_of
 
 from .guard import ClientGuard
 from .mcp_tools import SelectionRecorded, Tools
-from .mcp_views import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, one_line
+from .mcp_views import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, ToolSearchOut, one_line
 
 INSTRUCTIONS = """\
 matchgraph finds AI models, tools, APIs, datasets and apps by what they can do, and compares them.
@@ -50,6 +50,16 @@ TOOLS: dict[str, tuple[str, str, ToolAnnotations]] = {
         "Returns ranked artifacts, each with the capability that matched, its rank out of "
         "100 and a one-line reason. Filters narrow by kind, pricing or task. The search is "
         "recorded in the match graph unless record=false.",
+        RECORDS),
+    "find_tools": (
+        "Find the tool to call",
+        "Find the callable tools (MCP tools, OpenAPI operations) that do what you need, ranked "
+        "one by one (several tools of one server may come back), each with how to call it: "
+        "`tool.server` (command line or URL), `tool.name` and `tool.input_schema`, or for an "
+        "API operation `tool.method`, `tool.path` and the base URL in `tool.server`. Use it "
+        "when you need to act (\"what time is it in Tokyo\", \"which files did I change\") "
+        "rather than to compare products. `max_tokens` fits the answer to your budget. "
+        "After using a tool, `record_selection` with its `tool` name teaches the ranking.",
         RECORDS),
     "compare": (
         "Compare two artifacts (A vs B)",
@@ -121,9 +131,9 @@ class _Server(MCPServer):
 
 def create_mcp_server(engine: Engine, guard: ClientGuard | None = None,
                       observe: Callable[..., None] | None = None) -> MCPServer:
-    """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection.
-    Over HTTP `guard` refuses write tokens from a client that sent too many wrong ones; `observe`
-    (api.metrics.Metrics.observe_tool) hears every tool call."""
+    """The MCP server over `engine`: tools search, find_tools, compare, similar, artifact,
+    record_selection. Over HTTP `guard` refuses write tokens from a client that sent too many wrong
+    ones; `observe` (api.metrics.Metrics.observe_tool) hears every tool call."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     server = _Server("matchgraph", title="matchgraph", version="0.1.0", instructions=INSTRUCTIONS,
@@ -138,4 +148,4 @@ def create_mcp_server(engine: Engine, guard: ClientGuard | None = None,
 
 
 __all__ = ["create_mcp_server", "TOOLS", "INSTRUCTIONS", "SearchOut", "ComparisonOut", "ArtifactOut",
-           "SimilarOut", "SelectionRecorded", "one_line"]
+           "SimilarOut", "ToolSearchOut", "SelectionRecorded", "one_line"]

@@ -20,10 +20,10 @@ from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
 from matchgraph.inputs import check_length
-from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
 
-from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, ArtifactOut, ComparisonOut, Detail,
-                        SearchOut, SimilarOut, tool_result)
+from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, TOOLS_KEEP, ArtifactOut, ComparisonOut,
+                        Detail, SearchOut, SimilarOut, ToolSearchOut, tool_result)
 
 
 STDIO_CLIENT = "mcp"  # every search of a stdio server is its one client's
@@ -133,6 +133,24 @@ class Tools:
         response = _call(lambda: engine.search(query, k, kind, pricing, task, record=client is not None,
                                                client=client))
         return tool_result(SearchResponse, response, detail, SEARCH_KEEP, max_tokens)
+
+    def find_tools(
+        self,
+        need: Annotated[str, Field(min_length=1, description="what you need done, in your own words")],
+        k: Annotated[Optional[int], Field(ge=1, le=100, description="number of tools "
+                                                                     "(default: the server's tools.k)")] = None,
+        max_tokens: Annotated[Optional[int], Field(ge=1, le=1_000_000, description=(
+            "fit the answer to this many tokens (ceil(JSON characters / 4)): input schemas are compacted "
+            "(property descriptions, then optional properties) before tools are left out; the best tool "
+            "is always returned; `trimmed` and `omitted` say what was cut"))] = None,
+        record: Annotated[bool, Field(description="store this search as match events")] = True,
+        detail: Detail = False,
+        ctx: Context = None,
+    ) -> Annotated[CallToolResult, ToolSearchOut]:
+        engine = self.engine
+        client = self.recording_client(record, ctx)
+        response = _call(lambda: engine.find_tools(need, k, record=client is not None, client=client))
+        return tool_result(ToolSearchResponse, response, detail, TOOLS_KEEP, max_tokens)
 
     def compare(
         self,

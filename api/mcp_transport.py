@@ -78,12 +78,18 @@ def create_mcp_http(engine: Engine, path: str = MCP_PATH, host: str | None = Non
     `guard` (the app's) counts wrong write tokens per client, as for the HTTP API; `observe` hears
     every tool call (the app's metrics)."""
     host = host or str(engine.config.get("server", {}).get("host") or "127.0.0.1")
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-    ) if host in LOOPBACK else TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return MCPHttp(create_mcp_server(engine, guard, observe), path, security, host)
+    return MCPHttp(create_mcp_server(engine, guard, observe), path, transport_security(host), host)
+
+
+def transport_security(host: str) -> TransportSecuritySettings:
+    """On a loopback address, DNS-rebinding protection admitting only localhost Host/Origin
+    headers; on another address, the names it is reached by (no check)."""
+    if host in LOOPBACK:
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1", "localhost", "[::1]", "127.0.0.1:*", "localhost:*", "[::1]:*"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 def run_stdio(engine: Engine) -> None:

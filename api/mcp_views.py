@@ -11,7 +11,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, create_model
 
 from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, Reason, ScoreCard,
-                               SearchResponse, SearchResult, Side, SimilarResponse)
+                               SearchResponse, SearchResult, Side, SimilarResponse, ToolResult, ToolSearchResponse)
 from matchgraph.tokens import fit_results
 
 # -- compact views ------------------------------------------------------------------------------
@@ -22,6 +22,10 @@ Keep = dict[type[BaseModel], set[str]]
 SEARCH_KEEP: Keep = {
     SearchResult: {"artifact_id", "name", "kind", "pricing", "task", "rank", "score", "position",
                    "matched_capability", "matched_capability_title", "explanation", "tool"},
+}
+TOOLS_KEEP: Keep = {
+    ToolResult: {"tool", "artifact_id", "server_name", "capability_id", "kind", "title", "description", "score",
+                 "position", "explanation"},
 }
 COMPARE_KEEP: Keep = {
     Side: {"id", "name", "kind", "pricing", "task", "url", "scores", "capabilities"},
@@ -118,7 +122,8 @@ def project(model: type[BaseModel], data: Any, keep: Keep) -> Any:
             value = value[:limit]
         if name == "explanation" and isinstance(value, str):
             reason = data.get("reason")  # a search result words its typed reason
-            value = Reason.model_validate(reason).sentence() if reason else one_line(value)
+            value = Reason.model_validate(reason).sentence() if reason and model is SearchResult \
+                else one_line(value)
         out[name] = value
     return out
 
@@ -130,6 +135,7 @@ SearchOut = output_model(SearchResponse, SEARCH_KEEP, COMPACT_NOTE)
 ComparisonOut = output_model(Comparison, COMPARE_KEEP, COMPACT_NOTE)
 ArtifactOut = output_model(ArtifactDetail, ARTIFACT_KEEP, COMPACT_NOTE)
 SimilarOut = output_model(SimilarResponse, SIMILAR_KEEP, COMPACT_NOTE)
+ToolSearchOut = output_model(ToolSearchResponse, TOOLS_KEEP, COMPACT_NOTE)
 
 
 def tool_result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep,

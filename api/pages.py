@@ -57,6 +57,22 @@ def search_page(request: Request, q: Optional[str] = Query(None, max_length=MAX_
     return page
 
 
+@router.get("/tools")
+def tools_page(request: Request, need: Optional[str] = Query(None, max_length=MAX_QUERY),
+               k: Optional[int] = Query(None, ge=1, le=100)):
+    """find_tools for people: the tools an agent would be given for a need, with how to call each."""
+    response = None
+    headers: dict[str, str] = {}
+    if need and need.strip():
+        record, client = recording_client(request, True, headers)
+        response = engine(request).find_tools(need, k, record=record, client=client)
+    data = response or {"need": "", "results": [], "recorded": False}
+    page = render(request, "tools.html", data, nav="tools", title="Find the tool to call",
+                  need=(need or "").strip(), k=k, response=response)
+    page.headers.update(headers)
+    return page
+
+
 @router.get("/a/{id:path}")
 def artifact_page(request: Request, id: str):
     detail = engine(request).artifact(id)

@@ -17,7 +17,7 @@ from matchgraph.catalog import Kind, Pricing
 from matchgraph.errors import MatchgraphError, Unauthorized, ValidationFailed, invalid
 from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
 from matchgraph.export import FORMATS
-from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
+from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
 from matchgraph.validation import loads, problems_of
 from matchgraph.tokens import fit_results
 
@@ -147,6 +147,26 @@ def api_search(request: Request, response: ResponseHeaders,
     if max_tokens is None:
         return found
     return SearchResponse.model_validate(fit_results(found.model_dump(mode="json"), max_tokens))
+
+
+@router.get("/tools", response_model=ToolSearchResponse, responses=ERRORS, tags=["search"],
+            summary="Rank callable tools (MCP tools, OpenAPI operations) for an agent's need")
+def api_tools(request: Request, response: ResponseHeaders,
+              need: str = Query(..., min_length=1, max_length=MAX_QUERY,
+                                description="what the agent needs done, in its own words",
+                                examples=["what time is it in Tokyo"]),
+              k: Optional[int] = Query(None, ge=1, le=100, description="number of tools (default: config tools.k)"),
+              max_tokens: Optional[int] = Query(None, ge=1, le=1_000_000,
+                                                description="fit the answer to this many tokens (ceil(JSON characters "
+                                                            "/ 4)): schemas are compacted before tools are left "
+                                                            "out; `trimmed` and `omitted` say what was cut"),
+              record: bool = Query(True, description="store the top tools as match events (as /api/search)"),
+              kind: Optional[list[str]] = Query(None, description="tool, operation, server, prompt or resource "
+                                                                  "(repeatable; default: config tools.kinds)")
+              ) -> ToolSearchResponse:
+    record, client = recording_client(request, record, response.headers)
+    with renamed(kinds="kind"):
+        return engine(request).find_tools(need, k, max_tokens, record=record, kinds=kind, client=client)
 
 
 @router.get("/artifacts/{id:path}/similar", response_model=SimilarResponse, responses=ERRORS,

@@ -71,8 +71,11 @@ class Baselines:
     """BM25, dense and their RRF over one document per artifact; each `rank_*` returns ids."""
 
     def __init__(self, artifacts: list[Artifact], embedder):
-        self.ids = [a.id for a in artifacts]
-        docs = [document(a) for a in artifacts]
+        self._index([a.id for a in artifacts], [document(a) for a in artifacts], embedder)
+
+    def _index(self, ids: list, docs: list[str], embedder) -> None:
+        """Both retrievers over `docs`; rankings name `ids` (bench/tools.py ranks tools with it)."""
+        self.ids = ids
         self.stemmer = Stemmer.Stemmer("english")
         self.bm25 = bm25s.BM25()
         self.bm25.index(bm25s.tokenize(docs, stopwords="en", stemmer=self.stemmer,

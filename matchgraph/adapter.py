@@ -93,10 +93,7 @@ class Adapter:
         vectors, and against the vectors moved by the offsets. `query_vector` (dim,) is the base
         model's vector of the request text `query`; with a fine-tuned encoder the request is
         encoded again by it. Artifacts without capabilities get 0."""
-        vectors = index.vectors
-        if self.encoder is not None:
-            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
-        adapted = _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+        vectors, adapted = self._adapted(index, query_vector, query)
         positions = np.arange(len(index.cap_count)) if positions is None else np.asarray(positions, np.int64)
         counts = index.cap_count[positions]
         starts = index.cap_start[positions]
@@ -111,32 +108,59 @@ class Adapter:
         return general, _best_per_artifact(counts, moved)
 
 
+    def _adapted(self, index: LoadedIndex, query_vector: np.ndarray, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the catalog's vectors to compare with, the adapted query): with a fine-tuned encoder
+        the request is encoded again by it and compared with its vectors of the catalog."""
+        vectors = index.vectors
+        if self.encoder is not None:
+            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
+        return vectors, _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+
+    def row_scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, rows: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """(general, personal) for single capability rows (tool-level search): the adapted query's
+        cosine with each row's vector, and with it moved by its offset (rows without one: the same)."""
+        vectors, adapted = self._adapted(index, query_vector, query)
+        rows = np.asarray(rows, dtype=np.int64)
+        general = row_dots(vectors, rows, adapted)
+        moved = general.copy()
+        if len(self.rows) and len(rows):
+            at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+            hit = self.rows[at] == rows
+            moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
+        return general, moved
+
+
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
-          weights: sparse.csr_matrix, conf: dict, model, encode=None) -> Adapter | None:
+          weights: sparse.csr_matrix, conf: dict, model, encode=None,
+          chosen: dict[tuple[int, int], int] | None = None) -> Adapter | None:
     """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,
     from the SentenceTransformer `model`), then projection and offsets on its vectors.
 
     `texts[i]` is past query i's request text, `query_vectors` (n_queries, dim) the base model's
     vectors of them, `weights` (n_queries, n_artifacts) their match-graph rows; `conf` is config
     `search`; `encode(texts)` -> (n, dim) base-model vectors of the requests' parts (default: `model`
-    uncached; the engine passes its cached embedder). None as for fit_adapter.
+    uncached; the engine passes its cached embedder). `chosen` (tool_choices): (past query row,
+    artifact position) -> the capability row people selected for it. None as for fit_adapter.
     """
     keep = fitted_rows(weights, conf["adapter_max_queries"])
     if not len(keep) or not len(index.vectors) or conf["adapter_steps"] <= 0:
         return None
     texts, query_vectors, weights = [texts[i] for i in keep], query_vectors[keep], weights[keep]
+    origin = np.arange(len(keep))
     if conf["adapter_split_needs"]:
-        texts, query_vectors, weights, _ = split_log(
+        texts, query_vectors, weights, origin = split_log(
             index, texts, query_vectors, weights, encode or (lambda parts: encode_with(model, parts)))
+    local = _local_choices(chosen, keep[origin])
     encoder = None
     if conf["adapter_encoder_epochs"] > 0:
         catalog = capability_texts(index.artifacts)
         pairs, rows = training_pairs(index, texts, query_vectors, weights)
         encoder = fine_tune(model, pairs, catalog, rows, conf)
     if encoder is None:
-        return fit_adapter(index, query_vectors, weights, conf)
+        return fit_adapter(index, query_vectors, weights, conf, chosen=local)
     vectors = encode_with(encoder, catalog)
-    adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors)
+    adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors, chosen=local)
     return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
 
 
@@ -200,8 +224,34 @@ def fitted_rows(weights: sparse.csr_matrix, max_queries: int) -> np.ndarray:
     return keep
 
 
+def _local_choices(chosen: dict[tuple[int, int], int] | None, rows: np.ndarray) -> dict[tuple[int, int], int]:
+    """`chosen` keyed by the fit's own query rows: row i of the fit is past query rows[i]."""
+    if not chosen:
+        return {}
+    by_query: dict[int, list[int]] = {}
+    for i, q in enumerate(rows.tolist()):
+        by_query.setdefault(q, []).append(i)
+    return {(i, a): cap for (q, a), cap in chosen.items() for i in by_query.get(q, ())}
+
+
+def tool_choices(graph, index: LoadedIndex) -> dict[tuple[int, int], int]:
+    """(past query row, artifact position) -> the capability row selected most for it, from the
+    graph's query -> capability select counts (record_selection's `tool`, the gateway's calls)."""
+    best: dict[tuple[int, int], tuple[int, int]] = {}
+    for (query, artifact_id, capability_id), (_matches, n_select) in graph.capability_edges.items():
+        pos = index.position.get(artifact_id)
+        q = graph.query_pos.get(query)
+        if n_select <= 0 or pos is None or q is None or capability_id not in index.cap_ids[pos]:
+            continue
+        row = int(index.cap_start[pos]) + index.cap_ids[pos].index(capability_id)
+        if n_select > best.get((q, pos), (0, -1))[0]:
+            best[(q, pos)] = (n_select, row)
+    return {key: row for key, (_n, row) in sorted(best.items())}
+
+
 def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
-                conf: dict, vectors: np.ndarray | None = None) -> Adapter | None:
+                conf: dict, vectors: np.ndarray | None = None,
+                chosen: dict[tuple[int, int], int] | None = None) -> Adapter | None:
     """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts);
     `vectors` (n_capabilities, dim) are the catalog's vectors to fit against (default: the index's).
 
@@ -222,10 +272,16 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     logged = np.unique(targets.col)
     rows = np.concatenate([np.arange(index.cap_start[a], index.cap_start[a] + index.cap_count[a])
                            for a in logged]).astype(np.int64)
-    # Each (query, artifact) weight goes to the artifact's capability closest to the query: the
+    # Each (query, artifact) weight goes to the capability people selected for it (`chosen`: a
+    # tool named by the selection), else to the artifact's capability closest to the query: the
     # softmax runs over capabilities (no per-artifact max in the loop, half the cost).
     best = np.empty(len(targets.data), dtype=np.int64)
+    chosen = chosen or {}
     for i, (q, a) in enumerate(zip(targets.row, targets.col)):
+        named = chosen.get((int(keep[q]), int(a)))
+        if named is not None:
+            best[i] = named
+            continue
         start = index.cap_start[a]
         best[i] = start + int(np.argmax(vectors[start:start + index.cap_count[a]] @ queries_np[q]))
     if len(rows) > conf["adapter_max_capabilities"]:
@@ -285,7 +341,7 @@ def _softmax_rows(index: LoadedIndex, queries: np.ndarray, logged_rows: np.ndarr
 
 
 def fit_key(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
-            weights: sparse.csr_matrix, conf: dict) -> str:
+            weights: sparse.csr_matrix, conf: dict, chosen: dict | None = None) -> str:
     """Content address of a fit: the same catalog version, log and settings give the same adapter,
     so a fit can be stored once and reused (each CLI command builds its state anew). A split log's
     fit also depends on the splitter: its source is in the key, so a new splitter makes a new fit
@@ -295,6 +351,8 @@ def fit_key(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
                 if k.startswith("adapter_") and k != "adapter_refit_seconds"}  # when, not what
     splitter = _SPLITTER if conf["adapter_split_needs"] else ""
     digest.update(json.dumps([index.version, index.manifest.get("model"), settings, texts, splitter]).encode())
+    if chosen:  # the tools selected: the same log naming other tools fits other offsets
+        digest.update(json.dumps(sorted((q, a, c) for (q, a), c in chosen.items())).encode())
     for array in (query_vectors, weights.data, weights.indices, weights.indptr):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]

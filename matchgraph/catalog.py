@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from .errors import ValidationFailed
 from .validation import decode_error_line, depth, loads, problems_of, read_jsonl
@@ -35,13 +35,41 @@ def split_identifier(text: str) -> str:
 
 
 class ToolRef(BaseModel):
-    """How an agent calls a capability that is an MCP tool: the server, the tool's name and the
-    JSON Schema of its arguments (set by `matchgraph import mcp`)."""
+    """How an agent calls a capability: an MCP tool (the server, the tool's name and the JSON Schema
+    of its arguments; `matchgraph import mcp`), an OpenAPI operation (method, path template, base URL
+    and a JSON Schema of its parameters and body; `import openapi`) or a registry server (how to
+    start it, or its remote URL, and the environment variables it needs; `import mcp-registry`).
+    Secrets are never values here, only `${NAME}` references and the names in `env`."""
 
     model_config = ConfigDict(extra="forbid")
-    server: str = Field(min_length=1, description="stdio command line or streamable HTTP URL of the MCP server")
-    name: str = Field(min_length=1, description="the tool's name, as tools/call takes it")
-    input_schema: dict[str, Any] = Field(default_factory=dict, description="the tool's inputSchema (JSON Schema)")
+    server: str = Field(min_length=1, description="stdio command line or URL of the MCP server; for an "
+                                                  "OpenAPI operation the API's base URL")
+    name: str = Field(min_length=1, description="the tool's name, as tools/call takes it (an operation's "
+                                                "id; a registry server's registry name)")
+    input_schema: dict[str, Any] = Field(default_factory=dict, description="JSON Schema of the arguments "
+                                         "(an operation's: properties `path`, `query`, `header`, `body`)")
+    protocol: Literal["mcp", "openapi", "mcp-server"] = Field(
+        "mcp", description="mcp: call `name` on `server` with tools/call; openapi: send `method` `path` "
+                           "to `server`; mcp-server: a server to start (`server`, or one of `start`) "
+                           "whose tools are listed once it runs")
+    transport: str | None = Field(None, description="stdio, streamable-http or sse (MCP)")
+    method: str | None = Field(None, description="HTTP method of an OpenAPI operation")
+    path: str | None = Field(None, description="path template of an OpenAPI operation, e.g. /pets/{petId}")
+    start: list[str] = Field([], description="other ways to start a registry server (npx, uvx, docker)")
+    env: list[str] = Field([], description="names of the environment variables the server needs")
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler):
+        """Unset call fields are left out: results stay short for agents, and an MCP tool's record
+        reads as it did before the other protocols existed (older readers load it)."""
+        data = handler(self)
+        return {k: v for k, v in data.items()
+                if not (v is None or v == [] or (k == "protocol" and v == "mcp"))}
+
+
+CapabilityKind = Literal["tool", "operation", "server", "prompt", "resource"]
+CAPABILITY_KINDS: tuple[str, ...] = get_args(CapabilityKind)
+CALLABLE_KINDS: tuple[str, ...] = ("tool", "operation")  # what find_tools returns unless asked
 
 
 class Capability(BaseModel):
@@ -57,6 +85,16 @@ class Capability(BaseModel):
     outputs: list[str] = []
     best_for: str | None = None
     tool: ToolRef | None = None
+    kind: CapabilityKind | None = Field(None, description="tool (MCP), operation (OpenAPI), server (a "
+                                        "registry server), prompt or resource; see capability_kind")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_kind(self, handler):
+        """No `kind` when it is not set: records (and their content hashes) stay as they were."""
+        data = handler(self)
+        if data.get("kind", 0) is None:
+            del data["kind"]
+        return data
 
     def text(self) -> str:
         """The text that is embedded for this capability."""
@@ -116,6 +154,25 @@ class Artifact(BaseModel):
 
     def content_hash(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+_TOOL_KIND = {"mcp": "tool", "openapi": "operation", "mcp-server": "server"}
+
+
+def capability_kind(capability: Capability, artifact_task: str | None = None) -> str | None:
+    """What an agent can do with a capability: its `kind`, else (catalogs written before kinds
+    were stored) read off its tool and, for an MCP server's artifact, its id (`prompt-…`,
+    `resource-…`, the registry's `server`); None: not a callable unit (a model's capability)."""
+    if capability.kind is not None:
+        return capability.kind
+    if capability.tool is not None:
+        return _TOOL_KIND[capability.tool.protocol]
+    if artifact_task == "mcp-server":
+        for prefix, kind in (("prompt-", "prompt"), ("resource-", "resource")):
+            if capability.id.startswith(prefix):
+                return kind
+        return "server" if capability.id == "server" else None
+    return None
 
 
 def capability_texts(artifacts: list[Artifact]) -> list[str]:

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any, Literal, Optional
 
 import typer
+from rich.markup import escape
 
 from .catalog import Kind, Pricing
 from .config import flatten, settings_markdown
@@ -185,6 +186,35 @@ def search(query: str = typer.Argument(..., help="What you need, in your own wor
         typer.echo(f"    {r.explanation}")
 
 
+@app.command("find-tools")
+def find_tools(need: str = typer.Argument(..., help="What the agent needs done, in its own words."),
+               k: Optional[int] = typer.Option(None, "-k", help="Number of tools (default: config tools.k)."),
+               max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Fit the answer to this many "
+                                                        "tokens: schemas are compacted before tools are left out."),
+               kind: Optional[list[str]] = typer.Option(None, "--kind", help="tool, operation, server, prompt or "
+                                                        "resource (repeatable; default: config tools.kinds)."),
+               no_record: bool = typer.Option(False, "--no-record", help="Do not store match events."),
+               home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
+    """Find the callable tools (MCP tools, OpenAPI operations) that fit NEED, each with how to call it."""
+    engine = _engine(home, fit=False)
+    response = _run(lambda: engine.find_tools(need, k, max_tokens, record=not no_record, kinds=kind))
+    if as_json:
+        _print_json(response)
+        return
+    if not response.results:
+        typer.echo("no tools")
+    for r in response.results:
+        typer.echo(f"{r.position:>2}. {r.tool.name if r.tool else r.capability_id}  ({r.kind} of "
+                   f"{r.server_name} [{r.artifact_id}])  score {r.score:.3f}")
+        if r.tool is not None:
+            where = f"{r.tool.method} {r.tool.path} on {r.tool.server}" if r.tool.protocol == "openapi" \
+                else r.tool.server
+            typer.echo(f"    call: {where}" + (f"  (env: {', '.join(r.tool.env)})" if r.tool.env else ""))
+        typer.echo(f"    {r.explanation}")
+    if response.omitted or response.trimmed:
+        typer.echo(f"omitted {response.omitted}; trimmed: {'; '.join(response.trimmed) or 'nothing'}")
+
+
 @app.command()
 def compare(a: str = typer.Argument(..., help="First artifact: id, name or a fuzzy name."),
             b: str = typer.Argument(..., help="Second artifact."),
@@ -306,19 +336,33 @@ def import_(fmt: str = typer.Argument(..., metavar="FORMAT", help="hf | mcp-regi
             cards: Optional[Path] = typer.Option(None, "--cards", help="hf: folder of model cards <id>/README.md."),
             timeout: Optional[float] = typer.Option(None, "--timeout", min=1,
                                                     help="mcp: seconds to start a server and list it (30)."),
+            header: Optional[list[str]] = typer.Option(None, "--header", metavar="'NAME: VALUE'",
+                                                       help="mcp: an HTTP header for the URL sources (repeatable); "
+                                                            "stored as ${NAME}, never its value."),
             home: Optional[Path] = HomeOption, as_json: bool = JsonOption) -> None:
     """Turn Hugging Face listings, MCP registry/servers or OpenAPI documents into a catalog (within
-    the home's `limits`; never written into the home or over its store)."""
+    the home's `limits`; never written into the home or over its store).
+
+    mcp: a server that fails is named with its stderr and left out, the others are written, and
+    the exit code is 1. Secrets (env NAME=VALUE before a command, --header values) are stored
+    as ${NAME} references. Exit codes: 0 written, 2 nothing written (the sources are wrong),
+    1 written without the servers that failed."""
     from .importers import import_catalog
 
-    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout, home))
+    summary = _run(lambda: import_catalog(fmt, sources, output, cards, timeout, home, header))
+    failed = summary.get("failed") or []
+    for line in failed:  # stderr, so that --json still prints exactly one document on stdout
+        stderr_console().print(f"[bold red]failed:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True)
     if as_json:
         _print_json(summary)
-        return
-    typer.echo(f"wrote {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
-               f"to {summary['output']}; skipped {len(summary['skipped'])}")
-    for line in summary["skipped"]:
-        typer.echo(f"  skipped {line}")
+    else:
+        typer.echo(f"wrote {summary['artifacts']} artifacts, {summary['capabilities']} capabilities "
+                   f"to {summary['output']}; skipped {len(summary['skipped'])}"
+                   + (f"; {len(failed)} servers failed" if failed else ""))
+        for line in summary["skipped"]:
+            typer.echo(f"  skipped {line}")
+    if failed:
+        raise typer.Exit(code=EXIT_RUNTIME)  # some servers failed; the rest were written
 
 
 @app.command()
@@ -369,6 +413,23 @@ def mcp_stdio(home: Optional[Path] = HomeOption) -> None:
     from api.serving import serve_mcp_stdio  # lazily, as in serve
 
     serve_mcp_stdio(_engine(home))
+
+
+@app.command("gateway")
+def gateway(servers: Path = typer.Option(..., "--servers", help="The mcpServers JSON (Claude Desktop's "
+                                         "claude_desktop_config.json, Claude Code's .mcp.json, Cursor's mcp.json, "
+                                         "VS Code's mcp.json)."),
+            http: Optional[int] = typer.Option(None, "--http", min=1, max=65535, metavar="PORT",
+                                               help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio."),
+            host: Optional[str] = typer.Option(None, "--host", help="With --http: address (config server.host)."),
+            home: Optional[Path] = HomeOption) -> None:
+    """One MCP server in front of the servers of an mcpServers config: find_tools over their
+    tools, call_tool forwarded to them; each successful call of a found tool teaches the match
+    graph. stdout carries only MCP messages (stdio); logs go to stderr."""
+    from api.gateway import run_gateway  # lazily, as in serve
+
+    engine = _run(lambda: Engine(home, refresh_seconds=None))
+    _run(lambda: run_gateway(engine, servers, http, host))
 
 
 @events_app.command("audit")

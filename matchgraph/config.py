@@ -172,6 +172,22 @@ SETTINGS: list[Setting] = [
       "negatives are the batch's other pairs", positive=True),
     # Capability index (ann.py): exact up to flat_max vectors, `large` above. IVF: recall@10 0.984 against flat
     # at 300,000 vectors, HNSW 32/80/256 0.723 (bench/ann_recall.py on bench/scale.py 100k vectors, BENCHMARKS.md).
+    S("tools.k", 10, "results per find_tools (tool-level search)", positive=True),
+    S("tools.kinds", ["tool", "operation"], "capability kinds find_tools returns when none are asked for "
+      "(tool, operation, server, prompt, resource)"),
+    S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
+      "kind are candidates", positive=True),
+    S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
+    S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
+      "best scores)"),
+    S("tools.w_graph", 0.15, "weight of the select mass the nearest past queries put on a tool (max-normalized, "
+      "times its relevance within tools.graph_window)"),
+    S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
+      "score (search.graph_window for tools: a server's tools are close to each other)"),
+    S("tools.w_offsets", 0.0, "weight of the gain from the learned capability offsets for tools (search.w_offsets "
+      "for tools: offsets lift the selected tools over their unselected siblings)"),
+    S("tools.match_weight", 0.0, "weight in the tool history of a match that was only shown (a select weighs "
+      "graph.select_weight)"),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`"),
     S("ann.large", "ivf", "index above flat_max: hnsw (graph), or ivf (inverted lists of 4-bit codes, "
       "candidates re-ranked exactly; builds in seconds)", choices=("hnsw", "ivf")),
@@ -212,6 +228,11 @@ SETTINGS: list[Setting] = [
       "proxy header is trusted"),
     S("server.client_ip_hops", 1, "trusted reverse proxies appending to `client_ip_header`: the client address is "
       "the entry this many from the end (what a client wrote itself lies further left)", positive=True),
+    # `matchgraph gateway` (api/gateway/): its downstream MCP servers
+    S("gateway.start_timeout", 30.0, "seconds a downstream server has to start and list its tools; past it the "
+      "server is named as failed and started again on its next call", positive=True),
+    S("gateway.call_timeout", 60.0, "seconds a downstream tools/call may take; past it the call is a tool error "
+      "naming the server, which is stopped and started again on its next call", positive=True),
     # What a catalog or event log may hold (catalog.py, validation.py): inputs past these are refused
     # with file:line before anything is stored, so one bad file cannot exhaust the machine.
     S("limits.file_bytes", 1_073_741_824, "largest catalog file (a catalog folder may hold many)", positive=True),

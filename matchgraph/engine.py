@@ -7,6 +7,7 @@ does lives in a module of its own, mixed in here:
 - indexing.py    `Indexing`: `index` (validate, embed, publish a version)
 - event_log.py   `EventLog`: `ingest`, `add_events`, `event_bursts`, `purge_events`
 - reading.py     `Reading`: `resolve`, `search`, `artifact`, `compare`, `similar`, `evaluate`
+- finding.py     `ToolFinding`: `find_tools` (tool-level search for agents)
 - graph_cuts.py  `GraphCuts`: `subgraph`, `export`, `graph_export`, `graph_view`
 """
 
@@ -22,6 +23,7 @@ from .config import home_dir, load_config, store_url
 from .embeddings import Embedder
 from .errors import Unauthorized
 from .event_log import EventLog
+from .finding import ToolFinding
 from .graph_cuts import GraphCuts
 from .indexing import Indexing
 from .reading import Reading
@@ -32,7 +34,7 @@ from .versions import IndexVersions
 __all__ = ["Engine", "State", "Overview", "Learned"]
 
 
-class Engine(ServedState, Indexing, EventLog, Reading, GraphCuts):
+class Engine(ServedState, Indexing, EventLog, Reading, ToolFinding, GraphCuts):
     """Open on a home folder (default ./.matchgraph or MATCHGRAPH_HOME).
 
     `overrides` is a nested dict of config keys (flags); `refresh_seconds` > 0 (servers) lets

@@ -86,8 +86,8 @@ def ego_graph(mg: MatchGraph, ego: str, radius: int = 1, min_weight: float = 0.0
     def cap_matches(q: int, row: int) -> int | None:
         pos = int(index.cap_owner[row])
         cap_id = index.cap_ids[pos][row - int(index.cap_start[pos])]
-        n = mg.capability_edges.get((mg.queries[q], index.ids[pos], cap_id))
-        return None if n is None or (min_weight > 0 and n < min_weight) else n
+        counts = mg.capability_edges.get((mg.queries[q], index.ids[pos], cap_id))
+        return None if counts is None or (min_weight > 0 and counts[0] < min_weight) else counts[0]
 
     def caps_of(pos: int) -> range:
         start = int(index.cap_start[pos])

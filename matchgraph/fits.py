@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .adapter import Adapter, fit_key, learn
+from .adapter import Adapter, fit_key, learn, tool_choices
 from .graph import MatchGraph
 from .index import LoadedIndex
 from .search import request_part
@@ -43,7 +43,8 @@ def stored_or_learned(folder: Path, index: LoadedIndex, graph: MatchGraph, conf:
     if graph.empty or conf["adapter_steps"] <= 0:
         return None
     texts = past_requests(graph, conf["input_markers"])
-    path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf)}.npz"
+    chosen = tool_choices(graph, index)
+    path = folder / f"{fit_key(index, texts, graph.query_vectors, graph.weights, conf, chosen)}.npz"
     pointer = folder / f"latest-v{index.version}"
     adapter = _load(path)
     if adapter is None and newest and pointer.exists():
@@ -51,7 +52,7 @@ def stored_or_learned(folder: Path, index: LoadedIndex, graph: MatchGraph, conf:
         if older is not None:
             return older
     if adapter is None:
-        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model(), encode)
+        adapter = learn(index, texts, graph.query_vectors, graph.weights, conf, model(), encode, chosen)
         if adapter is None:
             return None
         adapter.save(path)

@@ -41,7 +41,7 @@ class Evidence:
     raw_pos: dict[str, int]  # raw normalized query -> row of `vectors`
     vectors: np.ndarray
     raw_edges: dict[str, dict[str, tuple[int, int]]]  # raw query -> artifact (in index) -> counts
-    raw_caps: dict[str, dict[tuple[str, str], int]]  # raw query -> (artifact, capability) -> matches
+    raw_caps: dict[str, dict[tuple[str, str], tuple[int, int]]]  # raw query -> (artifact, capability) -> (matches, selects)
     texts: dict[str, str]  # raw query -> max(original text)
     members: dict[str, list[str]]  # representative -> its raw queries
 
@@ -60,7 +60,7 @@ class MatchGraph:
     query_ann: ANN | None
     weights: sparse.csr_matrix  # (n_queries, n_artifacts in index order)
     edges: dict[tuple[str, str], tuple[int, int]]  # (query, artifact id) -> (matches, selects)
-    capability_edges: dict[tuple[str, str, str], int]  # (query, artifact id, capability id) -> matches
+    capability_edges: dict[tuple[str, str, str], tuple[int, int]]  # (query, artifact id, capability id) -> (matches, selects)
     labels: dict[str, str]  # query -> one original text of it
     times_matched: dict[str, int]
     selects: dict[str, int]
@@ -126,8 +126,9 @@ class MatchGraph:
             for (query, artifact_id), (matches, n_select) in self.edges.items())
         graph.add_edges_from(
             (qnode(query), cnode(artifact_id, capability_id),
-             {"relation": "matched_capability", "matches": matches, "selects": 0, "weight": float(matches)})
-            for (query, artifact_id, capability_id), matches in self.capability_edges.items())
+             {"relation": "matched_capability", "matches": matches, "selects": n_select,
+             "weight": float(edge_weight(matches, n_select, self.select_weight))})
+            for (query, artifact_id, capability_id), (matches, n_select) in self.capability_edges.items())
         return graph
 
 

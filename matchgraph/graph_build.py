@@ -103,10 +103,10 @@ class _Counts(NamedTuple):
     times_matched: dict[str, int]
     selects: dict[str, int]
     raw_edges: dict[str, dict[str, tuple[int, int]]]  # as Evidence.raw_edges
-    raw_caps: dict[str, dict[tuple[str, str], int]]  # as Evidence.raw_caps
+    raw_caps: dict[str, dict[tuple[str, str], tuple[int, int]]]  # as Evidence.raw_caps
     texts: dict[str, str]
     touched: dict[str, list[tuple[str, int, int]]]  # raw query -> [(artifact, matches, selects)]
-    touched_caps: dict[str, list[tuple[tuple[str, str], int]]]  # raw query -> [((artifact, cap), matches)]
+    touched_caps: dict[str, list[tuple[tuple[str, str], int, int]]]  # raw query -> [((artifact, cap), matches, selects)]
 
 
 def _add_counts(index: LoadedIndex, delta: Aggregates, previous: MatchGraph | None,
@@ -135,16 +135,17 @@ def _add_counts(index: LoadedIndex, delta: Aggregates, previous: MatchGraph | No
         raw_edges[query_norm][artifact_id] = (old[0] + total, old[1] + n_select)
         touched[query_norm].append((artifact_id, total, n_select))
     known_capabilities = index.capability_keys
-    touched_caps: dict[str, list[tuple[tuple[str, str], int]]] = {}
-    for query_norm, artifact_id, capability_id, total in delta.capabilities:
+    touched_caps: dict[str, list[tuple[tuple[str, str], int, int]]] = {}
+    for query_norm, artifact_id, capability_id, total, n_select in delta.capabilities:
         if (artifact_id, capability_id) not in known_capabilities:
             continue
         if query_norm not in copied_caps:
             raw_caps[query_norm] = dict(raw_caps.get(query_norm, {}))
             copied_caps.add(query_norm)
         cap = (artifact_id, capability_id)
-        raw_caps[query_norm][cap] = raw_caps[query_norm].get(cap, 0) + total
-        touched_caps.setdefault(query_norm, []).append((cap, total))
+        old = raw_caps[query_norm].get(cap, (0, 0))
+        raw_caps[query_norm][cap] = (old[0] + total, old[1] + n_select)
+        touched_caps.setdefault(query_norm, []).append((cap, total, n_select))
     for query_norm, text in delta.texts.items():
         if query_norm not in texts or text > texts[query_norm]:
             texts[query_norm] = text
@@ -192,14 +193,15 @@ def _merge_edges(previous: MatchGraph | None, base: Evidence, counts: _Counts,
     touched_pairs: set[tuple[str, str]] = set()
     for rep in changed:
         merged: dict[str, list[int]] = {}
-        caps: dict[tuple[str, str], int] = {}
+        caps: dict[tuple[str, str], tuple[int, int]] = {}
         for m in members[rep]:
             for artifact_id, (total, n_select) in raw_edges.get(m, {}).items():
                 slot = merged.setdefault(artifact_id, [0, 0])
                 slot[0] += total
                 slot[1] += n_select
-            for cap, total in raw_caps.get(m, {}).items():
-                caps[cap] = caps.get(cap, 0) + total
+            for cap, (total, n_select) in raw_caps.get(m, {}).items():
+                old = caps.get(cap, (0, 0))
+                caps[cap] = (old[0] + total, old[1] + n_select)
         for artifact_id, (total, n_select) in merged.items():
             edges[(rep, artifact_id)] = (total, n_select)
         for cap, total in caps.items():
@@ -212,8 +214,9 @@ def _merge_edges(previous: MatchGraph | None, base: Evidence, counts: _Counts,
             old = edges.get((rep, artifact_id), (0, 0))
             edges[(rep, artifact_id)] = (old[0] + total, old[1] + n_select)
             touched_pairs.add((rep, artifact_id))
-        for cap, total in touched_caps.get(query_norm, ()):
-            capability_edges[(rep, *cap)] = capability_edges.get((rep, *cap), 0) + total
+        for cap, total, n_select in touched_caps.get(query_norm, ()):
+            old = capability_edges.get((rep, *cap), (0, 0))
+            capability_edges[(rep, *cap)] = (old[0] + total, old[1] + n_select)
     return edges, capability_edges, touched_pairs
 
 

@@ -78,11 +78,13 @@ class Shown(NamedTuple):
 
     title: str
     tool: ToolRef | None
+    description: str = ""
 
 
 class _ShownCapability(TypedDict, total=False):
     id: str
     title: str
+    description: str
     tool: dict[str, Any] | None
 
 
@@ -153,13 +155,14 @@ class ArtifactRecords(Sequence):
         if hit is not None:
             for c in hit.capabilities:
                 if c.id == capability_id:
-                    return Shown(c.title, c.tool)
+                    return Shown(c.title, c.tool, c.description)
             raise KeyError(capability_id)
         line = self._read(int(self.offsets[pos]), int(self.offsets[pos + 1]))
         for c in _SHOWN.validate_json(line)["capabilities"]:
             if c.get("id") == capability_id:
                 tool = c.get("tool")
-                return Shown(c["title"], ToolRef.model_validate(tool) if tool is not None else None)
+                return Shown(c["title"], ToolRef.model_validate(tool) if tool is not None else None,
+                             c.get("description", ""))
         raise KeyError(capability_id)
 
     def _read(self, start: int, end: int) -> bytes:
@@ -335,6 +338,14 @@ class LoadedIndex:
     def cap_rows(self) -> RowsByArtifact:
         """artifact id -> capability rows."""
         return RowsByArtifact(self.position, self.cap_start, self.cap_count)
+
+    @cached_property
+    def tools(self):
+        """Capability kinds and the tools' own BM25 (tool_index.py), built on first use."""
+        from .tool_index import build_tool_index
+
+        with collection_paused():
+            return build_tool_index(self, self.bm25.settings)
 
     @cached_property
     def name_index(self) -> NameIndex:

@@ -94,6 +94,39 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
     recorded: bool = Field(description="whether match events were stored for this search")
     omitted: int = Field(0, description="results left out to fit max_tokens")
+    trimmed: list[str] = Field([], description="what was cut from results' tool schemas to fit max_tokens")
+    tokens: int | None = Field(None, description="estimated tokens of this response (ceil(JSON characters / 4)), "
+                                                 "when max_tokens was given")
+
+
+class ToolResult(BaseModel):
+    """One callable unit found by find_tools: which tool, how to call it, and why it matched."""
+
+    tool: ToolRef | None = Field(description="how to call it: server (command line or URL; secrets only as "
+                                             "${NAME}), the tool's name and its input schema; for an "
+                                             "OpenAPI operation method, path and base URL; for a registry "
+                                             "server how to start it and the env vars it needs")
+    artifact_id: str = Field(description="the server or API that offers it")
+    server_name: str = Field(description="display name of that server or API")
+    capability_id: str = Field(description="the capability id (record_selection's `tool` takes it)")
+    kind: str = Field(description="tool (MCP), operation (OpenAPI), server (registry), prompt or resource")
+    title: str
+    description: str = ""
+    score: float = Field(description="fused relevance score of this search (higher is better)")
+    position: int = Field(description="1-based position in the results")
+    similarity: float = Field(description="cosine of the need and the tool's text")
+    explanation: str = Field(description="the reason sentence and the weighted signals, as text")
+    reason: Reason
+    signals: Signals
+
+
+class ToolSearchResponse(BaseModel):
+    need: str
+    results: list[ToolResult]
+    recorded: bool = Field(description="whether match events were stored for this search")
+    omitted: int = Field(0, description="results left out to fit max_tokens")
+    trimmed: list[str] = Field([], description="what was cut from results to fit max_tokens, e.g. "
+                                               "'2 get_weather: property descriptions'")
     tokens: int | None = Field(None, description="estimated tokens of this response (ceil(JSON characters / 4)), "
                                                  "when max_tokens was given")
 

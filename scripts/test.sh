@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what it needs: the venv, Debian's chromium (browser tests),
-# Debian's docker-compose (validates docker-compose.yml) and a running PostgreSQL.
+# Debian's docker-compose (validates docker-compose.yml), real MCP servers and a running PostgreSQL.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# the real MCP servers that tests import and call (PyPI and npm), on PATH
+source scripts/mcp-servers.sh
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)

@@ -27,7 +27,7 @@ from conftest import FIXTURES, clean_env, free_ports, running_servers, serve_com
 SEED = FIXTURES / "import" / "mcp-registry-seed-2025-05-16.json"
 TIME, GIT = "mcp-server-time", "mcp-server-git"
 TOKEN = "import-test-token"
-OWN_TOOLS = {"search", "compare", "similar", "artifact", "record_selection"}
+OWN_TOOLS = {"search", "find_tools", "compare", "similar", "artifact", "record_selection"}
 
 
 def ownserver_env() -> dict[str, str]:
@@ -143,7 +143,9 @@ def test_mcp_search_returns_the_tool_to_call_and_teaches_the_graph(tools_home):
             assert top["tool"]["input_schema"]["properties"]["timezone"]["type"] == "string"
             registry_hit = next((r for r in found["results"] if r["kind"] == "tool" and r["artifact_id"] != "mcp-time"
                                  and r["artifact_id"] != "mcp-git"), None)
-            assert registry_hit is None or "tool" not in registry_hit  # a registry entry has no tool to call
+            # a registry entry has no tool to call, only how to start its server
+            assert registry_hit is None or registry_hit.get("tool") is None \
+                or registry_hit["tool"]["protocol"] == "mcp-server"
 
             budget = estimate_tokens(found) // 2
             cut = (await client.call_tool("search", {"query": need, "k": 5, "record": False,
@@ -151,7 +153,10 @@ def test_mcp_search_returns_the_tool_to_call_and_teaches_the_graph(tools_home):
             assert 1 <= len(cut["results"]) < len(found["results"])
             assert cut["omitted"] == len(found["results"]) - len(cut["results"])
             assert cut["tokens"] == estimate_tokens(cut) <= budget
-            assert cut["results"] == found["results"][: len(cut["results"])]
+            assert [r["artifact_id"] for r in cut["results"]] == \
+                [r["artifact_id"] for r in found["results"][: len(cut["results"])]]
+            trimmed = {int(t.split(" ", 1)[0]) for t in cut["trimmed"]}  # positions whose schema was cut
+            assert all(r == found["results"][i] for i, r in enumerate(cut["results"]) if i + 1 not in trimmed)
 
             wrong = await client.call_tool("record_selection", {"query": need, "artifact": "mcp-time",
                                                                 "tool": "git_log", "token": TOKEN})

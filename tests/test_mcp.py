@@ -23,7 +23,7 @@ from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, Simila
 
 from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 
-TOOLS = {"search", "compare", "similar", "artifact", "record_selection"}
+TOOLS = {"search", "find_tools", "compare", "similar", "artifact", "record_selection"}
 TABLE_ROWS = ["Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing", "Capabilities",
               "Times Matched"]
 HANDWRITING = "read the handwriting in old scanned letters"

@@ -136,9 +136,9 @@ def test_aggregations(store):
         ("read handwritten letters", SD, 1, 0),
         ("read handwritten letters", TROCR, 2, 1),  # two spellings, one normalized query
     ])
-    assert sorted(store.capability_counts()) == sorted([
-        ("make a picture from a sentence", SD, "t2i", 2),
-        ("read handwritten letters", TROCR, "htr", 2),
+    assert sorted(store.capability_counts()) == sorted([  # (query, artifact, capability, events, selects)
+        ("make a picture from a sentence", SD, "t2i", 2, 1),
+        ("read handwritten letters", TROCR, "htr", 2, 1),
     ])
     assert store.times_matched() == {TROCR: 3, SD: 3}  # a select counts as a match
     texts = store.query_texts()
@@ -326,7 +326,7 @@ def test_aggregates_since_a_cursor_return_only_newer_events(store):
     later = store.aggregates(full.cursor)
     assert sorted(later.edges) == sorted([("make a picture from a sentence", SD, 2, 1),
                                           ("make a picture from a sentence", TROCR, 1, 0)])
-    assert later.capabilities == [("make a picture from a sentence", SD, "t2i", 2)]
+    assert later.capabilities == [("make a picture from a sentence", SD, "t2i", 2, 1)]
     assert set(later.texts) == {"make a picture from a sentence"}
     assert store.aggregates(later.cursor).edges == [] and not store.aggregates(later.cursor).complete
     # a cursor this store cannot continue from (other backend, or from the future): a full read

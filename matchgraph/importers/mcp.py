@@ -9,83 +9,75 @@ description = its description, inputs = the names of its input schema's properti
 prompt becomes a capability `prompt-NAME` (inputs: its arguments), a resource `resource-NAME`.
 The artifact id is the server's own name (`serverInfo.name`), so re-importing keeps it.
 
-A server that cannot be started, does not answer, or answers with an error within the timeout
-is an error naming its command or URL.
+A SOURCE may give the server secrets: `env GITHUB_TOKEN=… mcp-server-github` (or `NAME=VALUE cmd`)
+and, for a URL, `--header 'Authorization: Bearer …'`. The server gets the values; the catalog keeps
+only references: the command line as `env GITHUB_TOKEN=${GITHUB_TOKEN} mcp-server-github`, the
+headers in `signals.headers` as `${AUTHORIZATION}` (expanded from the environment when the source
+is started again). Errors and quoted stderr are redacted the same way.
+
+A server that cannot be started, does not answer within the timeout, or writes anything but
+JSON-RPC on stdout is named with why and the end of its stderr, and left out (`failed`); the
+others are imported. Only when every server failed is nothing written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import split_identifier
+from ..errors import ValidationFailed
+from ..mcp_client import NotJsonRpc, connect, listing
+from ..mcp_servers import Resolved, is_url, source_spec
 from .common import ImportFailed, Imported, first_paragraph, slug
 
 DEFAULT_TIMEOUT = 30.0  # seconds for starting a server and listing what it offers
+STDERR_TAIL = 600  # characters of a failed server's stderr quoted in its error
 
 
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+@dataclass
+class ImportedServers(Imported):
+    """An import of live servers: the records written plus, per server that failed, 'SOURCE: why'
+    (the import goes on without it; the CLI then exits 3)."""
+
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "failed": list(self.failed)}
 
 
-async def _pages(call, attribute: str) -> list[Any]:
-    """Every item of a paginated list call (tools/list, prompts/list, resources/list)."""
-    items, cursor = [], None
-    for _ in range(1000):  # a server that keeps returning cursors must not hang the import
-        result = await (call(cursor=cursor) if cursor else call())
-        items += list(getattr(result, attribute) or [])
-        cursor = getattr(result, "next_cursor", None)
-        if not cursor:
-            break
-    return items
+async def _fetch(server: Resolved, errlog) -> dict[str, Any]:
+    async with connect(server, errlog) as session:
+        return await listing(session)
 
 
-async def _listing(read, write) -> dict[str, Any]:
-    from mcp import ClientSession
-
-    async with ClientSession(read, write) as session:
-        init = await session.initialize()
-        offered = init.capabilities
-        return {"info": init.server_info, "instructions": getattr(init, "instructions", None),
-                "tools": await _pages(session.list_tools, "tools") if offered.tools else [],
-                "prompts": await _pages(session.list_prompts, "prompts") if offered.prompts else [],
-                "resources": await _pages(session.list_resources, "resources") if offered.resources else []}
-
-
-async def _fetch(source: str, env: dict[str, str] | None, errlog) -> dict[str, Any]:
-    if is_url(source):
-        from mcp.client.streamable_http import streamable_http_client
-
-        async with streamable_http_client(source) as (read, write):
-            return await _listing(read, write)
-    from mcp import StdioServerParameters, stdio_client
-
-    argv = shlex.split(source)
-    if not argv:
-        raise ImportFailed(["(empty command): give a command line or a URL"])
-    if shutil.which(argv[0]) is None and not os.path.isfile(argv[0]):
-        raise ImportFailed([f"{source}: command '{argv[0]}' not found"])
-    params = StdioServerParameters(command=argv[0], args=argv[1:], env=env)
-    async with stdio_client(params, errlog=errlog) as (read, write):
-        return await _listing(read, write)
-
-
-def fetch(source: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """What the server at `source` offers: {info, instructions, tools, prompts, resources}."""
+def fetch(source: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None,
+          headers: list[str] | None = None) -> dict[str, Any]:
+    """What the server at `source` offers: {info, instructions, tools, prompts, resources}. Errors
+    name the source as stored (secrets as ${NAME}) and quote the end of its stderr, redacted."""
+    spec = source_spec(source, headers)
+    shown = spec.name
+    try:
+        server = spec.resolved(where="SOURCE")
+    except ValidationFailed as exc:
+        raise ImportFailed([f"{shown}: {problem}" for problem in exc.problems]) from None
+    if env:
+        server = Resolved(**{**server.__dict__, "env": {**env, **server.env}})
+    if server.transport == "stdio" and shutil.which(str(server.command)) is None \
+            and not os.path.isfile(str(server.command)):
+        raise ImportFailed([f"{shown}: command '{spec.command}' not found"])
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errlog:
         def failed(why: str) -> ImportFailed:
             errlog.seek(0)
-            tail = errlog.read()[-600:].strip()
-            return ImportFailed([f"{source}: {why}" + (f"; its stderr ends: {tail}" if tail else "")])
+            tail = server.redact(errlog.read()[-STDERR_TAIL:].strip())
+            return ImportFailed([f"{shown}: {server.redact(why)}" + (f"; its stderr ends: {tail}" if tail else "")])
 
         try:
-            return asyncio.run(asyncio.wait_for(_fetch(source, env, errlog), timeout))
-        except ImportFailed:
-            raise
+            return asyncio.run(asyncio.wait_for(_fetch(server, errlog), timeout))
         except (asyncio.TimeoutError, TimeoutError):
             raise failed(f"no answer within {timeout:g} s") from None
         except BaseException as exc:  # the SDK raises exception groups, OSError, MCPError, httpx errors
@@ -94,6 +86,8 @@ def fetch(source: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | N
             leaf = exc
             while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
                 leaf = leaf.exceptions[0]
+            if isinstance(leaf, NotJsonRpc):
+                raise failed(str(leaf)) from None
             raise failed(f"the server failed to start or answer: {type(leaf).__name__}: {leaf}") from None
 
 
@@ -101,11 +95,17 @@ def _words(name: str) -> str:
     return " ".join(split_identifier(name).split()).capitalize()
 
 
-def server_record(source: str, listing: dict[str, Any], taken: set[str]) -> dict[str, Any]:
-    """An MCP server's listing -> an artifact record."""
+def server_record(source: str, listing: dict[str, Any], taken: set[str], *, artifact_id: str | None = None,
+                  transport: str | None = None, headers: dict[str, str] | None = None,
+                  env: list[str] | None = None) -> dict[str, Any]:
+    """An MCP server's listing -> an artifact record. `source` is what each tool's `server` names
+    (a command line or URL with secrets as ${NAME}; the gateway's server name); the id is
+    `artifact_id` or the server's own name; `headers` (values as ${NAME}) are kept in signals and
+    `env` (the names of the variables its secrets come from) in each tool."""
     info = listing["info"]
     server_name = getattr(info, "name", None) or source
-    artifact_id = slug(server_name)
+    transport = transport or ("streamable-http" if is_url(source) else "stdio")
+    artifact_id = artifact_id or slug(server_name)
     while artifact_id in taken:
         artifact_id += "-2"
     taken.add(artifact_id)
@@ -119,7 +119,8 @@ def server_record(source: str, listing: dict[str, Any], taken: set[str]) -> dict
         capabilities.append({"id": tool.name, "title": title,
                              "description": first_paragraph(tool.description) or title,
                              "inputs": list(properties), "outputs": [],
-                             "tool": {"server": source, "name": tool.name, "input_schema": schema}})
+                             "tool": {"server": source, "name": tool.name, "input_schema": schema,
+                                      "transport": transport, **({"env": list(env)} if env else {})}})
     for prompt in listing["prompts"]:
         title = getattr(prompt, "title", None) or _words(prompt.name)
         capabilities.append({"id": f"prompt-{prompt.name}", "title": title,
@@ -135,24 +136,35 @@ def server_record(source: str, listing: dict[str, Any], taken: set[str]) -> dict
     names = ", ".join(c["id"] for c in capabilities[:8])
     description = first_paragraph(listing.get("instructions")) or \
         f"MCP server {display}: {len(capabilities)} capabilities ({names}{', …' if len(capabilities) > 8 else ''})."
-    signals: dict[str, Any] = {"integrations": [f"{'streamable-http' if is_url(source) else 'stdio'}:{source}"]}
+    signals: dict[str, Any] = {"integrations": [f"{transport}:{source}"]}
+    if headers:
+        signals["headers"] = dict(headers)
     if getattr(info, "version", None):
         signals["version"] = str(info.version)
     return {"id": artifact_id, "name": display, "kind": "tool", "pricing": "unknown", "provider": None,
             "url": getattr(info, "website_url", None) or (source if is_url(source) else None), "license": None,
-            "task": "mcp-server", "tags": ["mcp-server", "streamable-http" if is_url(source) else "stdio"],
+            "task": "mcp-server", "tags": ["mcp-server", transport],
             "description": description, "signals": signals, "capabilities": capabilities}
 
 
-def import_mcp(sources: list[str], timeout: float = DEFAULT_TIMEOUT,
-               env: dict[str, str] | None = None) -> Imported:
-    """Each live server in `sources` -> one artifact; every failure is reported, nothing half-done."""
-    imported, problems, taken = Imported(), [], set()
+def import_mcp(sources: list[str], timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None,
+               headers: list[str] | None = None) -> ImportedServers:
+    """Each live server in `sources` -> one artifact. A server that fails is named (with the end
+    of its stderr) in `failed` and left out; the others are kept. Raises ImportFailed only when a
+    SOURCE cannot be understood or when every server failed."""
+    imported, taken = ImportedServers(), set()
     for source in sources:
         try:
-            imported.add(server_record(source, fetch(source, timeout, env), taken), source)
+            spec = source_spec(source, headers if is_url(source) else None)
+        except ValidationFailed as exc:
+            raise ImportFailed(list(exc.problems)) from None
+        try:
+            record = server_record(spec.name, fetch(source, timeout, env, headers if is_url(source) else None),
+                                   taken, headers=spec.public_headers(), env=spec.secret_names())
         except ImportFailed as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ImportFailed(problems)
+            imported.failed.extend(exc.problems)
+            continue
+        imported.add(record, spec.name)
+    if not imported.records:
+        raise ImportFailed(imported.failed)
     return imported

@@ -10,7 +10,9 @@ Accepted shapes, all read the same way:
   `{"server": {...}, "_meta": {...}}` wrappers.
 
 Per server: id = `name` (the reverse-DNS registry name), `kind: tool`, packages and remotes as
-`signals.integrations`, repository (or website) as `url`. When a name appears in several
+`signals.integrations`, repository (or website) as `url`; its one capability `server` carries how
+to start it (`tool`, protocol `mcp-server`: `npx -y PKG`, `uvx PKG`, `docker run -i --rm IMAGE`
+or the remote URL, and the names of the environment variables it needs; see how_to_start). When a name appears in several
 versions only the latest is kept (marked latest, else the highest version, else the newest
 release date); the others are reported as skipped, as are entries without a name and entries
 the registry marks `deleted`.
@@ -81,6 +83,53 @@ def _objects(doc: dict, key: str, at, problems: list[str]):
                 yield where, item
 
 
+_LAUNCHERS = {"npm": "npx -y {}", "pypi": "uvx {}", "docker": "docker run -i --rm{env} {}",
+              "oci": "docker run -i --rm{env} {}"}
+
+
+def _env_names(item: dict) -> list[str]:
+    """Names of the environment variables (and headers) a package or remote declares; their
+    values are never read: they are the user's secrets."""
+    names = []
+    for key in ("environment_variables", "environmentVariables", "headers"):
+        for var in item.get(key) or [] if isinstance(item.get(key), list) else []:
+            if isinstance(var, dict) and isinstance(var.get("name"), str) and var["name"].strip():
+                names.append(var["name"].strip())
+    return names
+
+
+def how_to_start(doc: dict, name: str) -> dict[str, Any] | None:
+    """A registry server's ToolRef (protocol `mcp-server`): the first way to start it from its
+    packages (`npx -y PKG`, `uvx PKG`, `docker run -i --rm IMAGE`) or its remote URL as `server`,
+    the others in `start`, and the env vars they need; None when it names no way to run it."""
+    ways: list[tuple[str, str]] = []  # (command line or URL, transport)
+    env: list[str] = []
+    for package in doc.get("packages") or [] if isinstance(doc.get("packages"), list) else []:
+        if not isinstance(package, dict):
+            continue
+        named = [str(package.get(key) or "").lower()  # seed entries put the package name in some of these
+                 for key in ("registryType", "registry_type", "registry_name", "registry")]
+        registry = next((r for r in named if r in _LAUNCHERS), "")
+        identifier = package.get("identifier") or package.get("name")
+        names = _env_names(package)
+        launcher = _LAUNCHERS.get(registry)
+        if launcher is None or not isinstance(identifier, str) or not identifier.strip():
+            continue
+        env += names
+        flags = "".join(f" -e {n}" for n in names)
+        transport = package.get("transport")
+        kind = transport.get("type") if isinstance(transport, dict) and transport.get("type") else "stdio"
+        ways.append((launcher.format(identifier.strip(), env=flags), str(kind)))
+    for remote in doc.get("remotes") or [] if isinstance(doc.get("remotes"), list) else []:
+        if isinstance(remote, dict) and isinstance(remote.get("url"), str) and remote["url"].strip():
+            env += _env_names(remote)
+            ways.append((remote["url"].strip(), str(remote.get("type") or remote.get("transport_type") or "remote")))
+    if not ways:
+        return None
+    return {"server": ways[0][0], "name": name, "protocol": "mcp-server", "transport": ways[0][1],
+            "start": [w for w, _ in ways[1:]], "env": list(dict.fromkeys(env))}
+
+
 def server_record(doc: dict, meta: dict, source: Path, path: list[str | int],
                   problems: list[str]) -> dict[str, Any]:
     """One server.json (at JSON `path` in `source`) -> an artifact record; shape problems are
@@ -134,7 +183,10 @@ def server_record(doc: dict, meta: dict, source: Path, path: list[str | int],
         signals["version"] = str(version)
     capability = {"id": "server", "title": f"{display} MCP server",
                   "description": description or f"MCP server for {' '.join(words) or short} ({name}).",
-                  "inputs": [], "outputs": []}
+                  "inputs": [], "outputs": [], "kind": "server"}
+    started = how_to_start(doc, name)
+    if started is not None:
+        capability["tool"] = started
     return {"id": name, "name": display, "kind": "tool", "pricing": "unknown", "provider": provider,
             "url": url, "license": None, "task": "mcp-server", "tags": list(dict.fromkeys(tags)),
             "description": description or capability["description"], "signals": signals,

@@ -3,10 +3,12 @@
 The API is the artifact (`kind: api`); each operation is a capability: id = operationId (or
 `method-path`), title = summary (or the operationId in words, or `METHOD /path`), description =
 description or summary plus its tags, inputs = the names of its parameters and of the top-level
-fields of its request body. `$ref`s are resolved by `jsonref`: references inside the document,
-and to regular files under the document's folder, read within the same limits as the document;
-a reference to a URL (nothing is fetched at import time), to a path outside that folder (absolute,
-`..` or a symlink out), to a device or a FIFO is refused.
+fields of its request body, and `tool` = how to call it (protocol `openapi`: method, path template,
+the API's base URL as `server`, and `call_schema`, a JSON Schema of its parameters and body).
+`$ref`s are resolved by `jsonref`: references inside the document, and to regular files under the
+document's folder, read within the same limits as the document; a reference to a URL (nothing is
+fetched at import time), to a path outside that folder (absolute, `..` or a symlink out), to a
+device or a FIFO is refused.
 Webhooks (3.1) are requests the API sends, not operations a caller makes: they are reported as
 skipped.
 """
@@ -92,6 +94,92 @@ def _inputs(operation: dict, shared: list) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+SCHEMA_DEPTH = 8  # a schema nested deeper (or recursive through $ref) is cut there: {}
+_SCHEMA_KEYS = ("type", "format", "enum", "items", "properties", "required", "description", "default",
+                "allOf", "oneOf", "anyOf", "additionalProperties", "minimum", "maximum", "pattern", "nullable")
+
+
+def _plain(schema: Any, depth: int = 0, seen: tuple = ()) -> Any:
+    """A resolved (jsonref) schema as plain JSON: only the keys that say what to send, cut at
+    SCHEMA_DEPTH and where a $ref loops back on itself."""
+    if isinstance(schema, list):
+        return [_plain(item, depth + 1, seen) for item in schema]
+    if not isinstance(schema, dict):
+        return schema if isinstance(schema, (str, int, float, bool)) or schema is None else str(schema)
+    if depth > SCHEMA_DEPTH or id(schema) in seen:
+        return {}
+    seen = seen + (id(schema),)
+    out = {}
+    for key in _SCHEMA_KEYS:
+        if key not in schema:
+            continue
+        value = schema[key]
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {str(name): _plain(prop, depth + 1, seen) for name, prop in value.items()}
+        elif key == "description" and isinstance(value, str):
+            out[key] = first_paragraph(value, 300)
+        else:
+            out[key] = _plain(value, depth + 1, seen)
+    return out
+
+
+def _parameter_schema(param: dict) -> dict:
+    """One parameter's JSON Schema (OpenAPI 3: its `schema`; Swagger 2.0: type, format, items on
+    the parameter itself), with the parameter's description."""
+    schema = _plain(param["schema"]) if isinstance(param.get("schema"), dict) else \
+        _plain({k: param[k] for k in ("type", "format", "enum", "items", "default") if k in param})
+    if isinstance(param.get("description"), str) and param["description"].strip():
+        schema["description"] = first_paragraph(param["description"], 300)
+    return schema
+
+
+def call_schema(operation: dict, shared: list) -> dict:
+    """The JSON Schema of what a call of `operation` sends: an object with `path`, `query`,
+    `header` and `cookie` objects (one property per parameter) and `body` (the request body's
+    schema, JSON media type first); each listed in `required` when something in it is."""
+    groups: dict[str, dict] = {}
+    body_schema, body_required = None, False
+    by_key = {}
+    for param in list(shared) + list(operation.get("parameters") or []):
+        if isinstance(param, dict) and param.get("name"):
+            by_key[(param.get("in"), param["name"])] = param
+    form: dict[str, Any] = {}
+    for (where, name), param in by_key.items():
+        if where == "body":  # Swagger 2.0
+            body_schema, body_required = _plain(param.get("schema") or {}), bool(param.get("required"))
+        elif where == "formData":
+            form[name] = _parameter_schema(param)
+        elif where in ("path", "query", "header", "cookie"):
+            group = groups.setdefault(where, {"type": "object", "properties": {}, "required": []})
+            group["properties"][name] = _parameter_schema(param)
+            if param.get("required") or where == "path":
+                group["required"].append(name)
+    if form:
+        body_schema = {"type": "object", "properties": form}
+    body = operation.get("requestBody")
+    if isinstance(body, dict) and isinstance(body.get("content"), dict):
+        media = body["content"]
+        chosen = next((media[m] for m in media if "json" in m), next(iter(media.values()), None))
+        if isinstance(chosen, dict) and isinstance(chosen.get("schema"), dict):
+            body_schema, body_required = _plain(chosen["schema"]), bool(body.get("required"))
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for where, group in groups.items():
+        if not group["required"]:
+            del group["required"]
+        else:
+            required.append(where)
+        properties[where] = group
+    if body_schema is not None:
+        properties["body"] = body_schema
+        if body_required:
+            required.append("body")
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    return out
+
+
 def _version(doc: dict) -> str | None:
     if isinstance(doc.get("swagger"), str) and doc["swagger"].startswith("2."):
         return "swagger-2.0"
@@ -141,7 +229,10 @@ def api_record(doc: dict, path: Path, taken: set[str], skipped: list[str]) -> di
             if op_tags:
                 text += f" Tags: {', '.join(op_tags)}."
             capability = {"id": cap_id, "title": first_paragraph(cap_title, 200), "description": text,
-                          "unique": endpoint, "inputs": _inputs(operation, shared), "outputs": []}
+                          "unique": endpoint, "inputs": _inputs(operation, shared), "outputs": [],
+                          "kind": "operation",
+                          "tool": {"server": "", "name": cap_id, "protocol": "openapi", "method": method.upper(),
+                                   "path": route, "input_schema": call_schema(operation, shared)}}
             if operation.get("deprecated") is True:
                 capability["vs_alternatives"] = "Deprecated operation."
             capabilities.append(capability)
@@ -160,6 +251,8 @@ def api_record(doc: dict, path: Path, taken: set[str], skipped: list[str]) -> di
     if url is None and isinstance(doc.get("host"), str):
         scheme = (doc.get("schemes") or ["https"])[0]
         url = f"{scheme}://{doc['host']}{doc.get('basePath') or ''}"
+    for capability in capabilities:  # relative to the document when it names no server (OpenAPI's "/")
+        capability["tool"]["server"] = url or "/"
     license_ = info.get("license") if isinstance(info.get("license"), dict) else {}
     contact = info.get("contact") if isinstance(info.get("contact"), dict) else {}
     description = first_paragraph(info.get("summary") if isinstance(info.get("summary"), str) else "") or \

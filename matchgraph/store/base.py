@@ -30,8 +30,8 @@ class Store(Protocol):
     def edge_counts(self) -> Iterator[tuple[str, str, int, int]]:
         """(query_norm, artifact_id, matches, selects), aggregated in the database, streamed."""
 
-    def capability_counts(self) -> Iterator[tuple[str, str, str, int]]:
-        """(query_norm, artifact_id, capability_id, events) for events that name a capability."""
+    def capability_counts(self) -> Iterator[tuple[str, str, str, int, int]]:
+        """(query_norm, artifact_id, capability_id, events, selects) for events that name a capability."""
 
     def query_texts(self) -> dict[str, str]:
         """query_norm -> one original text for it (the most recent)."""

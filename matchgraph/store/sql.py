@@ -64,7 +64,7 @@ class Aggregates:
     cursor: str
     complete: bool = True  # all events (no cursor, or one this store cannot continue from)
     edges: list[tuple[str, str, int, int]] = field(default_factory=list)  # query_norm, artifact, matches, selects
-    capabilities: list[tuple[str, str, str, int]] = field(default_factory=list)  # query_norm, artifact, cap, n
+    capabilities: list[tuple[str, str, str, int, int]] = field(default_factory=list)  # query_norm, artifact, cap, n, selects
     texts: dict[str, str] = field(default_factory=dict)  # query_norm -> max(query)
 
 
@@ -218,11 +218,11 @@ class SQLStore:
                     stream_results=True, yield_per=10_000).execute(_edge_counts()):
                 yield query_norm, artifact_id, int(total), int(n_select or 0)
 
-    def capability_counts(self) -> Iterator[tuple[str, str, str, int]]:
+    def capability_counts(self) -> Iterator[tuple[str, str, str, int, int]]:
         with self.engine.connect() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(
                     _capability_counts()):
-                yield row[0], row[1], row[2], int(row[3])
+                yield row[0], row[1], row[2], int(row[3]), int(row[4] or 0)
 
     def query_texts(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -240,7 +240,7 @@ class SQLStore:
         out = Aggregates(cursor=cursor, complete=complete)
         out.edges = [(q, a, int(n), int(s or 0)) for q, a, n, s in
                      conn.execution_options(**options).execute(restrict(_edge_counts()))]
-        out.capabilities = [(q, a, c, int(n)) for q, a, c, n in
+        out.capabilities = [(q, a, c, int(n), int(s or 0)) for q, a, c, n, s in
                             conn.execution_options(**options).execute(restrict(_capability_counts()))]
         out.texts = {norm: query for norm, query in conn.execute(restrict(_query_texts()))}
         return out
@@ -449,8 +449,10 @@ def _edge_counts():
 
 
 def _capability_counts():
-    """(query_norm, artifact_id, capability_id, events) for events that name a capability."""
-    return (select(events.c.query_norm, events.c.artifact_id, events.c.capability_id, func.count())
+    """(query_norm, artifact_id, capability_id, events, selects) for events that name a capability
+    (tool-level search learns from the selects: matches are only what was shown)."""
+    selects = func.sum(case((events.c.kind == "select", 1), else_=0))
+    return (select(events.c.query_norm, events.c.artifact_id, events.c.capability_id, func.count(), selects)
             .where(events.c.capability_id.is_not(None))
             .group_by(events.c.query_norm, events.c.artifact_id, events.c.capability_id))
 

@@ -1,0 +1,94 @@
+"""What tool-level search reads beside the artifact index: each capability row's kind and a BM25
+over the callable units' own texts.
+
+Built once per loaded index version (`LoadedIndex.tools`, on first use) from its records: a
+capability's kind (catalog.capability_kind: tool, operation, server, prompt, resource, or none
+for a model's capability) and, for every row that has a kind, one BM25 document made of its
+server's name, its tool name in words, its title, its description and its argument names. The
+artifact BM25 (lexical.py) cannot rank two tools of one server apart: it has one document per
+artifact.
+
+BM25 is normalized by the query's ceiling (`ceiling`): the sum over the query's terms of the best
+score any document gets for that term. A document that shares one stray word of a long request
+("24" in "add 17.5 and 24.25") then gets that word's share of the request, not the full weight a
+division by the best document's score would give it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import CAPABILITY_KINDS, capability_kind, split_identifier
+from .lexical import BM25Index, _query_tokens
+
+NO_KIND = -1
+
+
+@dataclass
+class ToolIndex:
+    """`kind_of[row]`: the kind code (index into CAPABILITY_KINDS, NO_KIND for none) of every
+    capability row; `rows`: the rows with a kind, ascending, document i of `bm25` being rows[i]."""
+
+    kind_of: np.ndarray  # (n_capabilities,) int8
+    rows: np.ndarray  # (n_tools,) int64
+    bm25: BM25Index
+    token_max: np.ndarray  # (vocabulary,) best document score of each BM25 term
+
+    def codes(self, kinds) -> np.ndarray:
+        """The kind codes of `kinds` (names of CAPABILITY_KINDS)."""
+        return np.array([CAPABILITY_KINDS.index(k) for k in kinds], dtype=np.int8)
+
+    def lexical(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(capability rows, BM25 / the query's ceiling in 0..1) of the best k tool documents."""
+        docs, scores = self.bm25.top(query, k)
+        if not len(docs):
+            return np.zeros(0, np.int64), np.zeros(0)
+        return self.rows[docs], scores / max(self.ceiling(query), 1e-9)
+
+    def ceiling(self, query: str) -> float:
+        """Sum over the query's BM25 terms (as bm25s scores them: repeats count) of each term's
+        best score in any document: what a document holding every term at its best would get."""
+        retriever = self.bm25.retriever
+        if self.bm25.size == 0:
+            return 0.0
+        ids = [retriever.vocab_dict[t] for t in _query_tokens(query) if t in retriever.vocab_dict]
+        return float(self.token_max[ids].sum()) if ids else 0.0
+
+
+def tool_text(server: str, capability) -> str:
+    """The BM25 document of one callable unit."""
+    name = capability.tool.name if capability.tool is not None else capability.id
+    return " ".join(p for p in (server, split_identifier(name), capability.title, capability.description,
+                                " ".join(split_identifier(i) for i in capability.inputs)) if p)
+
+
+def build_tool_index(index, bm25: dict | None = None) -> ToolIndex:
+    """The ToolIndex of a LoadedIndex (every record read once, streamed)."""
+    kind_of = np.full(len(index.cap_owner), NO_KIND, dtype=np.int8)
+    rows, texts = [], []
+    for pos, artifact in enumerate(index.artifacts):
+        start = int(index.cap_start[pos])
+        for j, capability in enumerate(artifact.capabilities):
+            kind = capability_kind(capability, artifact.task)
+            if kind is None:
+                continue
+            kind_of[start + j] = CAPABILITY_KINDS.index(kind)
+            rows.append(start + j)
+            texts.append(tool_text(artifact.name, capability))
+    lexical = BM25Index(texts, **(bm25 or {}))
+    return ToolIndex(kind_of, np.array(rows, dtype=np.int64), lexical, _token_max(lexical))
+
+
+def _token_max(bm25: BM25Index) -> np.ndarray:
+    """Each term's best document score, from bm25s's term-major score matrix."""
+    if bm25.size == 0:
+        return np.zeros(0, np.float32)
+    scores = bm25.retriever.scores
+    data, indptr = np.asarray(scores["data"]), np.asarray(scores["indptr"])
+    out = np.zeros(len(indptr) - 1, np.float32)
+    has = indptr[1:] > indptr[:-1]
+    if has.any():
+        out[has] = np.maximum.reduceat(data, indptr[:-1][has])
+    return out

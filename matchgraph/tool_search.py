@@ -1,0 +1,186 @@
+"""Tool-level search: rank callable units (MCP tools, OpenAPI operations) on their own.
+
+An agent needs one tool, not a server: `search` ranks artifacts and shows each one's best
+capability, so a server's second tool can never appear. Here every candidate is a capability row
+of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusion.fuse):
+
+    cold    = w_dense * cosine(need, tool) + tools.w_bm25 * BM25 / the need's ceiling
+    learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
+              targets the tool each selection names)
+    score   = cold + learned + relevance * (tools.w_graph * tool history
+              + tools.w_offsets * offset gain) + w_asked * asked
+
+`relevance` is fusion.relevance with window tools.graph_window: a server's tools sit close to each
+other, so the lift from history must stay within a narrower band than an artifact's. `tool
+history` is the select mass the past queries nearest this need (the walk's seeds, search.py) put
+on each tool through the query -> capability edges, each seed's edges normalized to sum 1 (a
+select weighs graph.select_weight, a match that was only shown tools.match_weight), max-normalized:
+a recorded selection of a tool lifts that tool, not its server's other tools. `asked` is the same
+for the request asked before (its own past query only), outside the relevance window as in search.
+Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing").
+
+Candidates: the ANN's nearest capability rows of a wanted kind (when they hold fewer than k, every
+wanted row, scored exactly: a home of many models and few tools), the tools' BM25 top, and the rows
+the seeds' edges reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .adapter import Adapter
+from .ann import row_dots
+from .arrays import sorted_unique
+from .catalog import CAPABILITY_KINDS
+from .events import normalize_query
+from .fusion import Weights, fuse, max_normalize, seed_weights
+from .graph import MatchGraph, edge_weight
+from .index import LoadedIndex
+from .models import Reason, Signals, ToolResult
+from .search import graph_walk
+
+
+@dataclass
+class ToolCandidates:
+    rows: np.ndarray  # capability rows, ascending
+    cosine: np.ndarray
+    bm25: np.ndarray  # BM25 / the need's ceiling, 0..1
+    history: np.ndarray  # seeds' select mass on each row, max-normalized
+    asked: np.ndarray  # the same request's selects, share
+    seeds: list
+
+
+def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float, match_weight: float
+               ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """past query row -> (capability rows, weights summing to 1) of its query -> capability
+    edges: selects weigh select_weight, matches that were only shown match_weight. Cached on the
+    graph (one per graph build)."""
+    key = (select_weight, match_weight)
+    cache = mg.__dict__.setdefault("_tool_edges", {})
+    if key in cache:
+        return cache[key]
+    by_query: dict[int, tuple[list[int], list[float]]] = {}
+    qpos = mg.query_pos
+    for (query, artifact_id, capability_id), (matches, n_select) in mg.capability_edges.items():
+        weight = edge_weight(matches, n_select, select_weight) if match_weight == 1 else \
+            select_weight * n_select + match_weight * (matches - n_select)
+        pos = index.position.get(artifact_id)
+        if weight <= 0 or pos is None or query not in qpos:
+            continue
+        try:
+            row = int(index.cap_start[pos]) + index.cap_ids[pos].index(capability_id)
+        except ValueError:
+            continue
+        rows, weights = by_query.setdefault(qpos[query], ([], []))
+        rows.append(row)
+        weights.append(weight)
+    out = {}
+    for q, (rows, weights) in by_query.items():
+        w = np.array(weights, dtype=np.float64)
+        out[q] = (np.array(rows, dtype=np.int64), w / w.sum())
+    cache[key] = out
+    return out
+
+
+def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
+                 kinds: tuple[str, ...], k: int, search_conf: dict, conf: dict, select_weight: float
+                 ) -> ToolCandidates:
+    tools = index.tools
+    wanted = tools.codes(kinds)
+    _, found = index.ann.search(query_vector, max(conf["candidates"], k))
+    dense = found[0][found[0] >= 0]
+    dense = dense[np.isin(tools.kind_of[dense], wanted)]
+    if len(dense) < k:  # few tools among many other capabilities: rank every wanted row exactly
+        dense = tools.rows[np.isin(tools.kind_of[tools.rows], wanted)]
+    lex_rows, lex_scores = tools.lexical(query, conf["bm25_candidates"])
+    keep = np.isin(tools.kind_of[lex_rows], wanted)
+    lex_rows, lex_scores = lex_rows[keep], lex_scores[keep]
+    walk = graph_walk(mg, index, query, query_vector, search_conf)
+    seed_rows, seed_mass, asked_rows, asked_share = _history(mg, index, query, walk.seeds, search_conf,
+                                                             conf, select_weight)
+    keep = np.isin(tools.kind_of[seed_rows], wanted)
+    seed_rows, seed_mass = seed_rows[keep], seed_mass[keep]
+    rows = sorted_unique(np.concatenate([dense, lex_rows, seed_rows, asked_rows]).astype(np.int64))
+    rows = rows[np.isin(tools.kind_of[rows], wanted)]
+
+    def spread(where, values) -> np.ndarray:
+        out = np.zeros(len(rows))
+        where = np.asarray(where, dtype=np.int64)
+        inside = np.isin(where, rows)
+        out[np.searchsorted(rows, where[inside])] = np.asarray(values)[inside]
+        return out
+
+    return ToolCandidates(rows, row_dots(index.vectors, rows, query_vector), spread(lex_rows, lex_scores),
+                          spread(seed_rows, max_normalize(seed_mass)), spread(asked_rows, asked_share),
+                          walk.seeds)
+
+
+def _history(mg: MatchGraph | None, index: LoadedIndex, query: str, seeds, search_conf: dict,
+             conf: dict, select_weight: float):
+    """(rows, mass) the seeds' tool edges reach, weighted as the walk weighs its seeds; and
+    (rows, share) of the same request's own past query."""
+    empty = np.zeros(0, np.int64), np.zeros(0)
+    if mg is None or mg.empty or not seeds:
+        return *empty, *empty
+    edges = tool_edges(mg, index, select_weight, conf["match_weight"])
+    sims = np.array([s for _, s in seeds])
+    p = seed_weights(sims, search_conf["graph_min_sim"], search_conf["graph_power"])
+    p = p / p.sum()
+    parts = [(edges[q][0], edges[q][1] * w) for (q, _), w in zip(seeds, p) if q in edges]
+    if parts:
+        rows = np.concatenate([r for r, _ in parts])
+        mass = np.concatenate([m for _, m in parts])
+        rows, inverse = np.unique(rows, return_inverse=True)
+        mass = np.bincount(inverse, weights=mass)
+    else:
+        rows, mass = empty
+    alias = mg.aliases.get(normalize_query(query))
+    asked = edges.get(mg.query_pos[alias]) if alias is not None else None
+    return (rows, mass, *(asked if asked is not None else empty))
+
+
+def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | None, query_vector: np.ndarray,
+               query: str, k: int, kinds: tuple[str, ...], config: dict) -> list[ToolResult]:
+    """The k best callable units of `kinds` for the need `query` (its vector `query_vector`)."""
+    search_conf, conf = config["search"], config["tools"]
+    found = gather_tools(index, mg, query_vector, query, kinds, k, search_conf, conf,
+                         config["graph"]["select_weight"])
+    if not len(found.rows):
+        return []
+    w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
+                            graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
+    cold = {"dense": w.w_dense * found.cosine, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
+    general = personal = 0.0
+    if adapter is not None and found.seeds:
+        general, personal = adapter.row_scores(index, query_vector, query, found.rows)
+    parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
+                 history=found.history, asked=found.asked)
+    total = sum(parts.values())
+    order = np.argsort(-total, kind="stable")[:k]
+    return [_result(index, found, parts, int(i), float(total[i]), position)
+            for position, i in enumerate(order, start=1)]
+
+
+def _result(index: LoadedIndex, found: ToolCandidates, parts: dict, i: int, score: float, position: int
+            ) -> ToolResult:
+    row = int(found.rows[i])
+    pos = int(index.cap_owner[row])
+    artifact_id, cap_id = index.rows[row]
+    shown = index.artifacts.shown(pos, cap_id)
+    signals = Signals(**{name: round(float(np.asarray(values)[i]) if np.ndim(values) else float(values), 4)
+                         for name, values in parts.items()})
+    reason = Reason(signal=max(("dense", "bm25", "name", "graph"), key=lambda n: getattr(signals, n)),
+                    capability_title=shown.title, similarity=round(float(found.cosine[i]), 4),
+                    task=index.tasks[pos], selected_before=0)
+    if reason.signal == "graph":
+        sentence = "Matched because people with similar needs selected this tool."
+    else:
+        sentence = reason.sentence()
+    explanation = sentence + " " + ", ".join(f"{n} {getattr(signals, n):+.2f}" for n in ("dense", "bm25", "graph"))
+    return ToolResult(tool=shown.tool, artifact_id=artifact_id, server_name=index.names[pos],
+                      capability_id=cap_id, kind=CAPABILITY_KINDS[int(index.tools.kind_of[row])],
+                      title=shown.title, description=shown.description, score=round(score, 4),
+                      position=position, similarity=round(float(found.cosine[i]), 4),
+                      explanation=explanation, reason=reason, signals=signals)
