@@ -115,7 +115,7 @@ class _Server(MCPServer):
 
 
 def create_mcp_server(engine: Engine, guard: ClientGuard | None = None) -> MCPServer:
-    """The MCP server over `engine`: tools search, find_tools, compare, similar, artifact, record_selection.
+    """The MCP server over `engine`: tools search, compare, similar, artifact, record_selection.
     Over HTTP `guard` refuses write tokens from a client that sent too many wrong ones."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
