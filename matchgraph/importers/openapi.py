@@ -3,11 +3,13 @@
 The API is the artifact (`kind: api`); each operation is a capability: id = operationId (or
 `method-path`), title = summary (or the operationId in words, or `METHOD /path`), description =
 description or summary plus its tags, inputs = the names of its parameters and of the top-level
-fields of its request body, and `tool` = how to call it (protocol `openapi`: method, path template,
-the API's base URL as `server`, and `call_schema`, a JSON Schema of its parameters and body). `$ref`s are resolved by `jsonref` (local and relative-file
+fields of its request body. `$ref`s are resolved by `jsonref` (local and relative-file
 references; a reference to a URL is refused, since nothing is fetched at import time).
 Webhooks (3.1) are requests the API sends, not operations a caller makes: they are reported as
 skipped.
+
+Each operation also says how to call it: `tool` = {protocol `openapi`, method, path template, the
+API's base URL as `server`, and `call_schema`, a JSON Schema of its parameters and body}.
 """
 
 from __future__ import annotations
