@@ -19,10 +19,12 @@ from matchgraph.catalog import Artifact, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
-from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
+from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
-from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, TOOLS_KEEP, ArtifactOut, ComparisonOut,
-                        Detail, SearchOut, SimilarOut, ToolSearchOut, tool_result)
+from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, ArtifactOut, ComparisonOut, Detail,
+                        SearchOut, SimilarOut, tool_result)
+from .mcp_views import TOOLS_KEEP, ToolSearchOut  # find_tools
+from matchgraph.models import ToolSearchResponse  # find_tools
 
 
 class SelectionRecorded(EventsResult):
