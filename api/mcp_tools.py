@@ -24,6 +24,7 @@ from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, Simila
 from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, ArtifactOut, ComparisonOut, Detail,
                         SearchOut, SimilarOut, tool_result)
 from .mcp_views import TOOLS_KEEP, ToolSearchOut  # find_tools
+from matchgraph.catalog import CapabilityKind  # find_tools
 from matchgraph.models import ToolSearchResponse  # find_tools
 
 
@@ -129,9 +130,12 @@ class Tools:
             "is always returned; `trimmed` and `omitted` say what was cut"))] = None,
         record: Annotated[bool, Field(description="store this search as match events")] = True,
         detail: Detail = False,
+        kinds: Annotated[Optional[list[CapabilityKind]], Field(max_length=5, description=(
+            "what to return (default: the server's tools.kinds, tools and operations): `server` adds "
+            "registry servers you could install, with how to start them"))] = None,
     ) -> Annotated[CallToolResult, ToolSearchOut]:
         engine = self.engine
-        response = _call(lambda: engine.find_tools(need, k, record=record, client="mcp"))
+        response = _call(lambda: engine.find_tools(need, k, record=record, kinds=kinds, client="mcp"))
         return tool_result(ToolSearchResponse, response, detail, TOOLS_KEEP, max_tokens)
 
     def compare(

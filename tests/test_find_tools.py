@@ -227,6 +227,11 @@ def test_mcp_find_tools(tools_home):
             data = small.structured_content
             assert len(data["results"]) == 1 and data["results"][0]["tool"]["name"] == "convert_time"
             assert data["omitted"] == 2 and data["trimmed"]
+            servers = (await client.call_tool("find_tools", {"need": "automate a web browser", "k": 3,
+                                                             "record": False, "kinds": ["server"]})).structured_content
+            assert servers["results"] and {r["kind"] for r in servers["results"]} == {"server"}
+            wrong = await client.call_tool("find_tools", {"need": "x", "kinds": ["widgets"]})
+            assert wrong.is_error and "kinds" in wrong.content[0].text
             bad = await client.call_tool("find_tools", {"need": "x", "k": 0})
             assert bad.is_error and "k" in bad.content[0].text
 
