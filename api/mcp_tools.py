@@ -15,7 +15,7 @@ from pydantic import Field
 
 from .guard import ClientGuard
 from .models import EventsResult
-from matchgraph.catalog import Artifact, Kind, Pricing
+from matchgraph.catalog import Artifact, CapabilityKind, Kind, Pricing
 from matchgraph.engine import Engine
 from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
 from matchgraph.events import check_query
@@ -145,11 +145,14 @@ class Tools:
             "is always returned; `trimmed` and `omitted` say what was cut"))] = None,
         record: Annotated[bool, Field(description="store this search as match events")] = True,
         detail: Detail = False,
+        kinds: Annotated[Optional[list[CapabilityKind]], Field(max_length=5, description=(
+            "what to return (default: the server's tools.kinds, tools and operations): `server` adds "
+            "registry servers you could install, with how to start them"))] = None,
         ctx: Context = None,
     ) -> Annotated[CallToolResult, ToolSearchOut]:
         engine = self.engine
         client = self.recording_client(record, ctx)
-        response = _call(lambda: engine.find_tools(need, k, record=client is not None, client=client))
+        response = _call(lambda: engine.find_tools(need, k, record=client is not None, kinds=kinds, client=client))
         return tool_result(ToolSearchResponse, response, detail, TOOLS_KEEP, max_tokens)
 
     def compare(

@@ -186,6 +186,8 @@ SETTINGS: list[Setting] = [
       "score (search.graph_window for tools: a server's tools are close to each other)"),
     S("tools.w_offsets", 0.0, "weight of the gain from the learned capability offsets for tools (search.w_offsets "
       "for tools: offsets lift the selected tools over their unselected siblings)"),
+    S("tools.server_penalty", 0.1, "subtracted from a registry server's score when servers are asked for: a tool "
+      "that can be called now wins a near tie with a server that would have to be installed"),
     S("tools.match_weight", 0.0, "weight in the tool history of a match that was only shown (a select weighs "
       "graph.select_weight)"),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`"),

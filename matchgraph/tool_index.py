@@ -17,10 +17,13 @@ division by the best document's score would give it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
-from .catalog import CAPABILITY_KINDS, capability_kind, split_identifier
+from .catalog import CAPABILITY_KINDS, Capability, capability_kind, split_identifier
 from .lexical import BM25Index, _query_tokens
 
 NO_KIND = -1
@@ -64,19 +67,40 @@ def tool_text(server: str, capability) -> str:
                                 " ".join(split_identifier(i) for i in capability.inputs)) if p)
 
 
+class _CallableFields(TypedDict, total=False):
+    capabilities: list[dict[str, Any]]
+
+
+# A catalog.jsonl line read for its capabilities only (the line was validated when it was written):
+# the other fields are skipped unparsed, a third of the cost of a whole Artifact.
+_CAPABILITIES = TypeAdapter(_CallableFields)
+
+
+def _capabilities(index) -> Iterator[tuple[int, list[Capability]]]:
+    """(position, capabilities) of every artifact, in catalog order."""
+    records = index.artifacts
+    if records.path is None:  # a version written before catalog.jsonl: held in memory
+        for pos, artifact in enumerate(records):
+            yield pos, artifact.capabilities
+        return
+    with open(records.path, "rb") as fh:
+        for pos, line in enumerate(fh):
+            yield pos, [Capability.model_validate(c) for c in _CAPABILITIES.validate_json(line)["capabilities"]]
+
+
 def build_tool_index(index, bm25: dict | None = None) -> ToolIndex:
-    """The ToolIndex of a LoadedIndex (every record read once, streamed)."""
+    """The ToolIndex of a LoadedIndex (every record's capabilities read once, streamed)."""
     kind_of = np.full(len(index.cap_owner), NO_KIND, dtype=np.int8)
     rows, texts = [], []
-    for pos, artifact in enumerate(index.artifacts):
-        start = int(index.cap_start[pos])
-        for j, capability in enumerate(artifact.capabilities):
-            kind = capability_kind(capability, artifact.task)
+    for pos, capabilities in _capabilities(index):
+        start, task = int(index.cap_start[pos]), index.tasks[pos]
+        for j, capability in enumerate(capabilities):
+            kind = capability_kind(capability, task)
             if kind is None:
                 continue
             kind_of[start + j] = CAPABILITY_KINDS.index(kind)
             rows.append(start + j)
-            texts.append(tool_text(artifact.name, capability))
+            texts.append(tool_text(index.names[pos], capability))
     lexical = BM25Index(texts, **(bm25 or {}))
     return ToolIndex(kind_of, np.array(rows, dtype=np.int64), lexical, _token_max(lexical))
 

@@ -8,7 +8,7 @@ of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusi
     learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
               targets the tool each selection names)
     score   = cold + learned + relevance * (tools.w_graph * tool history
-              + tools.w_offsets * offset gain) + w_asked * asked
+              + tools.w_offsets * offset gain) + w_asked * asked - tools.server_penalty (registry servers)
 
 `relevance` is fusion.relevance with window tools.graph_window: a server's tools sit close to each
 other, so the lift from history must stay within a narrower band than an artifact's. `tool
@@ -157,6 +157,9 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
         general, personal = adapter.row_scores(index, query_vector, query, found.rows)
     parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
                  history=found.history, asked=found.asked)
+    if conf["server_penalty"]:  # a tool callable now wins a near tie with a server still to install
+        parts["prior"] = parts["prior"] - conf["server_penalty"] * (
+            index.tools.kind_of[found.rows] == CAPABILITY_KINDS.index("server"))
     total = sum(parts.values())
     order = np.argsort(-total, kind="stable")[:k]
     return [_result(index, found, parts, int(i), float(total[i]), position)

@@ -227,6 +227,11 @@ def test_mcp_find_tools(tools_home):
             data = small.structured_content
             assert len(data["results"]) == 1 and data["results"][0]["tool"]["name"] == "convert_time"
             assert data["omitted"] == 2 and data["trimmed"]
+            servers = (await client.call_tool("find_tools", {"need": "automate a web browser", "k": 3,
+                                                             "record": False, "kinds": ["server"]})).structured_content
+            assert servers["results"] and {r["kind"] for r in servers["results"]} == {"server"}
+            wrong = await client.call_tool("find_tools", {"need": "x", "kinds": ["widgets"]})
+            assert wrong.is_error and "kinds" in wrong.content[0].text
             bad = await client.call_tool("find_tools", {"need": "x", "k": 0})
             assert bad.is_error and "k" in bad.content[0].text
 
@@ -249,3 +254,31 @@ def test_old_catalog_records_still_load_and_get_kinds(tmp_path):
         "outputs": [], "best_for": None}
     assert capability_kind(Capability(id="x", title="X"), "image-to-text") is None
     assert Artifact(id="m", name="m", capabilities=[{"id": "c", "title": "t"}]).capabilities[0].kind is None
+
+
+def test_adapter_fit_targets_the_selected_tool(writable_home):
+    from matchgraph.adapter import fit_key, tool_choices
+    from matchgraph.fits import past_requests
+
+    engine = Engine(writable_home, {"token": TOKEN})
+    engine.add_events([{"query": "show my unstaged edits", "artifact_id": "mcp-git",
+                        "capability_id": "git_diff_unstaged", "kind": "select"},
+                       {"query": "show my unstaged edits", "artifact_id": "mcp-git",
+                        "capability_id": "git_status", "kind": "match"}])
+    state = engine.state
+    index, graph = state.index, state.graph
+    chosen = tool_choices(graph, index)
+    pos = index.position["mcp-git"]
+    assert chosen == {(graph.query_pos["show my unstaged edits"], pos):
+                      int(index.cap_start[pos]) + index.cap_ids[pos].index("git_diff_unstaged")}
+    conf = engine.config["search"]
+    texts = past_requests(graph, conf["input_markers"])
+    assert fit_key(index, texts, graph.query_vectors, graph.weights, conf, chosen) != \
+        fit_key(index, texts, graph.query_vectors, graph.weights, conf)  # another tool, another fit
+    # the fitted offsets move the selected tool towards the request
+    adapter = state.adapter
+    row = chosen[(graph.query_pos["show my unstaged edits"], pos)]
+    vector = engine.embedder().encode_query("show my unstaged edits")
+    general, personal = adapter.row_scores(index, vector, "show my unstaged edits", [row])
+    assert personal[0] > general[0]
+    engine.close()

@@ -58,14 +58,14 @@ def test_shown_capabilities_and_code_columns_equal_the_validated_records(tmp_pat
                 assert index.artifacts[pos] == artifact
             assert (index.kind(pos), index.pricing(pos)) == (artifact.kind, artifact.pricing)
             for c in artifact.capabilities:
-                assert index.artifacts.shown(pos, c.id) == (c.title, c.tool)
+                assert index.artifacts.shown(pos, c.id) == (c.title, c.tool, c.description)
             with pytest.raises(KeyError):
                 index.artifacts.shown(pos, "no-such-capability")
     assert isinstance(index.artifacts.shown(len(artifacts) - 1, "forecast").tool, ToolRef)
     with pytest.raises(IndexError):
         index.artifacts.shown(len(artifacts), "forecast")
     held = ArtifactRecords(None, np.zeros(0, np.int64), loaded=artifacts)  # a version before catalog.jsonl
-    assert held.shown(len(artifacts) - 1, "forecast") == ("Forecast for a city", tooled.capabilities[0].tool)
+    assert held.shown(len(artifacts) - 1, "forecast")[:2] == ("Forecast for a city", tooled.capabilities[0].tool)
 
 
 def test_filters_read_the_code_columns(tmp_path):

@@ -3,14 +3,15 @@
 The API is the artifact (`kind: api`); each operation is a capability: id = operationId (or
 `method-path`), title = summary (or the operationId in words, or `METHOD /path`), description =
 description or summary plus its tags, inputs = the names of its parameters and of the top-level
-fields of its request body, and `tool` = how to call it (protocol `openapi`: method, path template,
-the API's base URL as `server`, and `call_schema`, a JSON Schema of its parameters and body).
-`$ref`s are resolved by `jsonref`: references inside the document, and to regular files under the
-document's folder, read within the same limits as the document; a reference to a URL (nothing is
-fetched at import time), to a path outside that folder (absolute, `..` or a symlink out), to a
-device or a FIFO is refused.
+fields of its request body. `$ref`s are resolved by `jsonref`: references inside the document,
+and to regular files under the document's folder, read within the same limits as the document;
+a reference to a URL (nothing is fetched at import time), to a path outside that folder
+(absolute, `..` or a symlink out), to a device or a FIFO is refused.
 Webhooks (3.1) are requests the API sends, not operations a caller makes: they are reported as
 skipped.
+
+Each operation also says how to call it: `tool` = {protocol `openapi`, method, path template, the
+API's base URL as `server`, and `call_schema`, a JSON Schema of its parameters and body}.
 """
 
 from __future__ import annotations
