@@ -180,6 +180,8 @@ SETTINGS: list[Setting] = [
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
     S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)"),
+    S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "
+      "vectors (a broad text is near every need)"),
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the closeness of the nearest past query that "
       "selected it (times its relevance within tools.graph_window)"),
     S("tools.history_min_sim", 0.6, "a past query lifts the tools selected for it only above this cosine with the "

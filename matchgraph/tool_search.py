@@ -4,12 +4,15 @@ An agent needs one tool, not a server: `search` ranks artifacts and shows each o
 capability, so a server's second tool can never appear. Here every candidate is a capability row
 of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusion.fuse):
 
-    cold    = w_dense * cosine(need, tool) + tools.w_bm25 * BM25 / the need's ceiling
+    cold    = w_dense * (cosine(need, tool) - tools.w_generic * generic(tool))
+              + tools.w_bm25 * BM25 / the need's ceiling
     learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
               targets the tool each selection names)
     score   = cold + learned + relevance * (tools.w_graph * tool history
               + tools.w_offsets * offset gain) + w_asked * asked
 
+`generic` is the tool's cosine with the centroid of every unit's vector (tool_index.py): a broad
+text is near every need, and without this it comes first for needs it does not serve.
 `relevance` is fusion.relevance with window tools.graph_window: a server's tools sit close to each
 other, so the lift from history must stay within a narrower band than an artifact's. `tool
 history` is, per tool, the most any one of the past queries nearest this need (the walk's seeds,
@@ -163,7 +166,8 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
         return []
     w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
                             graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
-    cold = {"dense": w.w_dense * found.cosine, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
+    centered = found.cosine - conf["w_generic"] * index.tools.generic[found.rows]
+    cold = {"dense": w.w_dense * centered, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
     general = personal = 0.0
     if adapter is not None and found.seeds:
         general, personal = adapter.row_scores(index, query_vector, query, found.rows)
