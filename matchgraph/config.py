@@ -184,8 +184,8 @@ SETTINGS: list[Setting] = [
       "vectors (a broad text is near every need)"),
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the closeness of the nearest past query that "
       "selected it (times its relevance within tools.graph_window)"),
-    S("tools.history_min_sim", 0.6, "a past query lifts the tools selected for it only above this cosine with the "
-      "need", at_most=1),
+    S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
+      "projection) only above this cosine with the need", at_most=1),
     S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1),
     S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
       "score (search.graph_window for tools: a server's tools are close to each other)"),

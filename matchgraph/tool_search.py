@@ -6,8 +6,9 @@ of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusi
 
     cold    = w_dense * (cosine(need, tool) - tools.w_generic * generic(tool))
               + tools.w_bm25 * BM25 / the need's ceiling
-    learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
-              targets the tool each selection names)
+    learned = w_adapter * closeness * adapted cosine (the projection learned from the log,
+              adapter.py; its fit targets the tool each selection names; closeness: of the past
+              query nearest this need, as for the history below)
     score   = cold + learned + relevance * (tools.w_graph * tool history
               + tools.w_offsets * offset gain) + w_asked * asked
 
@@ -57,6 +58,7 @@ class ToolCandidates:
     history: np.ndarray  # the most any seed lifts each row (_history), 0..1
     asked: np.ndarray  # the same request's selects, share
     seeds: list
+    closeness: float  # history_closeness of the nearest past query (0 with none)
 
 
 def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float, match_weight: float
@@ -120,7 +122,14 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
 
     return ToolCandidates(rows, row_dots(index.vectors, rows, query_vector), spread(lex_rows, lex_scores),
                           spread(seed_rows, seed_mass), spread(asked_rows, asked_share),
-                          walk.seeds)
+                          walk.seeds, _nearest(walk.seeds, conf))
+
+
+def _nearest(seeds, conf: dict) -> float:
+    if not seeds:
+        return 0.0
+    return float(history_closeness(np.array([s for _, s in seeds]), conf["history_min_sim"],
+                                   conf["history_full_sim"]).max())
 
 
 def _history(mg: MatchGraph | None, index: LoadedIndex, query: str, seeds, conf: dict, select_weight: float):
@@ -171,6 +180,9 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
     general = personal = 0.0
     if adapter is not None and found.seeds:
         general, personal = adapter.row_scores(index, query_vector, query, found.rows)
+        # The projection is fitted to the past requests: it reshapes the ranking only as far as
+        # this need is worded like one of them (a far need keeps its cold order).
+        general, personal = found.closeness * general, found.closeness * personal
     parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
                  history=found.history, asked=found.asked)
     total = sum(parts.values())
