@@ -126,6 +126,8 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
 
 
 def _nearest(seeds, conf: dict) -> float:
+    """history_closeness of the past query nearest the need (0 with none): how far the adapter,
+    fitted to the past requests, may reshape this need's ranking."""
     if not seeds:
         return 0.0
     return float(history_closeness(np.array([s for _, s in seeds]), conf["history_min_sim"],
