@@ -182,8 +182,8 @@ SETTINGS: list[Setting] = [
       "best scores)"),
     S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "
       "vectors (a broad text is near every need)"),
-    S("tools.w_graph", 0.2, "weight of the tool history: per tool, the closeness of the nearest past query that "
-      "selected it (times its relevance within tools.graph_window)"),
+    S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
+      "to the need times the tool's share of its selects; times its relevance within tools.graph_window)"),
     S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
       "projection) only above this cosine with the need", at_most=1),
     S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1),
