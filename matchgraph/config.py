@@ -180,8 +180,13 @@ SETTINGS: list[Setting] = [
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
     S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)"),
-    S("tools.w_graph", 0.15, "weight of the select mass the nearest past queries put on a tool (max-normalized, "
-      "times its relevance within tools.graph_window)"),
+    S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "
+      "vectors (a broad text is near every need)"),
+    S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
+      "to the need times the tool's share of its selects; times its relevance within tools.graph_window)"),
+    S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
+      "projection) only above this cosine with the need", at_most=1),
+    S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1),
     S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
       "score (search.graph_window for tools: a server's tools are close to each other)"),
     S("tools.w_offsets", 0.0, "weight of the gain from the learned capability offsets for tools (search.w_offsets "

@@ -1,5 +1,5 @@
-"""What tool-level search reads beside the artifact index: each capability row's kind and a BM25
-over the callable units' own texts.
+"""What tool-level search reads beside the artifact index: each capability row's kind, a BM25
+over the callable units' own texts and how generic each unit's vector is.
 
 Built once per loaded index version (`LoadedIndex.tools`, on first use) from its records: a
 capability's kind (catalog.capability_kind: tool, operation, server, prompt, resource, or none
@@ -12,6 +12,11 @@ BM25 is normalized by the query's ceiling (`ceiling`): the sum over the query's 
 score any document gets for that term. A document that shares one stray word of a long request
 ("24" in "add 17.5 and 24.25") then gets that word's share of the request, not the full weight a
 division by the best document's score would give it.
+
+`generic[row]` is the cosine of a unit's vector with the centroid of all units' vectors. Sentence
+vectors crowd into a narrow cone, and a unit with a broad text (a registry server that lists a
+dozen features) sits near its middle: near every need, it comes first for needs it does not serve
+("hubness"). tool_search.py subtracts tools.w_generic times it from the cosine (centering).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class ToolIndex:
     rows: np.ndarray  # (n_tools,) int64
     bm25: BM25Index
     token_max: np.ndarray  # (vocabulary,) best document score of each BM25 term
+    generic: np.ndarray  # (n_capabilities,) float32 cosine with the units' centroid (0: no kind)
 
     def codes(self, kinds) -> np.ndarray:
         """The kind codes of `kinds` (names of CAPABILITY_KINDS)."""
@@ -102,7 +108,27 @@ def build_tool_index(index, bm25: dict | None = None) -> ToolIndex:
             rows.append(start + j)
             texts.append(tool_text(index.names[pos], capability))
     lexical = BM25Index(texts, **(bm25 or {}))
-    return ToolIndex(kind_of, np.array(rows, dtype=np.int64), lexical, _token_max(lexical))
+    rows = np.array(rows, dtype=np.int64)
+    return ToolIndex(kind_of, rows, lexical, _token_max(lexical), centroid_cosines(index.vectors, rows))
+
+
+def centroid_cosines(vectors: np.ndarray, rows: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """(len(vectors),) float32: each of `rows`' vectors' cosine with the normalized mean of them
+    (0 elsewhere); read in chunks, so 100k tools never gather one copy of all their vectors."""
+    out = np.zeros(len(vectors), np.float32)
+    if not len(rows):
+        return out
+    total = np.zeros(vectors.shape[1], np.float64)
+    for start in range(0, len(rows), chunk):
+        total += np.asarray(vectors[rows[start:start + chunk]], np.float64).sum(axis=0)
+    norm = np.linalg.norm(total)
+    if norm == 0:
+        return out
+    centroid = (total / norm).astype(np.float32)
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        out[part] = np.asarray(vectors[part], np.float32) @ centroid
+    return out
 
 
 def _token_max(bm25: BM25Index) -> np.ndarray:

@@ -4,18 +4,26 @@ An agent needs one tool, not a server: `search` ranks artifacts and shows each o
 capability, so a server's second tool can never appear. Here every candidate is a capability row
 of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusion.fuse):
 
-    cold    = w_dense * cosine(need, tool) + tools.w_bm25 * BM25 / the need's ceiling
-    learned = w_adapter * adapted cosine (the projection learned from the log, adapter.py; its fit
-              targets the tool each selection names)
+    cold    = w_dense * (cosine(need, tool) - tools.w_generic * generic(tool))
+              + tools.w_bm25 * BM25 / the need's ceiling
+    learned = w_adapter * closeness * adapted cosine (the projection learned from the log,
+              adapter.py; its fit targets the tool each selection names; closeness: of the past
+              query nearest this need, as for the history below)
     score   = cold + learned + relevance * (tools.w_graph * tool history
               + tools.w_offsets * offset gain) + w_asked * asked - tools.server_penalty (registry servers)
 
+`generic` is the tool's cosine with the centroid of every unit's vector (tool_index.py): a broad
+text is near every need, and without this it comes first for needs it does not serve.
 `relevance` is fusion.relevance with window tools.graph_window: a server's tools sit close to each
 other, so the lift from history must stay within a narrower band than an artifact's. `tool
-history` is the select mass the past queries nearest this need (the walk's seeds, search.py) put
-on each tool through the query -> capability edges, each seed's edges normalized to sum 1 (a
-select weighs graph.select_weight, a match that was only shown tools.match_weight), max-normalized:
-a recorded selection of a tool lifts that tool, not its server's other tools. `asked` is the same
+history` is, per tool, the most any one of the past queries nearest this need (the walk's seeds,
+search.py) gives it through the query -> capability edges: the seed's closeness to the need
+(0 at cosine tools.history_min_sim, 1 from tools.history_full_sim) times the tool's share of the
+seed's edges (normalized to sum 1; a select weighs graph.select_weight, a match that was only
+shown tools.match_weight). A recorded selection of a tool lifts that tool, not its server's
+other tools, and only for needs worded nearly like the one it was recorded for: a past request
+that merely shares the server's topic ("check out the branch experiment" for "make me a new
+branch") must not lift its tool over the sibling this need wants. `asked` is the same
 for the request asked before (its own past query only), outside the relevance window as in search.
 Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing").
 
@@ -35,7 +43,7 @@ from .ann import row_dots
 from .arrays import sorted_unique
 from .catalog import CAPABILITY_KINDS
 from .events import normalize_query
-from .fusion import Weights, fuse, max_normalize, seed_weights
+from .fusion import Weights, fuse
 from .graph import MatchGraph, edge_weight
 from .index import LoadedIndex
 from .models import Reason, Signals, ToolResult
@@ -47,9 +55,10 @@ class ToolCandidates:
     rows: np.ndarray  # capability rows, ascending
     cosine: np.ndarray
     bm25: np.ndarray  # BM25 / the need's ceiling, 0..1
-    history: np.ndarray  # seeds' select mass on each row, max-normalized
+    history: np.ndarray  # the most any seed lifts each row (_history), 0..1
     asked: np.ndarray  # the same request's selects, share
     seeds: list
+    closeness: float  # history_closeness of the nearest past query (0 with none)
 
 
 def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float, match_weight: float
@@ -98,8 +107,7 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
     keep = np.isin(tools.kind_of[lex_rows], wanted)
     lex_rows, lex_scores = lex_rows[keep], lex_scores[keep]
     walk = graph_walk(mg, index, query, query_vector, search_conf)
-    seed_rows, seed_mass, asked_rows, asked_share = _history(mg, index, query, walk.seeds, search_conf,
-                                                             conf, select_weight)
+    seed_rows, seed_mass, asked_rows, asked_share = _history(mg, index, query, walk.seeds, conf, select_weight)
     keep = np.isin(tools.kind_of[seed_rows], wanted)
     seed_rows, seed_mass = seed_rows[keep], seed_mass[keep]
     rows = sorted_unique(np.concatenate([dense, lex_rows, seed_rows, asked_rows]).astype(np.int64))
@@ -113,32 +121,50 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
         return out
 
     return ToolCandidates(rows, row_dots(index.vectors, rows, query_vector), spread(lex_rows, lex_scores),
-                          spread(seed_rows, max_normalize(seed_mass)), spread(asked_rows, asked_share),
-                          walk.seeds)
+                          spread(seed_rows, seed_mass), spread(asked_rows, asked_share),
+                          walk.seeds, _nearest(walk.seeds, conf))
 
 
-def _history(mg: MatchGraph | None, index: LoadedIndex, query: str, seeds, search_conf: dict,
-             conf: dict, select_weight: float):
-    """(rows, mass) the seeds' tool edges reach, weighted as the walk weighs its seeds; and
+def _nearest(seeds, conf: dict) -> float:
+    """history_closeness of the past query nearest the need (0 with none): how far the adapter,
+    fitted to the past requests, may reshape this need's ranking."""
+    if not seeds:
+        return 0.0
+    return float(history_closeness(np.array([s for _, s in seeds]), conf["history_min_sim"],
+                                   conf["history_full_sim"]).max())
+
+
+def _history(mg: MatchGraph | None, index: LoadedIndex, query: str, seeds, conf: dict, select_weight: float):
+    """(rows, lift) the seeds' tool edges reach, each row's lift the most any one seed gives it:
+    that seed's closeness to the need (history_closeness) times the row's share of its edges; and
     (rows, share) of the same request's own past query."""
     empty = np.zeros(0, np.int64), np.zeros(0)
     if mg is None or mg.empty or not seeds:
         return *empty, *empty
     edges = tool_edges(mg, index, select_weight, conf["match_weight"])
-    sims = np.array([s for _, s in seeds])
-    p = seed_weights(sims, search_conf["graph_min_sim"], search_conf["graph_power"])
-    p = p / p.sum()
-    parts = [(edges[q][0], edges[q][1] * w) for (q, _), w in zip(seeds, p) if q in edges]
+    closeness = history_closeness(np.array([s for _, s in seeds]), conf["history_min_sim"],
+                                  conf["history_full_sim"])
+    parts = [(edges[q][0], edges[q][1] * c) for (q, _), c in zip(seeds, closeness) if q in edges and c > 0]
     if parts:
         rows = np.concatenate([r for r, _ in parts])
-        mass = np.concatenate([m for _, m in parts])
+        lift = np.concatenate([m for _, m in parts])
         rows, inverse = np.unique(rows, return_inverse=True)
-        mass = np.bincount(inverse, weights=mass)
+        best = np.zeros(len(rows))
+        np.maximum.at(best, inverse, lift)
     else:
-        rows, mass = empty
+        rows, best = empty
     alias = mg.aliases.get(normalize_query(query))
     asked = edges.get(mg.query_pos[alias]) if alias is not None else None
-    return (rows, mass, *(asked if asked is not None else empty))
+    return (rows, best, *(asked if asked is not None else empty))
+
+
+def history_closeness(similarities: np.ndarray, min_sim: float, full_sim: float) -> np.ndarray:
+    """How far a past query at these cosines with the need may lift the tools selected for it: 0
+    up to min_sim, 1 from full_sim, linear in between. A past request worded almost like this need
+    asked for the same thing; one that only shares its topic (the same server) did not, and must
+    not lift a sibling of the tool this need wants."""
+    span = max(full_sim - min_sim, 1e-6)
+    return np.clip((np.asarray(similarities, dtype=np.float64) - min_sim) / span, 0.0, 1.0)
 
 
 def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | None, query_vector: np.ndarray,
@@ -151,10 +177,14 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
         return []
     w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
                             graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
-    cold = {"dense": w.w_dense * found.cosine, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
+    centered = found.cosine - conf["w_generic"] * index.tools.generic[found.rows]
+    cold = {"dense": w.w_dense * centered, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
     general = personal = 0.0
     if adapter is not None and found.seeds:
         general, personal = adapter.row_scores(index, query_vector, query, found.rows)
+        # The projection is fitted to the past requests: it reshapes the ranking only as far as
+        # this need is worded like one of them (a far need keeps its cold order).
+        general, personal = found.closeness * general, found.closeness * personal
     parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
                  history=found.history, asked=found.asked)
     if conf["server_penalty"]:  # a tool callable now wins a near tie with a server still to install

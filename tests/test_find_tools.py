@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -281,4 +282,45 @@ def test_adapter_fit_targets_the_selected_tool(writable_home):
     vector = engine.embedder().encode_query("show my unstaged edits")
     general, personal = adapter.row_scores(index, vector, "show my unstaged edits", [row])
     assert personal[0] > general[0]
+    engine.close()
+
+
+def test_a_selection_lifts_its_tool_only_for_needs_worded_near_it(writable_home):
+    from matchgraph.tool_search import history_closeness
+
+    assert history_closeness(np.array([0.4, 0.5, 0.7, 0.9, 0.97]), 0.5, 0.9).tolist() == \
+        pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0])
+    engine = Engine(writable_home, {"token": TOKEN})
+    need = "make a new branch called feature-login"
+    cold = engine.find_tools(need, k=5, record=False)
+    engine.add_events([{"query": q, "artifact_id": "mcp-git", "capability_id": "git_checkout", "kind": "select"}
+                       for q in ("switch to the branch called experiment", "check out the release branch")])
+    state = engine.state
+    vector = engine.embedder().encode_query(need)
+    closest = max(float(state.graph.query_vectors[state.graph.query_pos[q]] @ vector)
+                  for q in ("switch to the branch called experiment", "check out the release branch"))
+    assert closest < engine.config["tools"]["history_min_sim"]  # same server's topic, another request
+    warm = engine.find_tools(need, k=5, record=False)
+    assert keys(warm)[0] == keys(cold)[0]  # the sibling selected for other requests does not take its place
+    near = engine.find_tools("switch to the branch called experiment please", k=5, record=False)
+    assert keys(near)[0] == ("mcp-git", "git_checkout")
+    engine.close()
+
+
+def test_broad_texts_are_centered_away(tools_home):
+    from matchgraph.tool_index import centroid_cosines
+
+    vectors = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 0, 1]], dtype=np.float32)
+    centroid = vectors[:2].sum(0) / np.linalg.norm(vectors[:2].sum(0))
+    assert centroid_cosines(vectors, np.array([0, 1])).tolist() == pytest.approx([*(vectors[:2] @ centroid), 0.0])
+    engine = Engine(tools_home)
+    tools = engine.state.index.tools
+    kinds = tools.kind_of[tools.rows]
+    servers, callable_ = tools.rows[kinds == tools.codes(["server"])[0]], tools.rows[kinds == tools.codes(["tool"])[0]]
+    # a registry server describes many features, a tool one: the server sits nearer the middle
+    assert np.median(tools.generic[servers]) > np.median(tools.generic[callable_])
+    found = engine.find_tools("what time is it in Tokyo right now", k=3, record=False, kinds="tool,server")
+    top = found.results[0]
+    assert (top.artifact_id, top.capability_id) == ("mcp-time", "get_current_time")
+    assert top.signals.dense < top.similarity  # the unit's genericness is subtracted from its cosine
     engine.close()
