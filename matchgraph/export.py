@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -159,11 +161,27 @@ def ego_graph(mg: MatchGraph, ego: str, radius: int = 1, min_weight: float = 0.0
     return out
 
 
-def _clean(graph: nx.DiGraph) -> nx.DiGraph:
-    """GraphML and GEXF take only scalar attributes: drop None values."""
+# Characters XML 1.0 cannot hold (a recorded query may carry them); lxml refuses them outright.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: Any) -> Any:
+    """`value` with each character XML cannot hold written as its escape (\\x01), so that distinct
+    texts stay distinct; other values as they are."""
+    if isinstance(value, str) and _NOT_XML.search(value):
+        return _NOT_XML.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return value
+
+
+def _clean(graph: nx.DiGraph, xml: bool = False) -> nx.DiGraph:
+    """GraphML and GEXF take only scalar attributes: drop None values; for them (`xml`), texts
+    are made XML-safe too."""
+    fix = _xml_text if xml else (lambda v: v)
     out = nx.DiGraph()
-    out.add_nodes_from((n, {k: v for k, v in d.items() if v is not None}) for n, d in graph.nodes(data=True))
-    out.add_edges_from((u, v, {k: x for k, x in d.items() if x is not None}) for u, v, d in graph.edges(data=True))
+    out.add_nodes_from((fix(n), {k: fix(v) for k, v in d.items() if v is not None})
+                       for n, d in graph.nodes(data=True))
+    out.add_edges_from((fix(u), fix(v), {k: fix(x) for k, x in d.items() if x is not None})
+                       for u, v, d in graph.edges(data=True))
     return out
 
 
@@ -209,7 +227,7 @@ def write_graph(graph: nx.DiGraph, fmt: str, path: str | Path) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     path = Path(path)
-    graph = _clean(graph)
+    graph = _clean(graph, xml=fmt in ("graphml", "gexf"))
     partial = path.with_name(f".{path.name}.partial")
     try:
         if fmt == "graphml":

@@ -109,18 +109,29 @@ def build_tool_index(index, bm25: dict | None = None) -> ToolIndex:
             texts.append(tool_text(index.names[pos], capability))
     lexical = BM25Index(texts, **(bm25 or {}))
     rows = np.array(rows, dtype=np.int64)
-    return ToolIndex(kind_of, rows, lexical, _token_max(lexical), centroid_cosines(index.vectors, rows))
+    return ToolIndex(kind_of, rows, lexical, _token_max(lexical), centroid_cosines(index.vectors, rows, index.cap_owner))
 
 
-def centroid_cosines(vectors: np.ndarray, rows: np.ndarray, chunk: int = 65536) -> np.ndarray:
+def centroid_cosines(vectors: np.ndarray, rows: np.ndarray, owners: np.ndarray | None = None,
+                     chunk: int = 65536) -> np.ndarray:
     """(len(vectors),) float32: each of `rows`' vectors' cosine with the normalized mean of them
-    (0 elsewhere); read in chunks, so 100k tools never gather one copy of all their vectors."""
+    (0 elsewhere); read in chunks, so 100k tools never gather one copy of all their vectors.
+
+    With `owners` (each row's artifact, LoadedIndex.cap_owner) every artifact weighs the same in
+    the mean, however many tools it has: otherwise, in a gateway's handful of servers, the one
+    with the most (and most alike) tools would make the middle its own, and its tools would be
+    pushed down as "generic" for the very needs they serve."""
     out = np.zeros(len(vectors), np.float32)
     if not len(rows):
         return out
+    weights = np.ones(len(rows), np.float64)
+    if owners is not None:
+        owner = np.asarray(owners)[rows]
+        weights = 1.0 / np.bincount(owner)[owner]
     total = np.zeros(vectors.shape[1], np.float64)
     for start in range(0, len(rows), chunk):
-        total += np.asarray(vectors[rows[start:start + chunk]], np.float64).sum(axis=0)
+        part = slice(start, start + chunk)
+        total += weights[part] @ np.asarray(vectors[rows[part]], np.float64)
     norm = np.linalg.norm(total)
     if norm == 0:
         return out

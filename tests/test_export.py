@@ -80,3 +80,19 @@ def test_ego_graph_equals_the_full_graph_filter(demo_engine):
     assert checked > 0
     assert not has_node(mg, "a:no/such-artifact") and not has_node(mg, "c:" + TROCR + "#nope")
     assert not has_node(mg, TROCR)  # an artifact id alone is not a node id
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_xml_exports_hold_queries_with_control_characters(tmp_path, fmt):
+    """A recorded query may carry characters XML cannot hold (the API fuzzer sends them); the XML
+    formats write each as its escape, keeping distinct queries distinct, instead of failing."""
+    from matchgraph.export import write_graph
+
+    graph = nx.DiGraph()
+    graph.add_node("q:tab\x01le", type="query", text="tab\x01le \x1f")
+    graph.add_node("q:table", type="query", text="table")
+    graph.add_edge("q:tab\x01le", "q:table", relation="matched", weight=1.0)
+    back = read_graph(fmt, write_graph(graph, fmt, tmp_path / f"g.{fmt}"))
+    assert set(back.nodes) == {"q:tab\\x01le", "q:table"}
+    assert back.nodes["q:tab\\x01le"]["text"] == "tab\\x01le \\x1f"
+    assert back.number_of_edges() == 1

@@ -191,7 +191,7 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
                 assert hang.is_error and "server 'toolbox': hang got no answer within 3 s" in texts(hang)
                 again = await call("call_tool", {"server": "toolbox", "tool": "reverse_text", "arguments": {"text": "ab"}})
                 assert texts(again) == "ba"
-                memory = await call("find_tools", {"need": "remember that Alice likes tea", "k": 5})
+                memory = await call("find_tools", {"need": "add to the knowledge graph that Alice likes tea", "k": 5})
                 assert "memory" in {s for s, _ in found_tools(memory)}
 
                 # tools/list_changed: the new tool is indexed and found
