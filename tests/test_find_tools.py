@@ -324,3 +324,20 @@ def test_broad_texts_are_centered_away(tools_home):
     assert (top.artifact_id, top.capability_id) == ("mcp-time", "get_current_time")
     assert top.signals.dense < top.similarity  # the unit's genericness is subtracted from its cosine
     engine.close()
+
+
+def test_the_centroid_weighs_each_server_once():
+    """Nine alike tools of one server and one tool each of two others: weighed per server, the
+    many alike tools are not the middle of the catalog (they would be, weighed per tool)."""
+    import numpy as np
+
+    from matchgraph.tool_index import centroid_cosines
+
+    many, a, b = np.eye(3, dtype=np.float32)
+    vectors = np.stack([many] * 9 + [a, b])
+    rows = np.arange(len(vectors))
+    owners = np.array([0] * 9 + [1, 2])
+    per_tool = centroid_cosines(vectors, rows)
+    per_server = centroid_cosines(vectors, rows, owners)
+    assert per_tool[0] > per_tool[9] and per_tool[0] > 0.9
+    assert np.allclose(per_server, per_server[0])  # three servers, one weight each: all equally central
