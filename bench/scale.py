@@ -42,6 +42,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -124,10 +125,15 @@ def _pick(rng: np.random.Generator, items: list, size: int | None = None):
 
 def make_catalog(n: int, seed: int = SEED) -> list[dict]:
     """n artifact records in the catalog schema, deterministic for (n, seed)."""
+    return list(iter_catalog(n, seed))
+
+
+def iter_catalog(n: int, seed: int = SEED) -> Iterator[dict]:
+    """make_catalog's records one at a time (the same ones): setup writes 2,000,000 of them
+    without holding them."""
     rng = np.random.default_rng(seed)
     families = list(FAMILIES)
     seen: set[str] = set()
-    out = []
     for i in range(n):
         family = _pick(rng, families)
         task_i = _pick(rng, FAMILIES[family]) if rng.random() < 0.85 else int(rng.integers(len(TASKS)))
@@ -162,13 +168,41 @@ def make_catalog(n: int, seed: int = SEED) -> list[dict]:
             signals["benchmarks"] = {f"{task}-score": round(float(rng.uniform(40, 99)), 1)}
         if rng.random() < 0.1:
             signals["reviews"] = {"count": int(rng.integers(1, 500)), "mean": round(float(rng.uniform(2, 5)), 1)}
-        out.append({"id": artifact_id, "name": name, "kind": _pick(rng, KINDS), "pricing": _pick(rng, PRICINGS),
-                    "provider": provider, "license": _pick(rng, LICENSES), "task": task,
-                    "tags": [domain, language, family, source, target],
-                    "description": f"{family.capitalize()} {version} {size}, {qualifier}, for {does} "
-                                   f"on {domain} {source} in {language}.",
-                    "signals": signals, "capabilities": caps})
-    return out
+        yield {"id": artifact_id, "name": name, "kind": _pick(rng, KINDS), "pricing": _pick(rng, PRICINGS),
+               "provider": provider, "license": _pick(rng, LICENSES), "task": task,
+               "tags": [domain, language, family, source, target],
+               "description": f"{family.capitalize()} {version} {size}, {qualifier}, for {does} "
+                              f"on {domain} {source} in {language}.",
+               "signals": signals, "capabilities": caps}
+
+
+class _Columns:
+    """What make_queries and bench.json read of each artifact, kept as columns while the catalog
+    streams past: catalog[pos]["tags"|"task"|"name"] as make_catalog's list would answer."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.names: list[str] = []
+        self.tasks: list[str] = []
+        self.kinds: list[str] = []
+        self.pricings: list[str] = []
+        self.domains: list[str] = []
+        self.languages: list[str] = []
+
+    def add(self, record: dict) -> None:
+        self.ids.append(record["id"])
+        self.names.append(record["name"])
+        self.tasks.append(record["task"])
+        self.kinds.append(record["kind"])
+        self.pricings.append(record["pricing"])
+        self.domains.append(record["tags"][0])
+        self.languages.append(record["tags"][1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, pos: int) -> dict:
+        return {"name": self.names[pos], "task": self.tasks[pos], "tags": [self.domains[pos], self.languages[pos]]}
 
 
 def make_queries(catalog: list[dict], n: int, seed: int) -> list[tuple[str, int]]:
@@ -250,7 +284,7 @@ def _vocabulary_texts() -> list[str]:
 # -- phases (each runs in its own process) -------------------------------------------------------
 def phase_setup(work: Path, n: int) -> dict:
     """Catalog, queries, search log; vectors into the embedding cache. Not a measured figure."""
-    from matchgraph.catalog import capability_texts, load_catalog
+    from matchgraph.catalog import Artifact
     from matchgraph.embeddings import text_hash
     from matchgraph.engine import Engine
     from matchgraph.events import normalize_query
@@ -263,16 +297,31 @@ def phase_setup(work: Path, n: int) -> dict:
     encoder = PseudoEncoder(work, model)
     catalog_path = home / "catalog"  # a folder of shards, as large directories ship them: one
     catalog_path.mkdir()  # file of 1M artifacts (1.5 GB) would be over limits.file_bytes
-    catalog = make_catalog(n)
-    for shard_start in range(0, n, SHARD):
-        with (catalog_path / f"part-{shard_start // SHARD:04d}.jsonl").open("w") as fh:
-            for record in catalog[shard_start:shard_start + SHARD]:
-                fh.write(json.dumps(record) + "\n")
-    texts = capability_texts(load_catalog([catalog_path]))
-    for i, chunk_start in enumerate(range(0, len(texts), 50_000)):
-        chunk = texts[chunk_start:chunk_start + 50_000]
-        vectors = encoder.encode(chunk, SEED + i)
-        engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(chunk, vectors)})
+    catalog = _Columns()
+    texts: list[str] = []  # one chunk's capability texts at a time
+    chunk_number = capabilities = 0
+
+    def flush() -> None:  # chunks of 50,000 texts seeded by their number, as before streaming
+        nonlocal texts, chunk_number, capabilities
+        part, texts = texts[:50_000], texts[50_000:]
+        vectors = encoder.encode(part, SEED + chunk_number)
+        engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(part, vectors)})
+        capabilities += len(part)
+        chunk_number += 1
+
+    shard = None
+    for i, record in enumerate(iter_catalog(n)):
+        if i % SHARD == 0:
+            shard = shard.close() if shard else None
+            shard = (catalog_path / f"part-{i // SHARD:04d}.jsonl").open("w")
+        shard.write(json.dumps(record) + "\n")
+        catalog.add(record)
+        texts.extend(c.text() for c in Artifact.model_validate(record).capabilities)
+        if len(texts) >= 50_000:
+            flush()
+    shard.close()
+    if texts:
+        flush()
     searches = make_queries(catalog, SEARCHES, SEED + 1)
     pool = make_queries(catalog, max(200, n // 10), SEED + 2)  # past requests of the log
     fresh = make_queries(catalog, 100, SEED + 3)  # new requests among the 1,000 later events
@@ -281,10 +330,9 @@ def phase_setup(work: Path, n: int) -> dict:
     engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(norms, vectors)})
     (home / "bench.json").write_text(json.dumps({
         "catalog": str(catalog_path), "searches": searches, "pool": pool, "fresh": fresh,
-        "ids": [a["id"] for a in catalog], "tasks": [a["task"] for a in catalog],
-        "kinds": [a["kind"] for a in catalog], "pricings": [a["pricing"] for a in catalog]}))
+        "ids": catalog.ids, "tasks": catalog.tasks, "kinds": catalog.kinds, "pricings": catalog.pricings}))
     engine.close()
-    return {"setup_s": time.perf_counter() - start, "capabilities": len(texts)}
+    return {"setup_s": time.perf_counter() - start, "capabilities": capabilities}
 
 
 def phase_index(work: Path, n: int) -> dict:

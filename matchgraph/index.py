@@ -33,44 +33,28 @@ import numpy as np
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from .ann import ANN, AnnSettings, create_ann
+from .ann import ANN, AnnSettings
 from .catalog import Artifact, ToolRef
 from .gcpause import collection_paused
+from .index_build import BM25_DIR, CATALOG, COLUMNS, MANIFEST, OFFSETS, IndexWriter, dump_records  # noqa: F401
 from .lexical import BM25Index, NameIndex
 
-MANIFEST = "manifest.json"
-CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "columns.json", "bm25"
 
 
 def write_index(folder: Path, artifacts: list[Artifact], vectors: np.ndarray, manifest: dict,
                 bm25: dict | None = None, ann: AnnSettings | None = None,
                 records: list[str] | None = None) -> None:
-    """Write an index version into `folder` (a staging folder; publishing is versions.py's job).
+    """Write an index version into `folder` (a staging folder; publishing is versions.py's job)
+    from a catalog held in memory: the streamed build (index_build.py) fed one chunk.
     `bm25`: keyword arguments of BM25Index (config search.bm25_*), `ann`: config `ann`;
     `records`: each artifact's `model_dump_json()` when the caller already made them."""
-    assert sum(len(a.capabilities) for a in artifacts) == len(vectors), "one vector per capability"
-    lines = [(r + "\n").encode() for r in (records if records is not None else dump_records(artifacts))]
-    with open(folder / CATALOG, "wb") as fh:
-        fh.writelines(lines)
-    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
-    np.cumsum([len(line) for line in lines], out=offsets[1:])
-    np.save(folder / OFFSETS, offsets)
-    del lines
-    columns = {"id": [a.id for a in artifacts], "name": [a.name for a in artifacts],
-               "kind": [a.kind for a in artifacts], "pricing": [a.pricing for a in artifacts],
-               "task": [a.task for a in artifacts],
-               "capabilities": [[c.id for c in a.capabilities] for a in artifacts]}
-    (folder / COLUMNS).write_text(json.dumps(columns))
-    np.save(folder / "capabilities.npy", np.asarray(vectors, dtype=np.float32))  # no copy when float32
-    create_ann(vectors, "auto", ann).save(folder / "capabilities.faiss")
-    BM25Index([a.lexical_text() for a in artifacts], **(bm25 or {})).save(folder / BM25_DIR)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))  # written last: marks it complete
-
-
-def dump_records(artifacts: list[Artifact]) -> list[str]:
-    """Each artifact as JSON, made once per index build: catalog.jsonl's lines, the store's
-    record and its content hash (sha256 of this text, as Artifact.content_hash) all come from it."""
-    return [a.model_dump_json() for a in artifacts]
+    writer = IndexWriter(folder)
+    try:
+        writer.add(artifacts, np.asarray(vectors, dtype=np.float32), records)
+        writer.finish(manifest, bm25, ann, dim=int(vectors.shape[1]) if np.ndim(vectors) == 2 else None)
+    except BaseException:
+        writer.abandon()
+        raise
 
 
 class Shown(NamedTuple):
@@ -305,8 +289,11 @@ class LoadedIndex:
         ann_index = ANN.load(folder / "capabilities.faiss", ann)
         vectors = ann_index.stored_vectors()  # the ANN holds them already: one copy per process
         if vectors is None or len(vectors) != sum(len(c) for c in columns["capabilities"]):
-            # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call.
+            # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call. Only
+            # the rows read are resident, and they are page cache the kernel can take back.
             vectors = np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r"))
+            if ann_index.codes_only:  # an IVF of codes re-ranks its candidates with these rows
+                ann_index.attach(vectors)
         index = cls(version=version, manifest=manifest, ids=columns["id"], names=columns["name"],
                     cap_ids=columns["capabilities"], tasks=columns["task"], vectors=vectors,
                     ann=ann_index, bm25=lexical, artifacts=records)

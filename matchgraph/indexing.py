@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .ann import AnnSettings
-from .catalog import capability_texts, load_catalog
 from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import ValidationFailed
 from .gcpause import collection_paused
-from .index import dump_records, write_index
+from .index_build import build_from_catalog, index_rows
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -42,30 +41,38 @@ class Indexing:
             raise ValidationFailed("index", ["--catalog: no catalog given and no previous index"])
         model = model or (self.config["model"] if catalog or not last else last[0]["model"])
         limits = self.config["limits"]
-        artifacts = load_catalog(paths, limits)
-        if len(artifacts) < limits["min_artifacts"]:
-            raise ValidationFailed("catalog cannot be served, nothing was indexed", [
-                f"{', '.join(map(str, paths))}: {len(artifacts)} artifact(s), fewer than "
-                f"limits.min_artifacts ({limits['min_artifacts']}); the index in use stays"])
         embedder = self.embedder(model)
-        texts = capability_texts(artifacts)
-        vectors = embedder.encode(texts, progress=progress)
-        embedded = embedder.last_embedded
+        embedded = 0
+
+        def encode(texts: list[str]):
+            nonlocal embedded
+            vectors = embedder.encode(texts, progress=progress)
+            embedded += embedder.last_embedded
+            return vectors
+
         with self.versions.publishing():
             version, staging = self.versions.staging()
-            manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
-                        "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
-                        "created_at": datetime.now(timezone.utc).isoformat()}
-            records = dump_records(artifacts)  # once for catalog.jsonl, the store and its hashes
-            try:
-                write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
-                            AnnSettings.from_config(self.config), records)
-                self.versions.publish(version, staging, keep=self.config["keep_versions"])
+            try:  # one streamed pass (index_build.py): the catalog is never held whole
+                problems: list[str] = []
+                writer = build_from_catalog(staging, paths, limits, encode, problems)
+                if problems:
+                    raise ValidationFailed("catalog is invalid, nothing was indexed", problems)
+                if writer.artifacts < limits["min_artifacts"]:
+                    raise ValidationFailed("catalog cannot be served, nothing was indexed", [
+                        f"{', '.join(map(str, paths))}: {writer.artifacts} artifact(s), fewer than "
+                        f"limits.min_artifacts ({limits['min_artifacts']}); the index in use stays"])
+                artifacts, capabilities = writer.artifacts, writer.capabilities
+                manifest = {"version": version, "model": model, "dim": writer.dim or embedder.dim,
+                            "catalog": paths, "artifacts": artifacts, "capabilities": capabilities,
+                            "created_at": datetime.now(timezone.utc).isoformat()}
+                writer.finish(manifest, bm25_settings(self.config), AnnSettings.from_config(self.config))
+                del writer
+                published = self.versions.publish(version, staging, keep=self.config["keep_versions"])
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self.store.replace_artifacts(artifacts, records)
-            self.store.record_version(version, model, paths, len(artifacts), len(texts), embedded)
+            self.store.replace_artifact_rows(index_rows(published))
+            self.store.record_version(version, model, paths, artifacts, capabilities, embedded)
         # No reset of self._state: readers keep the old one until the version check swaps it.
-        return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
-                "embedded": embedded, "cached": len(texts) - embedded, "model": model}
+        return {"version": version, "artifacts": artifacts, "capabilities": capabilities,
+                "embedded": embedded, "cached": capabilities - embedded, "model": model}

@@ -278,13 +278,25 @@ class SQLStore:
         """Store the catalog; `records`: each artifact's model_dump_json() when the caller made
         them already (index.dump_records), stored as they are and hashed for content_hash."""
         records = records if records is not None else [a.model_dump_json() for a in catalog]
-        rows = [{"id": a.id, "name": a.name, "kind": a.kind, "pricing": a.pricing, "task": a.task,
-                 "record": JsonText(r), "content_hash": hashlib.sha256(r.encode()).hexdigest()}
-                for a, r in zip(catalog, records)]
+        self.replace_artifact_rows((a.id, a.name, a.kind, a.pricing, a.task, r) for a, r in zip(catalog, records))
+
+    def replace_artifact_rows(self, rows: Iterable[tuple[str, str, str, str, str | None, str]],
+                              batch_size: int = 5000) -> None:
+        """Store the catalog from (id, name, kind, pricing, task, record JSON) rows in catalog order,
+        `batch_size` at a time in one transaction (index_build.index_rows streams them from the
+        version folder: a million records are never held at once)."""
         with self.engine.begin() as conn:
             conn.execute(delete(artifacts))
-            if rows:
-                conn.execute(artifacts.insert(), rows)
+            batch: list[dict] = []
+            for aid, name, kind, pricing, task, record in rows:
+                batch.append({"id": aid, "name": name, "kind": kind, "pricing": pricing, "task": task,
+                              "record": JsonText(record),
+                              "content_hash": hashlib.sha256(record.encode()).hexdigest()})
+                if len(batch) >= batch_size:
+                    conn.execute(artifacts.insert(), batch)
+                    batch = []
+            if batch:
+                conn.execute(artifacts.insert(), batch)
 
     def record_version(self, version: int, model: str, catalog: list[str], artifacts: int,
                        capabilities: int, embedded: int) -> None:
