@@ -27,6 +27,7 @@ from .fits import stored_or_learned
 from .gcpause import collection_paused
 from .graph import MatchGraph
 from .graph_build import build_match_graph
+from .graph_store import load_graph, save_graph
 from .index import LoadedIndex
 from .needs import ACTION, SEVERAL
 from .pagerank import bipartite_pagerank
@@ -175,9 +176,13 @@ class ServedState:
                               "--catalog PATH` with a catalog that has some")
             index.name_index  # built before the state is served: a first search waited for it (~13 s at 1M)
         # Same index version: only the events stored since the previous graph are read and merged.
+        # A new process starts from the graph stored with the version (graph_store.py) the same way.
+        continued = previous.graph if previous and previous.index is index else None
+        stored = load_graph(self.home, index) if continued is None else None
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
-                                  self.config, progress=progress,
-                                  previous=previous.graph if previous and previous.index is index else None)
+                                  self.config, progress=progress, previous=continued or stored)
+        if continued is None and not graph.empty and (stored is None or graph.signature != stored.signature):
+            save_graph(self.home, graph)  # the next process folds in only the events after it
         # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
         signals = previous.scores.signals if previous and previous.index is index else None
         scores = compute_scores(index.artifacts,
