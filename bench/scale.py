@@ -21,7 +21,10 @@ What it does per size, each measured phase in a fresh subprocess (so "peak RSS" 
             and artifact pages, a 1-hop ego-graph export; a server's refresh after 1,000 new
             events (incremental graph, PageRank, scores).
   http      a real uvicorn on loopback serving the home: /api/search at concurrency 1 and 8
-            (a bounded number of requests each); the server's own peak RSS (VmHWM).
+            (a bounded number of requests each); the server's own peak RSS (VmHWM). Its first
+            load continues from the graph the graph phase stored and folds in the 1,000 events
+            after it (and fits again: the log changed); it stores that graph with its fit.
+  reload    a new process's first load with that stored graph and fit (the log unchanged).
 
 Latencies are milliseconds (p50/p95/p99); the table prints seconds for loads and builds and
 GB for memory. Working files go to --work (default /tmp/matchgraph-scale), one home per size.
@@ -484,6 +487,18 @@ def phase_http(work: Path, n: int) -> dict:
     return out
 
 
+def phase_reload(work: Path, n: int) -> dict:
+    """A new process's first load after the http phase's server stored the graph and fit for the
+    whole log (graph_store.py, fits.py): nothing to build or fit, only to load."""
+    from matchgraph.engine import Engine
+
+    engine = Engine(work / f"home-{n}", refresh_seconds=3600)
+    start = time.perf_counter()
+    state = engine.state
+    return {"reload_s": time.perf_counter() - start, "reload_rss_gb": _peak_rss_gb(),
+            "reload_events": engine.store.event_count(), "reload_fitted": state.adapter is not None}
+
+
 # -- helpers ------------------------------------------------------------------------------------
 def _log_items(bench: dict, count: int, seed: int, fresh: bool, tag: str = "") -> list[dict]:
     """Events as POST items: a Zipf draw over past requests, each leading to its source artifact
@@ -583,7 +598,8 @@ def _free_port() -> int:
 
 # -- the driver ---------------------------------------------------------------------------------
 PHASES = {"setup": phase_setup, "index": phase_index, "serve": lambda w, n: phase_serve(w, n, False),
-          "log": phase_log, "graph": lambda w, n: phase_serve(w, n, True), "http": phase_http}
+          "log": phase_log, "graph": lambda w, n: phase_serve(w, n, True), "http": phase_http,
+          "reload": phase_reload}
 
 
 def run_phase(work: Path, n: int, phase: str) -> dict:
@@ -619,6 +635,8 @@ def table(results: dict[int, dict]) -> str:
         ("search p50 / p95 / p99 with the log, no encoding (ms)", trio("graph_search_ms"), None),
         ("search with the log, filtered (ms)", trio("graph_search_filtered_ms"), None),
         ("refresh after 1,000 events (s)", sec("refresh_s", ".2f"), "refresh after 1,000 events (s)"),
+        ("server ready: stored graph + the 1,000 events after it, refit (s)", sec("http_ready_s"), None),
+        ("first load with the stored graph and fit (s)", sec("reload_s"), None),
         ("compare p50 / p95 (ms)", lambda r: f"{r['compare_ms']['p50']:.1f} / {r['compare_ms']['p95']:.1f}"
          if "compare_ms" in r else "—", None),
         ("artifact page p50 / p95 (ms)", lambda r: f"{r['artifact_ms']['p50']:.1f} / {r['artifact_ms']['p95']:.1f}"
@@ -633,6 +651,7 @@ def table(results: dict[int, dict]) -> str:
         ("peak RSS, in-process serve with the log (GB)", sec("graph_rss_gb", ".2f"), None),
         ("peak RSS, in-process serve without the log (GB)", sec("serve_rss_gb", ".2f"), None),
         ("peak RSS, index (GB)", sec("index_rss_gb", ".2f"), None),
+        ("peak RSS, first load with the stored graph and fit (GB)", sec("reload_rss_gb", ".2f"), None),
     ]
     head = "| | " + " | ".join(f"{n:,} artifacts" for n in sizes) + " | target 100k | target 1M |"
     lines = [head, "|---" * (len(sizes) + 3) + "|"]
@@ -643,7 +662,7 @@ def table(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
-PHASE_ORDER = ("setup", "index", "serve", "log", "graph", "http")
+PHASE_ORDER = ("setup", "index", "serve", "log", "graph", "http", "reload")
 
 
 def merged(work: Path, n: int) -> dict:

@@ -36,7 +36,8 @@ from typing_extensions import TypedDict
 from .ann import ANN, AnnSettings
 from .catalog import Artifact, ToolRef
 from .gcpause import collection_paused
-from .index_build import BM25_DIR, CATALOG, COLUMNS, MANIFEST, OFFSETS, IndexWriter, dump_records  # noqa: F401
+from .index_build import (BM25_DIR, CATALOG, COLUMNS, MANIFEST, OFFSETS, SIGNALS, IndexWriter,  # noqa: F401
+                          dump_records)
 from .lexical import BM25Index, NameIndex
 
 
@@ -266,6 +267,9 @@ class LoadedIndex:
     cap_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row -> position
+    # The catalog's raw signals as the build stored them (scores.SIGNAL_COLUMNS); None: a version
+    # written before they were stored, whose scores read every record once.
+    signal_columns: dict[str, np.ndarray] | None = None
 
     @classmethod
     def load(cls, version: int, folder: Path, bm25: dict | None = None,
@@ -298,6 +302,9 @@ class LoadedIndex:
                     cap_ids=columns["capabilities"], tasks=columns["task"], vectors=vectors,
                     ann=ann_index, bm25=lexical, artifacts=records)
         index._derive(columns)
+        if (folder / SIGNALS).exists():
+            with np.load(folder / SIGNALS) as stored:
+                index.signal_columns = {name: stored[name] for name in stored.files}
         return index
 
     def _derive(self, columns: dict) -> None:

@@ -19,10 +19,11 @@ import numpy as np
 from .ann import ANN, AnnSettings, create_ann_streamed
 from .catalog import Artifact, iter_catalog
 from .lexical import BM25Index
+from .scores import SIGNAL_COLUMNS, signal_row
 
 MANIFEST = "manifest.json"
 CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "columns.json", "bm25"
-VECTORS, ANN_FILE = "capabilities.npy", "capabilities.faiss"
+VECTORS, ANN_FILE, SIGNALS = "capabilities.npy", "capabilities.faiss", "signals.npz"
 CHUNK_ARTIFACTS = 20_000  # artifacts validated, dumped and looked up in the cache at a time
 CHUNK_ROWS = 100_000  # vectors read back and added to the ANN at a time (150 MB at 384 dims)
 _HEADER = 128  # bytes kept for the .npy header: its shape is known only at the end
@@ -98,6 +99,7 @@ class IndexWriter:
         self.columns: dict[str, list] = {"id": [], "name": [], "kind": [], "pricing": [], "task": [],
                                          "capabilities": []}
         self.lexical: list[str] = []
+        self.signals: list[np.ndarray] = []  # per chunk, (artifacts, SIGNAL_COLUMNS): scores.signal_row
         self.capabilities = 0
 
     def add(self, artifacts: list[Artifact], vectors: np.ndarray, records: list[str] | None = None) -> None:
@@ -117,6 +119,8 @@ class IndexWriter:
             self.columns["task"].append(artifact.task)
             self.columns["capabilities"].append([c.id for c in artifact.capabilities])
             self.lexical.append(artifact.lexical_text())
+        self.signals.append(np.array([signal_row(a) for a in artifacts], dtype=np.float64).reshape(
+            len(artifacts), len(SIGNAL_COLUMNS)))
         self._vectors.append(vectors)
         self.capabilities += count
 
@@ -139,6 +143,10 @@ class IndexWriter:
         self._offsets = []
         (self.folder / COLUMNS).write_text(json.dumps(self.columns))
         self.columns = {}
+        table = np.concatenate(self.signals) if self.signals else np.zeros((0, len(SIGNAL_COLUMNS)))
+        np.savez(self.folder / SIGNALS, **{name: table[:, i] for i, name in enumerate(SIGNAL_COLUMNS)})
+        self.signals = []
+        del table
         self._vectors.close(int(dim or manifest.get("dim") or 0))
         path, rows, dim = self._vectors.path, self._vectors.rows, self._vectors.dim
         index = create_ann_streamed(lambda: vector_blocks(path), lambda r: vector_rows(path, r),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -31,7 +32,7 @@ from .graph_store import load_graph, save_graph
 from .index import LoadedIndex
 from .needs import ACTION, SEVERAL
 from .pagerank import bipartite_pagerank
-from .scores import Scores, compute_scores
+from .scores import Scores, compute_scores, stored_catalog_signals
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -181,16 +182,25 @@ class ServedState:
         stored = load_graph(self.home, index) if continued is None else None
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
                                   self.config, progress=progress, previous=continued or stored)
-        if continued is None and not graph.empty and (stored is None or graph.signature != stored.signature):
-            save_graph(self.home, graph)  # the next process folds in only the events after it
         # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
-        signals = previous.scores.signals if previous and previous.index is index else None
+        # A new version's are read from the columns its build stored (not from every record).
+        now = datetime.now(timezone.utc)
+        signals = previous.scores.signals if previous and previous.index is index else \
+            stored_catalog_signals(index.ids, index.signal_columns, float(self.config["scores"]["neutral_prior"]),
+                                   now) if index.signal_columns is not None else None
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
-                                graph.times_matched, self.config, signals=signals,
+                                graph.times_matched, self.config, now=now, signals=signals,
                                 artifact_of=index.artifact)
-        return State(index=index, graph=graph, scores=scores,
-                     learned=self._learned(previous, index, graph, refit),
+        learned = self._learned(previous, index, graph, refit)
+        # The graph is stored when a process built it (not loaded as stored) and when a fit was
+        # made for it, so that the stored graph and fit go together: the next process then folds
+        # in only the events after them, and finds the fit for an unchanged log.
+        if not graph.empty and ((continued is None and (stored is None or graph.signature != stored.signature))
+                                or (previous is not None and learned is not previous.learned
+                                    and learned.adapter is not None)):
+            save_graph(self.home, graph)
+        return State(index=index, graph=graph, scores=scores, learned=learned,
                      actions=self._actions(previous, index, graph))
 
     def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:

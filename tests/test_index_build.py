@@ -114,3 +114,23 @@ def test_a_problem_in_a_late_chunk_refuses_the_whole_catalog_and_lists_every_pro
     assert any("duplicate artifact id" in p for p in caught.value.problems)
     assert engine.versions.current() is None and not list((home / "index").glob(".v*"))  # no staging left
     engine.close()
+
+
+def test_the_signals_stored_with_the_version_score_as_the_records_do(tmp_path):
+    """A load scores the catalog from signals.npz instead of parsing every record: the same raw
+    values and the same percentiles as catalog_signals over the artifacts."""
+    from datetime import datetime, timezone
+
+    from matchgraph.scores import catalog_signals, stored_catalog_signals
+
+    artifacts = load_catalog([FIXTURE])
+    write_index(tmp_path, artifacts, _vectors_of(capability_texts(artifacts)), {"model": "test"})
+    index = LoadedIndex.load(1, tmp_path)
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    want = catalog_signals(artifacts, 50.0, now)
+    got = stored_catalog_signals(index.ids, index.signal_columns, 50.0, now)
+    assert got.ids == want.ids and set(got.raw) == set(want.raw)
+    for name in want.raw:
+        assert np.allclose(got.raw[name], want.raw[name], equal_nan=True, rtol=0, atol=1e-12), name
+        assert np.array_equal(got.percentile[name], want.percentile[name]), name
+    assert not np.isnan(want.raw["freshness"]).all()  # the fixture has dates: freshness is compared
