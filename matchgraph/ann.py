@@ -4,10 +4,14 @@ By size (config `ann.*`): exact flat search up to `ann.flat_max` vectors (thousa
 capabilities search in well under a millisecond, and the ranking stays exact where quality was
 measured), `ann.large` above it (a flat scan of 300,000 capabilities costs ~20 ms a query on one
 core): HNSW, or IVF -- an inverted file over 4-bit product-quantized codes (FAISS fast scan)
-whose best candidates are re-ranked with the exact vectors (IndexRefineFlat), which builds in
-seconds where HNSW takes a minute or more at 300,000 vectors. Both keep the float32 vectors in
-row order, so search reads them from the index (`stored_vectors`). bench/ann_recall.py prints
-recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at 300,000 bench vectors).
+whose best candidates are re-ranked with the exact vectors, which builds in seconds where HNSW
+takes a minute or more at 300,000 vectors. HNSW keeps the float32 vectors in row order, so search
+reads them from the index (`stored_vectors`). An IVF built for a catalog (`create_ann_streamed`)
+keeps only its codes and re-ranks with vectors it is given (`attach`: a served index maps
+capabilities.npy), as IndexRefineFlat would with its own copy (the past-query index, built in
+memory by `create_ann`, still holds one): 4.6 GB not held at 3,000,000 capabilities.
+bench/ann_recall.py prints recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at
+300,000 bench vectors).
 """
 
 from __future__ import annotations

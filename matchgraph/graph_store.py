@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .index import LoadedIndex
 log = logging.getLogger(__name__)
 FOLDER = "graphs"  # under the home
 FORMAT = 1
+STALE_SECONDS = 3600  # a save takes seconds; a partial file this old was left by a killed process
 _SKIPPED = ("index", "query_ann")  # the loaded index is the caller's; the FAISS index is serialized
 
 
@@ -64,6 +66,9 @@ def save_graph(home: Path, graph: MatchGraph) -> Path | None:
         for other in path.parent.glob("v*.pkl"):
             if other != path:
                 other.unlink(missing_ok=True)
+        for left in path.parent.glob("*.partial"):  # a save killed midway, once surely not running
+            if time.time() - left.stat().st_mtime > STALE_SECONDS:
+                left.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not store the match graph: %s", exc)
         partial.unlink(missing_ok=True)

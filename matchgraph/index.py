@@ -1,13 +1,16 @@
 """A published index version, loaded: columns for search, artifact records fetched on demand.
 
-Files of a version folder (written by `write_index`, manifest.json last):
+Files of a version folder (written in one streamed pass by index_build.py, manifest.json last):
 
     catalog.jsonl          one artifact record a line, in catalog order
     catalog.offsets.npy    (n + 1,) int64 byte offsets of those lines
     columns.json           per artifact: id, name, kind, pricing, task, capability ids
-    capabilities.npy       (n_capabilities, dim) float32, L2-normalized (at load the same vectors
-                           are read from the ANN's storage; mapped only when it holds codes)
-    capabilities.faiss     the ANN over them (flat or HNSW by size, ann.py)
+    capabilities.npy       (n_capabilities, dim) float32, L2-normalized; memory-mapped at load
+                           unless the ANN holds the vectors itself (flat, HNSW): an IVF holds
+                           only its codes and re-ranks its candidates with the mapped rows
+    capabilities.faiss     the ANN over them (flat, HNSW or IVF by size, ann.py)
+    signals.npz            the catalog's raw signals (scores.SIGNAL_COLUMNS): a load scores
+                           from them without parsing every record
     bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
 
 What every search reads is held as numpy columns (kind, pricing and task codes, capability
