@@ -9,6 +9,7 @@ Files of a version folder (written in one streamed pass by index_build.py, manif
                            unless the ANN holds the vectors itself (flat, HNSW): an IVF holds
                            only its codes and re-ranks its candidates with the mapped rows
     capabilities.faiss     the ANN over them (flat, HNSW or IVF by size, ann.py)
+    names/                 the name index (lexical.NameIndex.save), read back at load
     signals.npz            the catalog's raw signals (scores.SIGNAL_COLUMNS): a load scores
                            from them without parsing every record
     bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
@@ -39,8 +40,8 @@ from typing_extensions import TypedDict
 from .ann import ANN, AnnSettings
 from .catalog import Artifact, ToolRef
 from .gcpause import collection_paused
-from .index_build import (BM25_DIR, CATALOG, COLUMNS, MANIFEST, OFFSETS, SIGNALS, IndexWriter,  # noqa: F401
-                          dump_records)
+from .index_build import (BM25_DIR, CATALOG, COLUMNS, MANIFEST, NAMES, OFFSETS, SIGNALS,  # noqa: F401
+                          IndexWriter, dump_records)
 from .lexical import BM25Index, NameIndex
 
 
@@ -273,6 +274,7 @@ class LoadedIndex:
     # The catalog's raw signals as the build stored them (scores.SIGNAL_COLUMNS); None: a version
     # written before they were stored, whose scores read every record once.
     signal_columns: dict[str, np.ndarray] | None = None
+    folder: Path | None = None  # where the version's files are (the name index is read from it)
 
     @classmethod
     def load(cls, version: int, folder: Path, bm25: dict | None = None,
@@ -305,6 +307,7 @@ class LoadedIndex:
                     cap_ids=columns["capabilities"], tasks=columns["task"], vectors=vectors,
                     ann=ann_index, bm25=lexical, artifacts=records)
         index._derive(columns)
+        index.folder = folder
         if (folder / SIGNALS).exists():
             with np.load(folder / SIGNALS) as stored:
                 index.signal_columns = {name: stored[name] for name in stored.files}
@@ -337,7 +340,8 @@ class LoadedIndex:
     def name_index(self) -> NameIndex:
         """Names and ids for the name signal (built on first use; a served state builds it at load)."""
         with collection_paused():
-            return NameIndex(self.names, self.ids)
+            stored = NameIndex.load(self.folder / NAMES) if self.folder is not None else None
+            return stored if stored is not None and stored.n == len(self.ids) else NameIndex(self.names, self.ids)
 
     @property
     def capability_keys(self) -> "CapabilityKeys":

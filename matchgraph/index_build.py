@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .ann import ANN, AnnSettings, create_ann_streamed
 from .catalog import Artifact, iter_catalog
-from .lexical import BM25Index
+from .lexical import BM25Index, NameIndex
 from .scores import SIGNAL_COLUMNS, signal_row
 
 MANIFEST = "manifest.json"
 CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "columns.json", "bm25"
+NAMES = "names"  # the name index (lexical.NameIndex.save)
+LEXICAL = "lexical.tmp"  # BM25's documents while the version is written
 VECTORS, ANN_FILE, SIGNALS = "capabilities.npy", "capabilities.faiss", "signals.npz"
 CHUNK_ARTIFACTS = 20_000  # artifacts validated, dumped and looked up in the cache at a time
 CHUNK_ROWS = 100_000  # vectors read back and added to the ANN at a time (150 MB at 384 dims)
@@ -98,9 +101,12 @@ class IndexWriter:
         self._vectors = VectorFile(folder / VECTORS)
         self.columns: dict[str, list] = {"id": [], "name": [], "kind": [], "pricing": [], "task": [],
                                          "capabilities": []}
-        self.lexical: list[str] = []
+        # BM25's documents, one JSON string a line, read back when BM25 is built last (held, they
+        # were ~1 KB an artifact: 2 GB at 2,000,000 beside everything else).
+        self._lexical = open(folder / LEXICAL, "w", encoding="utf-8")
         self.signals: list[np.ndarray] = []  # per chunk, (artifacts, SIGNAL_COLUMNS): scores.signal_row
         self.capabilities = 0
+        self._written = 0  # artifacts, once the columns are written and released
 
     def add(self, artifacts: list[Artifact], vectors: np.ndarray, records: list[str] | None = None) -> None:
         records = records if records is not None else dump_records(artifacts)
@@ -118,7 +124,7 @@ class IndexWriter:
             self.columns["pricing"].append(artifact.pricing)
             self.columns["task"].append(artifact.task)
             self.columns["capabilities"].append([c.id for c in artifact.capabilities])
-            self.lexical.append(artifact.lexical_text())
+            self._lexical.write(json.dumps(artifact.lexical_text()) + "\n")
         self.signals.append(np.array([signal_row(a) for a in artifacts], dtype=np.float64).reshape(
             len(artifacts), len(SIGNAL_COLUMNS)))
         self._vectors.append(vectors)
@@ -126,7 +132,8 @@ class IndexWriter:
 
     @property
     def artifacts(self) -> int:
-        return len(self._offsets) - 1
+        return len(self.columns.get("id", ())) if self.columns else self._written
+
 
     @property
     def dim(self) -> int | None:
@@ -139,8 +146,10 @@ class IndexWriter:
         and write the manifest last (it marks the folder complete). Each part is released before
         the next starts. `dim` (else `manifest["dim"]`) is the dimension when no vector came."""
         self._catalog.close()
+        count = self._written = self.artifacts
         np.save(self.folder / OFFSETS, np.asarray(self._offsets, dtype=np.int64))
         self._offsets = []
+        NameIndex(self.columns["name"], self.columns["id"]).save(self.folder / NAMES)
         (self.folder / COLUMNS).write_text(json.dumps(self.columns))
         self.columns = {}
         table = np.concatenate(self.signals) if self.signals else np.zeros((0, len(SIGNAL_COLUMNS)))
@@ -153,16 +162,35 @@ class IndexWriter:
                                     rows, dim, ann_kind, ann)
         index.save(self.folder / ANN_FILE)
         del index
-        lexical, self.lexical = self.lexical, []
-        BM25Index(lexical, **(bm25 or {})).save(self.folder / BM25_DIR)
-        del lexical
+        self._lexical.close()
+        BM25Index(_Lines(self.folder / LEXICAL, rows=count), **(bm25 or {})).save(self.folder / BM25_DIR)
+        (self.folder / LEXICAL).unlink()
         (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
     def abandon(self) -> None:
         """Close the open files (the caller removes the folder)."""
-        for fh in (self._catalog, self._vectors._fh):  # noqa: SLF001
+        for fh in (self._catalog, self._vectors._fh, self._lexical):  # noqa: SLF001
             if not fh.closed:
                 fh.close()
+
+
+class _Lines(Sequence):
+    """The JSON strings of a file, one a line, read as they are iterated: BM25's documents
+    (tokenized in one pass) without holding them."""
+
+    def __init__(self, path: Path, rows: int):
+        self.path, self.rows = path, rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __iter__(self) -> Iterator[str]:
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+    def __getitem__(self, i):
+        raise TypeError("read in order only: iterate")
 
 
 def dump_records(artifacts: Iterable[Artifact]) -> list[str]:

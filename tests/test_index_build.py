@@ -134,3 +134,23 @@ def test_the_signals_stored_with_the_version_score_as_the_records_do(tmp_path):
         assert np.allclose(got.raw[name], want.raw[name], equal_nan=True, rtol=0, atol=1e-12), name
         assert np.array_equal(got.percentile[name], want.percentile[name]), name
     assert not np.isnan(want.raw["freshness"]).all()  # the fixture has dates: freshness is compared
+
+
+def test_the_name_index_stored_with_the_version_answers_as_a_built_one(tmp_path):
+    from matchgraph.lexical import NameIndex
+
+    artifacts = load_catalog([FIXTURE])
+    write_index(tmp_path, artifacts, _vectors_of(capability_texts(artifacts)), {"model": "test"})
+    index = LoadedIndex.load(1, tmp_path)
+    built = NameIndex(index.names, index.ids)
+    loaded = NameIndex.load(tmp_path / "names")
+    assert loaded is not None and index.name_index.n == built.n
+    for name in NameIndex._ARRAYS:
+        assert np.array_equal(getattr(loaded, name), getattr(built, name)), name
+    assert loaded.string_of == built.string_of and loaded.gram_code == built.gram_code
+    assert loaded.choices == built.choices
+    for query in ["whisper large", "stable difusion", "trocr", "llama 3 8b", "bert"]:
+        for q in (query, query.replace(" ", "-")):
+            assert np.array_equal(loaded.candidates(q), built.candidates(q))
+            assert np.array_equal(loaded.exact(q), built.exact(q))
+    assert NameIndex.load(tmp_path / "names", min_shared=0.6) is None  # other settings: built again
