@@ -410,6 +410,7 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
         out["refresh_s"] = time.perf_counter() - started
         out["events"] = engine.store.event_count()
     out["serve_rss_gb"] = _peak_rss_gb()
+    out["serve_rss_anon_gb"], out["serve_rss_file_gb"] = _rss_parts_gb()
     return out
 
 
@@ -480,6 +481,7 @@ def phase_http(work: Path, n: int) -> dict:
             out[f"http_c{concurrency}_ms"] = _quantiles(latencies)
             out[f"http_c{concurrency}_rps"] = len(latencies) / (time.perf_counter() - started)
         out["http_rss_gb"] = _vm_hwm_gb(server.pid)
+        out["http_rss_anon_gb"], out["http_rss_file_gb"] = _rss_parts_gb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -598,6 +600,16 @@ def _vm_hwm_gb(pid: int) -> float:
     return float("nan")
 
 
+def _rss_parts_gb(pid: int | str = "self") -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory now: the file-backed part is mapped files the
+    kernel can take back (capabilities.npy's pages that searches read, BM25's matrix)."""
+    parts = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            parts[line.split(":")[0]] = int(line.split()[1]) / 2**20
+    return parts.get("RssAnon", float("nan")), parts.get("RssFile", float("nan"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -656,8 +668,13 @@ def table(results: dict[int, dict]) -> str:
         ("HTTP /api/search c=8: p50 / p95 (ms), req/s", lambda r: f"{r['http_c8_ms']['p50']:.0f} / "
          f"{r['http_c8_ms']['p95']:.0f}, {r['http_c8_rps']:.0f}" if "http_c8_ms" in r else "—", None),
         ("peak RSS, server (GB)", sec("http_rss_gb", ".2f"), "peak RSS, server (GB)"),
+        ("server RSS at the end: anonymous / mapped files (GB)", lambda r: f"{r['http_rss_anon_gb']:.2f} / "
+         f"{r['http_rss_file_gb']:.2f}" if "http_rss_anon_gb" in r else "—", None),
         ("peak RSS, in-process serve with the log (GB)", sec("graph_rss_gb", ".2f"), None),
         ("peak RSS, in-process serve without the log (GB)", sec("serve_rss_gb", ".2f"), None),
+        ("in-process serve without the log, RSS at the end: anonymous / mapped files (GB)",
+         lambda r: f"{r['serve_rss_anon_gb']:.2f} / {r['serve_rss_file_gb']:.2f}" if "serve_rss_anon_gb" in r
+         else "—", None),
         ("peak RSS, index (GB)", sec("index_rss_gb", ".2f"), None),
         ("peak RSS, first load with the stored graph and fit (GB)", sec("reload_rss_gb", ".2f"), None),
     ]
@@ -684,6 +701,7 @@ def merged(work: Path, n: int) -> dict:
         result = json.loads(path.read_text())
         if phase == "graph":
             renamed = {"load_s": "graph_load_s", "search_ms": "graph_search_ms", "serve_rss_gb": "graph_rss_gb",
+                       "serve_rss_anon_gb": None, "serve_rss_file_gb": None,
                        "search_filtered_ms": "graph_search_filtered_ms",
                        "search_encoding_ms": "graph_search_encoding_ms", "floor_ms": None, "load_rss_gb": None}
             result = {renamed.get(k, k): v for k, v in result.items() if renamed.get(k, k)}
