@@ -224,6 +224,24 @@ class CapabilityKeys:
         return pos is not None and capability_id in self.cap_ids[pos]
 
 
+MADV_POPULATE_READ = 22  # Linux >= 5.14; Python's mmap module does not name it
+
+
+def _populate(mapped: np.memmap) -> None:
+    """Map every page of a memory-mapped array now (reading the file in if the page cache lacks
+    it) rather than at each search's first touch: at 3,000,000 capabilities, 3,000 candidate rows
+    read in place took 2-4 ms while their pages were still being faulted in, 0.9 ms once mapped.
+    The pages are the file's page cache, shared and reclaimable; where the kernel refuses the
+    advice, pages are mapped as they are read, as before."""
+    handle = getattr(mapped, "_mmap", None)
+    if handle is None or not hasattr(handle, "madvise"):
+        return
+    try:
+        handle.madvise(MADV_POPULATE_READ)
+    except (OSError, ValueError):
+        pass
+
+
 def _codes(values: list[str | None], normalize=lambda v: v) -> tuple[dict[str, int], np.ndarray]:
     """Values as int32 codes over their sorted distinct (normalized) values; None/"" -> -1."""
     normalized = [normalize(v) if v else "" for v in values]
@@ -300,7 +318,9 @@ class LoadedIndex:
         if vectors is None or len(vectors) != sum(len(c) for c in columns["capabilities"]):
             # A plain array over the mapped file: np.memmap's indexing costs ~40 us a call. Only
             # the rows read are resident, and they are page cache the kernel can take back.
-            vectors = np.asarray(np.load(folder / "capabilities.npy", mmap_mode="r"))
+            mapped = np.load(folder / "capabilities.npy", mmap_mode="r")
+            _populate(mapped)
+            vectors = np.asarray(mapped)
             if ann_index.codes_only:  # an IVF of codes re-ranks its candidates with these rows
                 ann_index.attach(vectors)
         index = cls(version=version, manifest=manifest, ids=columns["id"], names=columns["name"],
