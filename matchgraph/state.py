@@ -186,8 +186,7 @@ class ServedState:
         # A new version's are read from the columns its build stored (not from every record).
         now = datetime.now(timezone.utc)
         signals = previous.scores.signals if previous and previous.index is index else \
-            stored_catalog_signals(index.ids, index.signal_columns, float(self.config["scores"]["neutral_prior"]),
-                                   now) if index.signal_columns is not None else None
+            self._stored_signals(index, now)
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
                                 graph.times_matched, self.config, now=now, signals=signals,
@@ -202,6 +201,14 @@ class ServedState:
             save_graph(self.home, graph)
         return State(index=index, graph=graph, scores=scores, learned=learned,
                      actions=self._actions(previous, index, graph))
+
+    def _stored_signals(self, index: LoadedIndex, now: datetime):
+        """The catalog's signals from the columns the index build stored (scores.signal_row);
+        None for a version written before they were (compute_scores then reads every record)."""
+        if index.signal_columns is None:
+            return None
+        return stored_catalog_signals(index.ids, index.signal_columns,
+                                      float(self.config["scores"]["neutral_prior"]), now)
 
     def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:
         """The graph search walks: past requests split into their actions (actions.py), redone only
