@@ -11,7 +11,9 @@ real vectors (e.g. an index version's capabilities.npy) as the centres instead o
 `--vectors` indexes the given vectors themselves (the first --sizes of them) and `--query-vectors`
 searches with the given ones (e.g. requests encoded by the model) instead of scattered points.
 --m and --ef-construction take lists: one build per pair, timed with all cores (as create_ann builds).
-Build and search run through matchgraph.ann (the index search uses), one thread per search.
+Build and search run through matchgraph.ann (the index search uses), one thread per search; the
+IVF is built as the index build does (codes only, re-ranked with the vectors: `served_ivf`), and
+with --vectors the exact top 10 comes from blocks of the (memory-mapped) file, not a flat copy.
 recall@10 = share of flat's top 10 that HNSW also returns in its top 10, over all queries.
 """
 
@@ -23,7 +25,7 @@ import time
 import faiss
 import numpy as np
 
-from matchgraph.ann import AnnSettings, create_ann
+from matchgraph.ann import AnnSettings, create_ann, create_ann_streamed
 
 
 def clustered(n: int, centers: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:
@@ -40,6 +42,31 @@ def timed_search(ann, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     for i, q in enumerate(queries):
         out[i] = ann.search(q, k)[1][0]
     return out, (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_000) -> np.ndarray:
+    """Flat search's ids (n_queries, k) by blocks of `vectors` (a memory map is fine): millions of
+    vectors are never copied whole, as a FAISS flat index would."""
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(vectors), chunk):
+        scores = queries @ np.asarray(vectors[start:start + chunk], dtype=np.float32).T
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        merged_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, 1)], axis=1)
+        merged_ids = np.concatenate([best_ids, top + start], axis=1)
+        keep = np.argsort(-merged_scores, axis=1, kind="stable")[:, :k]
+        best_scores, best_ids = np.take_along_axis(merged_scores, keep, 1), np.take_along_axis(merged_ids, keep, 1)
+    return best_ids
+
+
+def served_ivf(vectors: np.ndarray, settings: AnnSettings):
+    """The IVF as an index build makes it (index_build.py): fed in chunks, codes only, re-ranked
+    with the vectors it is attached to (a map of capabilities.npy when served)."""
+    n, dim = vectors.shape
+    ann = create_ann_streamed(lambda: (vectors[i:i + 100_000] for i in range(0, n, 100_000)),
+                              lambda rows: vectors[rows], n, dim, "ivf", settings)
+    ann.attach(vectors)
+    return ann
 
 
 def main(argv=None) -> None:
@@ -73,20 +100,24 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     given = np.load(args.vectors, mmap_mode="r") if args.vectors else None
     for size in (int(s) for s in args.sizes.split(",")):
-        if given is not None:
-            vectors = np.ascontiguousarray(given[:size], dtype=np.float32)
+        if given is not None:  # a map of the file: only the rows read are resident
+            vectors = np.asarray(given[:size]) if given.dtype == np.float32 else given[:size].astype(np.float32)
         else:
             vectors = clustered(size, centers, spread, rng)
         queries = np.load(args.query_vectors).astype(np.float32)[:args.queries] if args.query_vectors \
             else clustered(args.queries, centers, spread, rng)
-        flat = create_ann(vectors, "flat")
-        truth, flat_ms = timed_search(flat, queries, args.k)
+        if given is not None:  # exact top-k by blocks; flat's time per query is not measured
+            truth, flat_ms = exact_top(vectors, queries, args.k), float("nan")
+        else:
+            flat = create_ann(vectors, "flat")
+            truth, flat_ms = timed_search(flat, queries, args.k)
+            del flat
         builds = [(m, e, AnnSettings(hnsw_m=m, hnsw_ef_construction=e)) for m in map(int, args.m.split(","))
                   for e in map(int, args.ef_construction.split(","))] if args.kind == "hnsw" else \
             [("-", lists, AnnSettings(ivf_lists=lists)) for lists in map(int, args.ivf_lists.split(","))]
         for m, ef_construction, settings in builds:  # one build each, with all cores as create_ann builds
             started = time.perf_counter()
-            ann = create_ann(vectors, args.kind, settings)
+            ann = create_ann(vectors, args.kind, settings) if args.kind == "hnsw" else served_ivf(vectors, settings)
             build_s = time.perf_counter() - started
             for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
                 if args.kind == "hnsw":

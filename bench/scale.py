@@ -21,7 +21,10 @@ What it does per size, each measured phase in a fresh subprocess (so "peak RSS" 
             and artifact pages, a 1-hop ego-graph export; a server's refresh after 1,000 new
             events (incremental graph, PageRank, scores).
   http      a real uvicorn on loopback serving the home: /api/search at concurrency 1 and 8
-            (a bounded number of requests each); the server's own peak RSS (VmHWM).
+            (a bounded number of requests each); the server's own peak RSS (VmHWM). Its first
+            load continues from the graph the graph phase stored and folds in the 1,000 events
+            after it (and fits again: the log changed); it stores that graph with its fit.
+  reload    a new process's first load with that stored graph and fit (the log unchanged).
 
 Latencies are milliseconds (p50/p95/p99); the table prints seconds for loads and builds and
 GB for memory. Working files go to --work (default /tmp/matchgraph-scale), one home per size.
@@ -42,6 +45,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -54,6 +58,7 @@ SEARCHES = 100  # in-process searches per measurement (p99: the second slowest)
 ENCODED = 50  # of them, with the query encoded (10-15 ms each on a quiet core)
 HTTP_REQUESTS = 100  # requests per concurrency level
 SHARD = 100_000  # artifacts per catalog file
+FLOOR_MAX = 3_000_000  # capabilities up to which the floor's flat copy is made (4.6 GB at 3M)
 TARGETS = {  # issue 13: (100,000 artifacts, 1,000,000 artifacts)
     "search p50, no encoding (ms)": (5, 15), "search p99, no encoding (ms)": (25, 60),
     "first load (s)": (15, 90), "index from cache (s)": (30, 300),
@@ -124,10 +129,15 @@ def _pick(rng: np.random.Generator, items: list, size: int | None = None):
 
 def make_catalog(n: int, seed: int = SEED) -> list[dict]:
     """n artifact records in the catalog schema, deterministic for (n, seed)."""
+    return list(iter_catalog(n, seed))
+
+
+def iter_catalog(n: int, seed: int = SEED) -> Iterator[dict]:
+    """make_catalog's records one at a time (the same ones): setup writes 2,000,000 of them
+    without holding them."""
     rng = np.random.default_rng(seed)
     families = list(FAMILIES)
     seen: set[str] = set()
-    out = []
     for i in range(n):
         family = _pick(rng, families)
         task_i = _pick(rng, FAMILIES[family]) if rng.random() < 0.85 else int(rng.integers(len(TASKS)))
@@ -162,13 +172,41 @@ def make_catalog(n: int, seed: int = SEED) -> list[dict]:
             signals["benchmarks"] = {f"{task}-score": round(float(rng.uniform(40, 99)), 1)}
         if rng.random() < 0.1:
             signals["reviews"] = {"count": int(rng.integers(1, 500)), "mean": round(float(rng.uniform(2, 5)), 1)}
-        out.append({"id": artifact_id, "name": name, "kind": _pick(rng, KINDS), "pricing": _pick(rng, PRICINGS),
-                    "provider": provider, "license": _pick(rng, LICENSES), "task": task,
-                    "tags": [domain, language, family, source, target],
-                    "description": f"{family.capitalize()} {version} {size}, {qualifier}, for {does} "
-                                   f"on {domain} {source} in {language}.",
-                    "signals": signals, "capabilities": caps})
-    return out
+        yield {"id": artifact_id, "name": name, "kind": _pick(rng, KINDS), "pricing": _pick(rng, PRICINGS),
+               "provider": provider, "license": _pick(rng, LICENSES), "task": task,
+               "tags": [domain, language, family, source, target],
+               "description": f"{family.capitalize()} {version} {size}, {qualifier}, for {does} "
+                              f"on {domain} {source} in {language}.",
+               "signals": signals, "capabilities": caps}
+
+
+class _Columns:
+    """What make_queries and bench.json read of each artifact, kept as columns while the catalog
+    streams past: catalog[pos]["tags"|"task"|"name"] as make_catalog's list would answer."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.names: list[str] = []
+        self.tasks: list[str] = []
+        self.kinds: list[str] = []
+        self.pricings: list[str] = []
+        self.domains: list[str] = []
+        self.languages: list[str] = []
+
+    def add(self, record: dict) -> None:
+        self.ids.append(record["id"])
+        self.names.append(record["name"])
+        self.tasks.append(record["task"])
+        self.kinds.append(record["kind"])
+        self.pricings.append(record["pricing"])
+        self.domains.append(record["tags"][0])
+        self.languages.append(record["tags"][1])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, pos: int) -> dict:
+        return {"name": self.names[pos], "task": self.tasks[pos], "tags": [self.domains[pos], self.languages[pos]]}
 
 
 def make_queries(catalog: list[dict], n: int, seed: int) -> list[tuple[str, int]]:
@@ -250,7 +288,7 @@ def _vocabulary_texts() -> list[str]:
 # -- phases (each runs in its own process) -------------------------------------------------------
 def phase_setup(work: Path, n: int) -> dict:
     """Catalog, queries, search log; vectors into the embedding cache. Not a measured figure."""
-    from matchgraph.catalog import capability_texts, load_catalog
+    from matchgraph.catalog import Artifact
     from matchgraph.embeddings import text_hash
     from matchgraph.engine import Engine
     from matchgraph.events import normalize_query
@@ -263,16 +301,31 @@ def phase_setup(work: Path, n: int) -> dict:
     encoder = PseudoEncoder(work, model)
     catalog_path = home / "catalog"  # a folder of shards, as large directories ship them: one
     catalog_path.mkdir()  # file of 1M artifacts (1.5 GB) would be over limits.file_bytes
-    catalog = make_catalog(n)
-    for shard_start in range(0, n, SHARD):
-        with (catalog_path / f"part-{shard_start // SHARD:04d}.jsonl").open("w") as fh:
-            for record in catalog[shard_start:shard_start + SHARD]:
-                fh.write(json.dumps(record) + "\n")
-    texts = capability_texts(load_catalog([catalog_path]))
-    for i, chunk_start in enumerate(range(0, len(texts), 50_000)):
-        chunk = texts[chunk_start:chunk_start + 50_000]
-        vectors = encoder.encode(chunk, SEED + i)
-        engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(chunk, vectors)})
+    catalog = _Columns()
+    texts: list[str] = []  # one chunk's capability texts at a time
+    chunk_number = capabilities = 0
+
+    def flush() -> None:  # chunks of 50,000 texts seeded by their number, as before streaming
+        nonlocal texts, chunk_number, capabilities
+        part, texts = texts[:50_000], texts[50_000:]
+        vectors = encoder.encode(part, SEED + chunk_number)
+        engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(part, vectors)})
+        capabilities += len(part)
+        chunk_number += 1
+
+    shard = None
+    for i, record in enumerate(iter_catalog(n)):
+        if i % SHARD == 0:
+            shard = shard.close() if shard else None
+            shard = (catalog_path / f"part-{i // SHARD:04d}.jsonl").open("w")
+        shard.write(json.dumps(record) + "\n")
+        catalog.add(record)
+        texts.extend(c.text() for c in Artifact.model_validate(record).capabilities)
+        if len(texts) >= 50_000:
+            flush()
+    shard.close()
+    if texts:
+        flush()
     searches = make_queries(catalog, SEARCHES, SEED + 1)
     pool = make_queries(catalog, max(200, n // 10), SEED + 2)  # past requests of the log
     fresh = make_queries(catalog, 100, SEED + 3)  # new requests among the 1,000 later events
@@ -281,10 +334,9 @@ def phase_setup(work: Path, n: int) -> dict:
     engine.store.put_vectors(model, {text_hash(t): v for t, v in zip(norms, vectors)})
     (home / "bench.json").write_text(json.dumps({
         "catalog": str(catalog_path), "searches": searches, "pool": pool, "fresh": fresh,
-        "ids": [a["id"] for a in catalog], "tasks": [a["task"] for a in catalog],
-        "kinds": [a["kind"] for a in catalog], "pricings": [a["pricing"] for a in catalog]}))
+        "ids": catalog.ids, "tasks": catalog.tasks, "kinds": catalog.kinds, "pricings": catalog.pricings}))
     engine.close()
-    return {"setup_s": time.perf_counter() - start, "capabilities": len(texts)}
+    return {"setup_s": time.perf_counter() - start, "capabilities": capabilities}
 
 
 def phase_index(work: Path, n: int) -> dict:
@@ -331,7 +383,8 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
     if not with_log:  # encoding costs the same with or without the log: measured once
         out["search_encoding_ms"] = _timed(lambda t: engine.search(t, record=False), searches[:ENCODED],
                                            None, None, model)
-        out["floor_ms"] = _floor(state.index.vectors, real, searches[:ENCODED])
+        if len(state.index.vectors) <= FLOOR_MAX:
+            out["floor_ms"] = _floor(engine.versions.current()[1] / "capabilities.npy", real, searches[:ENCODED])
     if with_log:
         started = time.perf_counter()
         build_match_graph(engine.store, state.index, real, engine.config)
@@ -357,6 +410,7 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
         out["refresh_s"] = time.perf_counter() - started
         out["events"] = engine.store.event_count()
     out["serve_rss_gb"] = _peak_rss_gb()
+    out["serve_rss_anon_gb"], out["serve_rss_file_gb"] = _rss_parts_gb()
     return out
 
 
@@ -427,6 +481,7 @@ def phase_http(work: Path, n: int) -> dict:
             out[f"http_c{concurrency}_ms"] = _quantiles(latencies)
             out[f"http_c{concurrency}_rps"] = len(latencies) / (time.perf_counter() - started)
         out["http_rss_gb"] = _vm_hwm_gb(server.pid)
+        out["http_rss_anon_gb"], out["http_rss_file_gb"] = _rss_parts_gb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -434,6 +489,18 @@ def phase_http(work: Path, n: int) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
     return out
+
+
+def phase_reload(work: Path, n: int) -> dict:
+    """A new process's first load after the http phase's server stored the graph and fit for the
+    whole log (graph_store.py, fits.py): nothing to build or fit, only to load."""
+    from matchgraph.engine import Engine
+
+    engine = Engine(work / f"home-{n}", refresh_seconds=3600)
+    start = time.perf_counter()
+    state = engine.state
+    return {"reload_s": time.perf_counter() - start, "reload_rss_gb": _peak_rss_gb(),
+            "reload_events": engine.store.event_count(), "reload_fitted": state.adapter is not None}
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -496,12 +563,18 @@ def _each(fn, items) -> list[float]:
     return out
 
 
-def _floor(vectors: np.ndarray, embedder, queries: list[str]) -> dict:
-    """Query encoding + FAISS flat inner-product search (top 100) over the capability vectors."""
+def _floor(path: Path, embedder, queries: list[str]) -> dict:
+    """Query encoding + FAISS flat inner-product search (top 100) over the capability vectors,
+    read from the version's capabilities.npy in blocks (not mapped: the flat copy is the floor's
+    only extra memory)."""
     import faiss
 
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    from matchgraph.index_build import vector_blocks
+
+    index = None
+    for block in vector_blocks(path):
+        index = index or faiss.IndexFlatIP(block.shape[1])
+        index.add(block)
 
     def one(text: str) -> None:
         index.search(embedder.encode_query(text)[None, :].astype(np.float32), 100)
@@ -527,6 +600,16 @@ def _vm_hwm_gb(pid: int) -> float:
     return float("nan")
 
 
+def _rss_parts_gb(pid: int | str = "self") -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory now: the file-backed part is mapped files the
+    kernel can take back (capabilities.npy's pages that searches read, BM25's matrix)."""
+    parts = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            parts[line.split(":")[0]] = int(line.split()[1]) / 2**20
+    return parts.get("RssAnon", float("nan")), parts.get("RssFile", float("nan"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -535,7 +618,8 @@ def _free_port() -> int:
 
 # -- the driver ---------------------------------------------------------------------------------
 PHASES = {"setup": phase_setup, "index": phase_index, "serve": lambda w, n: phase_serve(w, n, False),
-          "log": phase_log, "graph": lambda w, n: phase_serve(w, n, True), "http": phase_http}
+          "log": phase_log, "graph": lambda w, n: phase_serve(w, n, True), "http": phase_http,
+          "reload": phase_reload}
 
 
 def run_phase(work: Path, n: int, phase: str) -> dict:
@@ -571,6 +655,8 @@ def table(results: dict[int, dict]) -> str:
         ("search p50 / p95 / p99 with the log, no encoding (ms)", trio("graph_search_ms"), None),
         ("search with the log, filtered (ms)", trio("graph_search_filtered_ms"), None),
         ("refresh after 1,000 events (s)", sec("refresh_s", ".2f"), "refresh after 1,000 events (s)"),
+        ("server ready: stored graph + the 1,000 events after it, refit (s)", sec("http_ready_s"), None),
+        ("first load with the stored graph and fit (s)", sec("reload_s"), None),
         ("compare p50 / p95 (ms)", lambda r: f"{r['compare_ms']['p50']:.1f} / {r['compare_ms']['p95']:.1f}"
          if "compare_ms" in r else "—", None),
         ("artifact page p50 / p95 (ms)", lambda r: f"{r['artifact_ms']['p50']:.1f} / {r['artifact_ms']['p95']:.1f}"
@@ -582,9 +668,15 @@ def table(results: dict[int, dict]) -> str:
         ("HTTP /api/search c=8: p50 / p95 (ms), req/s", lambda r: f"{r['http_c8_ms']['p50']:.0f} / "
          f"{r['http_c8_ms']['p95']:.0f}, {r['http_c8_rps']:.0f}" if "http_c8_ms" in r else "—", None),
         ("peak RSS, server (GB)", sec("http_rss_gb", ".2f"), "peak RSS, server (GB)"),
+        ("server RSS at the end: anonymous / mapped files (GB)", lambda r: f"{r['http_rss_anon_gb']:.2f} / "
+         f"{r['http_rss_file_gb']:.2f}" if "http_rss_anon_gb" in r else "—", None),
         ("peak RSS, in-process serve with the log (GB)", sec("graph_rss_gb", ".2f"), None),
         ("peak RSS, in-process serve without the log (GB)", sec("serve_rss_gb", ".2f"), None),
+        ("in-process serve without the log, RSS at the end: anonymous / mapped files (GB)",
+         lambda r: f"{r['serve_rss_anon_gb']:.2f} / {r['serve_rss_file_gb']:.2f}" if "serve_rss_anon_gb" in r
+         else "—", None),
         ("peak RSS, index (GB)", sec("index_rss_gb", ".2f"), None),
+        ("peak RSS, first load with the stored graph and fit (GB)", sec("reload_rss_gb", ".2f"), None),
     ]
     head = "| | " + " | ".join(f"{n:,} artifacts" for n in sizes) + " | target 100k | target 1M |"
     lines = [head, "|---" * (len(sizes) + 3) + "|"]
@@ -595,7 +687,7 @@ def table(results: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
-PHASE_ORDER = ("setup", "index", "serve", "log", "graph", "http")
+PHASE_ORDER = ("setup", "index", "serve", "log", "graph", "http", "reload")
 
 
 def merged(work: Path, n: int) -> dict:
@@ -609,6 +701,7 @@ def merged(work: Path, n: int) -> dict:
         result = json.loads(path.read_text())
         if phase == "graph":
             renamed = {"load_s": "graph_load_s", "search_ms": "graph_search_ms", "serve_rss_gb": "graph_rss_gb",
+                       "serve_rss_anon_gb": None, "serve_rss_file_gb": None,
                        "search_filtered_ms": "graph_search_filtered_ms",
                        "search_encoding_ms": "graph_search_encoding_ms", "floor_ms": None, "load_rss_gb": None}
             result = {renamed.get(k, k): v for k, v in result.items() if renamed.get(k, k)}

@@ -4,10 +4,14 @@ By size (config `ann.*`): exact flat search up to `ann.flat_max` vectors (thousa
 capabilities search in well under a millisecond, and the ranking stays exact where quality was
 measured), `ann.large` above it (a flat scan of 300,000 capabilities costs ~20 ms a query on one
 core): HNSW, or IVF -- an inverted file over 4-bit product-quantized codes (FAISS fast scan)
-whose best candidates are re-ranked with the exact vectors (IndexRefineFlat), which builds in
-seconds where HNSW takes a minute or more at 300,000 vectors. Both keep the float32 vectors in
-row order, so search reads them from the index (`stored_vectors`). bench/ann_recall.py prints
-recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at 300,000 bench vectors).
+whose best candidates are re-ranked with the exact vectors, which builds in seconds where HNSW
+takes a minute or more at 300,000 vectors. HNSW keeps the float32 vectors in row order, so search
+reads them from the index (`stored_vectors`). An IVF built for a catalog (`create_ann_streamed`)
+keeps only its codes and re-ranks with vectors it is given (`attach`: a served index maps
+capabilities.npy), as IndexRefineFlat would with its own copy (the past-query index, built in
+memory by `create_ann`, still holds one): 4.6 GB not held at 3,000,000 capabilities.
+bench/ann_recall.py prints recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at
+300,000 bench vectors).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import faiss
 import numpy as np
@@ -51,21 +56,37 @@ class ANN:
     """Holds a FAISS index; `search` returns (scores, ids) arrays of shape (n_queries, k), ids -1 when empty."""
 
     def __init__(self, index: faiss.Index, ef_search: int | None = None, probe: int | None = None,
-                 refine: float | None = None):
+                 refine: float | None = None, vectors: np.ndarray | None = None):
         self.index = index
+        # A codes-only IVF (`create_ann_streamed`) re-ranks with these row-order vectors, which
+        # the caller holds (a served index maps capabilities.npy): the index holds no copy.
+        self.vectors = vectors
+        self.k_factor = float(refine if refine is not None else _DEFAULT["ivf_refine"])
         if ef_search is not None and self.kind == "hnsw":
             index.hnsw.efSearch = int(ef_search)
         if self.kind == "ivf":
             if probe is not None:
                 faiss.extract_index_ivf(index).nprobe = int(probe)
-            if refine is not None:
+            if refine is not None and isinstance(index, faiss.IndexRefine):
                 index.k_factor = float(refine)
 
     @property
     def kind(self) -> str:
         if isinstance(self.index, faiss.IndexHNSW):
             return "hnsw"
-        return "ivf" if isinstance(self.index, faiss.IndexRefine) else "flat"
+        return "ivf" if isinstance(self.index, (faiss.IndexRefine, faiss.IndexIVF)) else "flat"
+
+    @property
+    def codes_only(self) -> bool:
+        """An IVF without its own copy of the vectors: re-ranked with `vectors` (see attach)."""
+        return isinstance(self.index, faiss.IndexIVF)
+
+    def attach(self, vectors: np.ndarray) -> None:
+        """Give a codes-only IVF the (size, dim) float32 row-order vectors it re-ranks with (a
+        read-only memory map of capabilities.npy is enough: it reads only the candidates' rows)."""
+        if len(vectors) != self.size:
+            raise ValueError(f"{len(vectors)} vectors for an index of {self.size}")
+        self.vectors = vectors
 
     @property
     def size(self) -> int:
@@ -80,12 +101,31 @@ class ANN:
             # HNSW returns at most efSearch neighbours: widen it for this call only.
             params = faiss.SearchParametersHNSW(efSearch=k)
             return self.index.search(queries, k, params=params)
+        if self.codes_only:
+            return self._refined(queries, k)
         if self.kind == "ivf" and k < IVF_RERANK_K:
             # A short list re-ranks as many candidates as search's 100 do: 4-bit codes order the
             # first few too roughly (recall@10 0.79 re-ranking 120 at 300,000 vectors, 0.985 at 1,200).
             params = faiss.IndexRefineSearchParameters(k_factor=float(self.index.k_factor) * IVF_RERANK_K / k)
             return self.index.search(queries, k, params=params)
         return self.index.search(queries, k)
+
+    def _refined(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """IndexRefineFlat's search with the vectors outside the index: the IVF's k * k_factor
+        best by code (as many as for IVF_RERANK_K when k is smaller), re-ranked by exact inner
+        product, best k kept (ties in the IVF's order)."""
+        if self.vectors is None:
+            raise RuntimeError("a codes-only IVF searched before attach(vectors)")
+        k_base = min(self.size, int(max(k, IVF_RERANK_K) * self.k_factor))
+        _, candidates = self.index.search(queries, k_base)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for i, (query, found) in enumerate(zip(queries, candidates)):
+            found = found[found >= 0]
+            exact = row_dots(self.vectors, found, query)
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[i, :len(best)], ids[i, :len(best)] = exact[best], found[best]
+        return scores, ids
 
     def stored_vectors(self) -> np.ndarray | None:
         """(size, dim) float32, read-only: the vectors a flat or HNSW-flat index holds, as a view of
@@ -157,6 +197,37 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
             if kind == "ivf":
                 index.train(vectors[_training_rows(len(vectors), faiss.extract_index_ivf(index).nlist)])
             index.add(vectors)
+    return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
+
+
+def create_ann_streamed(chunks: Callable[[], Iterator[np.ndarray]], sample: Callable[[np.ndarray], np.ndarray],
+                        n: int, dim: int, kind: str = "auto", settings: AnnSettings | None = None) -> ANN:
+    """The index `create_ann` builds over n vectors, fed in chunks so that the caller never holds
+    them all: `chunks()` yields the (rows, dim) float32 row blocks in order, `sample(rows)` returns
+    the given sorted rows (IVF training: 40 a list, a sample, not the set). An IVF keeps its codes
+    only (no refine copy of the vectors): `attach` the vectors before searching it (LoadedIndex
+    maps capabilities.npy). Flat and HNSW hold the vectors themselves, as they must."""
+    settings = settings or AnnSettings()
+    kind = _kind(n, kind, settings)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    elif kind == "ivf":
+        lists = _list_count(n, settings.ivf_lists)
+        codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
+        index = faiss.index_factory(dim, f"IVF{lists},{codes}", faiss.METRIC_INNER_PRODUCT)
+    else:
+        raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw|ivf)")
+    if n:
+        with _batch_threads() if kind in ("hnsw", "ivf") else nullcontext():
+            if kind == "ivf":
+                index.train(np.ascontiguousarray(sample(_training_rows(n, index.nlist)), dtype=np.float32))
+            for block in chunks():
+                index.add(np.ascontiguousarray(block, dtype=np.float32))
+    if index.ntotal != n:
+        raise ValueError(f"{index.ntotal} vectors added, {n} announced")
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
 
 

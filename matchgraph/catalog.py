@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Literal, get_args
+from typing import Any, Iterable, Iterator, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
@@ -378,9 +378,19 @@ def load_catalog(paths: Iterable[str | Path], limits: dict | None = None) -> lis
     `limits` is config `limits` (file and line bytes, capabilities per artifact, id length, text
     length, nesting depth); missing keys take DEFAULT_LIMITS.
     """
-    limits = {**DEFAULT_LIMITS, **(limits or {})}
-    artifacts: list[Artifact] = []
     problems: list[str] = []
+    artifacts = list(iter_catalog(paths, limits, problems))
+    if problems:
+        raise ValidationFailed("catalog is invalid, nothing was indexed", problems)
+    return artifacts
+
+
+def iter_catalog(paths: Iterable[str | Path], limits: dict | None, problems: list[str]) -> Iterator[Artifact]:
+    """Every artifact under `paths` in catalog order, validated as `load_catalog` does, one at a
+    time (an index build streams a catalog of millions rather than holding it); each problem found
+    is appended to `problems` as it is met, and the caller raises once the stream ends. Artifacts
+    with a problem of their own (a bad id, a duplicate) are yielded too, like load_catalog's list."""
+    limits = {**DEFAULT_LIMITS, **(limits or {})}
     seen: dict[str, str] = {}
     for path in catalog_files(paths):
         for place, raw in _records(path, limits):
@@ -406,7 +416,4 @@ def load_catalog(paths: Iterable[str | Path], limits: dict | None = None) -> lis
                 problems.append(f"{place}: id: duplicate artifact id '{artifact.id}' (first at {seen[artifact.id]})")
             seen.setdefault(artifact.id, place)
             problems.extend(f"{place}: {p}" for p in _artifact_problems(artifact, limits))
-            artifacts.append(artifact)
-    if problems:
-        raise ValidationFailed("catalog is invalid, nothing was indexed", problems)
-    return artifacts
+            yield artifact

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .ann import AnnSettings
-from .catalog import capability_texts, load_catalog
 from .config import bm25_settings
 from .embeddings import Embedder
 from .errors import ValidationFailed
 from .faults import fault_point
 from .gcpause import collection_paused
-from .index import dump_records, write_index
+from .index_build import build_from_catalog, index_rows
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -43,35 +42,44 @@ class Indexing:
             raise ValidationFailed("index", ["--catalog: no catalog given and no previous index"])
         model = model or (self.config["model"] if catalog or not last else last[0]["model"])
         limits = self.config["limits"]
-        artifacts = load_catalog(paths, limits)
-        if len(artifacts) < limits["min_artifacts"]:
-            raise ValidationFailed("catalog cannot be served, nothing was indexed", [
-                f"{', '.join(map(str, paths))}: {len(artifacts)} artifact(s), fewer than "
-                f"limits.min_artifacts ({limits['min_artifacts']}); the index in use stays"])
         embedder = self.embedder(model)
-        texts = capability_texts(artifacts)
-        vectors = embedder.encode(texts, progress=progress)
-        embedded = embedder.last_embedded
+        embedded = 0
+
+        def encode(texts: list[str]):
+            nonlocal embedded
+            vectors = embedder.encode(texts, progress=progress)
+            embedded += embedder.last_embedded
+            return vectors
+
         with self.versions.publishing():
             # store first, then CURRENT (versions.py): a crash between any two steps leaves the
             # old version served, store and folder agreeing, or a flip reconcile() finishes
             stored = self.store.latest_version()
             self.versions.reconcile(stored, locked=True)  # a publish an earlier crash cut short
             version, staging = self.versions.staging(stored)
-            manifest = {"version": version, "model": model, "dim": int(vectors.shape[1]),
-                        "catalog": paths, "artifacts": len(artifacts), "capabilities": len(texts),
-                        "created_at": datetime.now(timezone.utc).isoformat()}
-            records = dump_records(artifacts)  # once for catalog.jsonl, the store and its hashes
-            try:
-                write_index(staging, artifacts, vectors, manifest, bm25_settings(self.config),
-                            AnnSettings.from_config(self.config), records)
+            try:  # one streamed pass (index_build.py): the catalog is never held whole
+                problems: list[str] = []
+                writer = build_from_catalog(staging, paths, limits, encode, problems)
+                if problems:
+                    raise ValidationFailed("catalog is invalid, nothing was indexed", problems)
+                if writer.artifacts < limits["min_artifacts"]:
+                    raise ValidationFailed("catalog cannot be served, nothing was indexed", [
+                        f"{', '.join(map(str, paths))}: {writer.artifacts} artifact(s), fewer than "
+                        f"limits.min_artifacts ({limits['min_artifacts']}); the index in use stays"])
+                artifacts, capabilities = writer.artifacts, writer.capabilities
+                manifest = {"version": version, "model": model, "dim": writer.dim or embedder.dim,
+                            "catalog": paths, "artifacts": artifacts, "capabilities": capabilities,
+                            "created_at": datetime.now(timezone.utc).isoformat()}
+                writer.finish(manifest, bm25_settings(self.config), AnnSettings.from_config(self.config))
+                del writer
                 final = self.versions.place(version, staging)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             fault_point("publish:placed")
-            try:
-                self.store.publish_version(version, model, paths, artifacts, records, len(texts), embedded)
+            try:  # the store's rows streamed from the placed folder (index_build.index_rows)
+                self.store.publish_version(version, model, paths, index_rows(final), artifacts, capabilities,
+                                           embedded)
             except BaseException:  # the store does not know it: no reader may be pointed at it
                 shutil.rmtree(final, ignore_errors=True)
                 raise
@@ -80,5 +88,5 @@ class Indexing:
             fault_point("publish:pointed")
             self.versions.prune(self.config["keep_versions"])
         # No reset of self._state: readers keep the old one until the version check swaps it.
-        return {"version": version, "artifacts": len(artifacts), "capabilities": len(texts),
-                "embedded": embedded, "cached": len(texts) - embedded, "model": model}
+        return {"version": version, "artifacts": artifacts, "capabilities": capabilities,
+                "embedded": embedded, "cached": capabilities - embedded, "model": model}

@@ -176,6 +176,41 @@ class NameIndex:
         self.postings = holders[np.argsort(codes, kind="stable")]
         self.posting_start = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(self.gram_code)))])
         self.need = _shared_needed(self.gram_counts, min_shared)
+        self.owner = owner
+
+    _ARRAYS = ("lengths", "owner", "members", "member_start", "gram_counts", "postings", "posting_start", "need")
+
+    def save(self, folder: Path) -> None:
+        """Write the index to `folder` (an index version's names/): a load reads it back in a
+        fraction of a build (the trigrams of 2 strings per artifact: ~15 s at 1,000,000)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "arrays.npz", **{name: getattr(self, name) for name in self._ARRAYS})
+        (folder / "strings.json").write_text(json.dumps({
+            "n": self.n, "settings": [self.min_partial_len, self.min_shared, self.max_fuzzy],
+            "strings": list(self.string_of), "grams": list(self.gram_code)}))
+
+    @classmethod
+    def load(cls, folder: Path, min_partial_len: int = 5, min_shared: float = 0.5,
+             max_fuzzy: int = 100) -> "NameIndex | None":
+        """The index saved in `folder`; None when there is none or it has other settings (the
+        caller builds it)."""
+        try:
+            meta = json.loads((folder / "strings.json").read_text())
+            arrays = np.load(folder / "arrays.npz")
+        except (OSError, ValueError):
+            return None
+        if meta["settings"] != [min_partial_len, min_shared, max_fuzzy]:
+            return None
+        index = cls.__new__(cls)
+        index.n, (index.min_partial_len, index.min_shared, index.max_fuzzy) = meta["n"], meta["settings"]
+        with arrays:
+            for name in cls._ARRAYS:
+                setattr(index, name, arrays[name])
+        strings = meta["strings"]
+        index.string_of = {text: u for u, text in enumerate(strings)}
+        index.choices = [strings[u] for u in index.owner.tolist()]
+        index.gram_code = {gram: code for code, gram in enumerate(meta["grams"])}
+        return index
 
     def candidates(self, q: str) -> np.ndarray:
         """Choice numbers sharing enough trigrams with the normalized query `q` (ascending): those

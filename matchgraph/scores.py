@@ -88,7 +88,8 @@ def _ecosystem(a: Artifact) -> tuple[float | None, str]:
     return raw, f"{len(integrations)} integration(s); {licence_note}"
 
 
-def _freshness(a: Artifact, now: datetime) -> tuple[float | None, str]:
+def _dated(a: Artifact) -> tuple[str, object, datetime] | None:
+    """(key, value, when) of the first readable updated_at / released_at signal; None: none."""
     for key in ("updated_at", "released_at"):
         value = a.signals.get(key)
         if not value:
@@ -97,14 +98,46 @@ def _freshness(a: Artifact, now: datetime) -> tuple[float | None, str]:
             when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        days = max(0.0, (now - when).total_seconds() / 86400)
-        return -math.log1p(days), f"{key} {value} ({int(days)} days ago)"
-    return None, "no updated_at or released_at"
+        return key, value, when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _freshness(a: Artifact, now: datetime) -> tuple[float | None, str]:
+    dated = _dated(a)
+    if dated is None:
+        return None, "no updated_at or released_at"
+    key, value, when = dated
+    days = max(0.0, (now - when).total_seconds() / 86400)
+    return -math.log1p(days), f"{key} {value} ({int(days)} days ago)"
 
 
 CATALOG_SIGNALS = (("adoption", _adoption), ("quality", _quality), ("ecosystem", _ecosystem))
+SIGNAL_COLUMNS = (*(name for name, _ in CATALOG_SIGNALS), "fresh_at")  # stored with an index version
+
+
+def _fresh_at(a: Artifact) -> float:
+    """POSIX time of the date _freshness reads (NaN: none): stored with the index version, the
+    freshness of any `now` follows from it without the record."""
+    dated = _dated(a)
+    return dated[2].timestamp() if dated is not None else float("nan")
+
+
+def signal_row(a: Artifact) -> tuple[float, ...]:
+    """An artifact's SIGNAL_COLUMNS: the raw catalog signals (NaN: missing) and its date's time;
+    an index build stores them (index_build.py) so that a load never parses every record."""
+    raw = tuple(np.nan if (v := fn(a)[0]) is None else float(v) for _, fn in CATALOG_SIGNALS)
+    return (*raw, _fresh_at(a))
+
+
+def stored_catalog_signals(ids: list[str], columns: dict[str, np.ndarray], prior: float,
+                           now: datetime) -> CatalogSignals:
+    """catalog_signals from the columns stored with the index version (signal_row): the same
+    raw values and percentiles, freshness computed for `now` from the stored times."""
+    raw = {name: np.asarray(columns[name], dtype=np.float64) for name, _ in CATALOG_SIGNALS}
+    days = np.maximum(0.0, (now.timestamp() - np.asarray(columns["fresh_at"], dtype=np.float64)) / 86400)
+    raw["freshness"] = -np.log1p(days)  # NaN stays NaN: no date
+    return CatalogSignals(ids=ids, position={aid: i for i, aid in enumerate(ids)},
+                          raw=raw, percentile={name: _percentiles(raw[name], prior) for name in raw})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -27,10 +28,11 @@ from .fits import stored_or_learned
 from .gcpause import collection_paused
 from .graph import MatchGraph
 from .graph_build import build_match_graph
+from .graph_store import load_graph, save_graph
 from .index import LoadedIndex
 from .needs import ACTION, SEVERAL
 from .pagerank import bipartite_pagerank
-from .scores import Scores, compute_scores
+from .scores import Scores, compute_scores, stored_catalog_signals
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -175,18 +177,38 @@ class ServedState:
                               "--catalog PATH` with a catalog that has some")
             index.name_index  # built before the state is served: a first search waited for it (~13 s at 1M)
         # Same index version: only the events stored since the previous graph are read and merged.
+        # A new process starts from the graph stored with the version (graph_store.py) the same way.
+        continued = previous.graph if previous and previous.index is index else None
+        stored = load_graph(self.home, index) if continued is None else None
         graph = build_match_graph(self.store, index, self.embedder(index.manifest["model"]),
-                                  self.config, progress=progress,
-                                  previous=previous.graph if previous and previous.index is index else None)
+                                  self.config, progress=progress, previous=continued or stored)
         # The catalog's own signals are scored once per index version; a refresh redoes the graph's.
-        signals = previous.scores.signals if previous and previous.index is index else None
+        # A new version's are read from the columns its build stored (not from every record).
+        now = datetime.now(timezone.utc)
+        signals = previous.scores.signals if previous and previous.index is index else \
+            self._stored_signals(index, now)
         scores = compute_scores(index.artifacts,
                                 bipartite_pagerank(graph.weights, self.config["graph"]["pagerank_alpha"]),
-                                graph.times_matched, self.config, signals=signals,
+                                graph.times_matched, self.config, now=now, signals=signals,
                                 artifact_of=index.artifact)
-        return State(index=index, graph=graph, scores=scores,
-                     learned=self._learned(previous, index, graph, refit),
+        learned = self._learned(previous, index, graph, refit)
+        # The graph is stored when a process built it (not loaded as stored) and when a fit was
+        # made for it, so that the stored graph and fit go together: the next process then folds
+        # in only the events after them, and finds the fit for an unchanged log.
+        if not graph.empty and ((continued is None and (stored is None or graph.signature != stored.signature))
+                                or (previous is not None and learned is not previous.learned
+                                    and learned.adapter is not None)):
+            save_graph(self.home, graph)
+        return State(index=index, graph=graph, scores=scores, learned=learned,
                      actions=self._actions(previous, index, graph))
+
+    def _stored_signals(self, index: LoadedIndex, now: datetime):
+        """The catalog's signals from the columns the index build stored (scores.signal_row);
+        None for a version written before they were (compute_scores then reads every record)."""
+        if index.signal_columns is None:
+            return None
+        return stored_catalog_signals(index.ids, index.signal_columns,
+                                      float(self.config["scores"]["neutral_prior"]), now)
 
     def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:
         """The graph search walks: past requests split into their actions (actions.py), redone only

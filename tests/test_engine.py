@@ -89,7 +89,7 @@ def test_failed_build_leaves_current_and_keeps_last_three_versions(fresh_home, m
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("matchgraph.indexing.write_index", boom)
+    monkeypatch.setattr("matchgraph.index_build.IndexWriter.finish", boom)  # the write fails
     with pytest.raises(RuntimeError):
         engine.index()
     assert engine.versions.current() == current

@@ -276,18 +276,31 @@ class SQLStore:
     # -- catalog and versions ---------------------------------------------------------------
     def replace_artifacts(self, catalog: list[Artifact], records: list[str] | None = None) -> None:
         """Store the catalog; `records`: each artifact's model_dump_json() when the caller made
-        them already (index.dump_records), stored as they are and hashed for content_hash."""
-        with self.engine.begin() as conn:
-            self._replace_artifacts(conn, catalog, records)
-
-    def _replace_artifacts(self, conn, catalog: list[Artifact], records: list[str] | None) -> None:
+        them already, stored as they are and hashed for content_hash."""
         records = records if records is not None else [a.model_dump_json() for a in catalog]
-        rows = [{"id": a.id, "name": a.name, "kind": a.kind, "pricing": a.pricing, "task": a.task,
-                 "record": JsonText(r), "content_hash": hashlib.sha256(r.encode()).hexdigest()}
-                for a, r in zip(catalog, records)]
+        self.replace_artifact_rows((a.id, a.name, a.kind, a.pricing, a.task, r) for a, r in zip(catalog, records))
+
+    def replace_artifact_rows(self, rows: Iterable[tuple[str, str, str, str, str | None, str]]) -> None:
+        """Store the catalog from (id, name, kind, pricing, task, record JSON) rows in catalog order
+        (index_build.index_rows streams them from the version folder: a million records are never
+        held at once)."""
+        with self.engine.begin() as conn:
+            self._replace_artifact_rows(conn, rows)
+
+    @staticmethod
+    def _replace_artifact_rows(conn, rows: Iterable[tuple[str, str, str, str, str | None, str]],
+                               batch_size: int = 5000) -> None:
         conn.execute(delete(artifacts))
-        if rows:
-            conn.execute(artifacts.insert(), rows)
+        batch: list[dict] = []
+        for aid, name, kind, pricing, task, record in rows:
+            batch.append({"id": aid, "name": name, "kind": kind, "pricing": pricing, "task": task,
+                          "record": JsonText(record),
+                          "content_hash": hashlib.sha256(record.encode()).hexdigest()})
+            if len(batch) >= batch_size:
+                conn.execute(artifacts.insert(), batch)
+                batch = []
+        if batch:
+            conn.execute(artifacts.insert(), batch)
 
     def record_version(self, version: int, model: str, catalog: list[str], artifacts: int,
                        capabilities: int, embedded: int) -> None:
@@ -301,13 +314,15 @@ class SQLStore:
             version=version, created_at=datetime.now(timezone.utc), model=model, catalog=catalog,
             artifacts=artifacts, capabilities=capabilities, embedded=embedded))
 
-    def publish_version(self, version: int, model: str, paths: list[str], catalog: list[Artifact],
-                        records: list[str] | None, capabilities: int, embedded: int) -> None:
-        """What `index` publishes, in one transaction: the catalog replaces the stored artifacts
-        and the version is recorded; both or neither (versions.py: before CURRENT names it)."""
+    def publish_version(self, version: int, model: str, paths: list[str],
+                        rows: Iterable[tuple[str, str, str, str, str | None, str]], artifacts: int,
+                        capabilities: int, embedded: int) -> None:
+        """What `index` publishes, in one transaction: the catalog's (id, name, kind, pricing,
+        task, record JSON) rows replace the stored artifacts and the version is recorded; both or
+        neither (versions.py: before CURRENT names it)."""
         with self.engine.begin() as conn:
-            self._replace_artifacts(conn, catalog, records)
-            self._record_version(conn, version, model, paths, len(catalog), capabilities, embedded)
+            self._replace_artifact_rows(conn, rows)
+            self._record_version(conn, version, model, paths, artifacts, capabilities, embedded)
 
     def latest_version(self) -> int | None:
         """The newest recorded index version (None before the first publish)."""
