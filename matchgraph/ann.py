@@ -183,11 +183,8 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
     kind = _kind(len(vectors), kind, settings)
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    if kind in ("flat", "hnsw"):
+        index = _graph_or_flat(kind, dim, settings)
     elif kind == "ivf":
         index = _ivf(vectors, settings.ivf_lists, settings.ivf_refine)
     else:
@@ -200,6 +197,15 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     return ANN(index, settings.hnsw_ef_search, settings.ivf_probe, settings.ivf_refine)
 
 
+def _graph_or_flat(kind: str, dim: int, settings: AnnSettings):
+    """An empty exact (flat) or HNSW inner-product index: the kinds that hold their vectors."""
+    if kind == "flat":
+        return faiss.IndexFlatIP(dim)
+    index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = settings.hnsw_ef_construction
+    return index
+
+
 def create_ann_streamed(chunks: Callable[[], Iterator[np.ndarray]], sample: Callable[[np.ndarray], np.ndarray],
                         n: int, dim: int, kind: str = "auto", settings: AnnSettings | None = None) -> ANN:
     """The index `create_ann` builds over n vectors, fed in chunks so that the caller never holds
@@ -209,11 +215,8 @@ def create_ann_streamed(chunks: Callable[[], Iterator[np.ndarray]], sample: Call
     maps capabilities.npy). Flat and HNSW hold the vectors themselves, as they must."""
     settings = settings or AnnSettings()
     kind = _kind(n, kind, settings)
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings.hnsw_ef_construction
+    if kind in ("flat", "hnsw"):
+        index = _graph_or_flat(kind, dim, settings)
     elif kind == "ivf":
         lists = _list_count(n, settings.ivf_lists)
         codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
