@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from matchgraph import Engine  # noqa: E402
 from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier  # noqa: E402
-from matchgraph.validation import problems_of, read_jsonl  # noqa: E402
+from matchgraph.validation import read_models  # noqa: E402
 from quality import Baselines  # noqa: E402  (bench/quality.py)
 
 DATA = ROOT / "bench" / "tools"
@@ -102,21 +102,12 @@ class Need:
 
 def read_needs(path: Path) -> list[Need]:
     """The needs of one file; every bad line is named (file:line) and nothing is returned."""
-    needs, problems = [], []
-    for place, raw in read_jsonl(path):
-        if isinstance(raw, Exception):
-            problems.append(f"{place}: not valid JSON: {raw}")
-            continue
-        try:
-            line = NeedLine.model_validate(raw)
-        except ValidationError as exc:
-            problems.extend(problems_of(exc, place))
-            continue
-        accept = frozenset([(line.server, line.tool)] + [(a.server, a.tool) for a in line.alternatives])
-        needs.append(Need(line.need, (line.server, line.tool), accept, line.group))
+    lines, problems = read_models(path, NeedLine)
     if problems:
         raise SystemExit("needs are invalid:\n  " + "\n  ".join(problems))
-    return needs
+    return [Need(line.need, (line.server, line.tool),
+                 frozenset([(line.server, line.tool)] + [(a.server, a.tool) for a in line.alternatives]), line.group)
+            for line in lines]
 
 
 def needs_files() -> dict[str, Path]:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ValidationFailed
-from .validation import problems_of, read_jsonl
+from .validation import read_models
 
 
 class LabeledQuery(BaseModel):
@@ -38,15 +38,7 @@ def read_labeled(path: str | Path) -> list[LabeledQuery]:
     path = Path(path)
     if not path.exists():
         raise ValidationFailed("queries", [f"{path}: no such file"])
-    items, problems = [], []
-    for place, raw in read_jsonl(path):
-        if isinstance(raw, Exception):
-            problems.append(f"{place}: not valid JSON: {raw}")
-            continue
-        try:
-            items.append(LabeledQuery.model_validate(raw))
-        except ValidationError as exc:
-            problems.extend(problems_of(exc, place))
+    items, problems = read_models(path, LabeledQuery)
     if problems:
         raise ValidationFailed("labeled queries are invalid", problems)
     return items

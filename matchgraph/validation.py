@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import Problem
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _no_constant(name: str) -> Any:
@@ -78,6 +80,22 @@ def read_jsonl(path: Path, line_bytes: int | None = None,
                 yield place, (parse or loads)(line)
             except ValueError as exc:  # JSONDecodeError is a ValueError
                 yield place, exc
+
+
+def read_models(path: Path, model: type[M]) -> tuple[list[M], list[str]]:
+    """Each non-blank line of the JSONL file `path` validated as `model`, and a located Problem
+    ('file:line: field: why') for every line that is not JSON or not a valid `model`."""
+    items: list[M] = []
+    problems: list[str] = []
+    for place, raw in read_jsonl(path):
+        if isinstance(raw, Exception):
+            problems.append(f"{place}: not valid JSON: {raw}")
+            continue
+        try:
+            items.append(model.model_validate(raw))
+        except ValidationError as exc:
+            problems.extend(problems_of(exc, place))
+    return items, problems
 
 
 def field_path(loc: Iterable[Any]) -> str:
