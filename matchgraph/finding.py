@@ -12,7 +12,7 @@ from .errors import invalid
 from .events import EventIn, check_query, content_id, finish, window_id
 from .inputs import check_k
 from .models import ToolSearchResponse
-from .search import request_part
+from .events import request_part
 from .state import State
 from .store import SQLStore
 from .tokens import fit_tools

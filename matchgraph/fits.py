@@ -17,7 +17,7 @@ from typing import Callable
 from .adapter import Adapter, fit_key, learn, tool_choices
 from .graph import MatchGraph
 from .index import LoadedIndex
-from .search import request_part
+from .events import request_part
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Files of a version folder (written in one streamed pass by index_build.py, manif
                            only its codes and re-ranks its candidates with the mapped rows
     capabilities.faiss     the ANN over them (flat, HNSW or IVF by size, ann.py)
     names/                 the name index (lexical.NameIndex.save), read back at load
-    signals.npz            the catalog's raw signals (scores.SIGNAL_COLUMNS): a load scores
+    signals.npz            the catalog's raw signals (signals.SIGNAL_COLUMNS): a load scores
                            from them without parsing every record
     bm25/                  the BM25 index (bm25s save format, memory-mapped at load)
 
@@ -292,7 +292,7 @@ class LoadedIndex:
     cap_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cap_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row -> position
-    # The catalog's raw signals as the build stored them (scores.SIGNAL_COLUMNS); None: a version
+    # The catalog's raw signals as the build stored them (signals.SIGNAL_COLUMNS); None: a version
     # written before they were stored, whose scores read every record once.
     signal_columns: dict[str, np.ndarray] | None = None
     folder: Path | None = None  # where the version's files are (the name index is read from it)

@@ -20,7 +20,7 @@ import numpy as np
 from .ann import ANN, AnnSettings, create_ann_streamed
 from .catalog import Artifact, iter_catalog
 from .lexical import BM25Index, NameIndex
-from .scores import SIGNAL_COLUMNS, signal_row
+from .signals import SIGNAL_COLUMNS, signal_row
 
 MANIFEST = "manifest.json"
 CATALOG, OFFSETS, COLUMNS, BM25_DIR = "catalog.jsonl", "catalog.offsets.npy", "columns.json", "bm25"
@@ -104,7 +104,7 @@ class IndexWriter:
         # BM25's documents, one JSON string a line, read back when BM25 is built last (held, they
         # were ~1 KB an artifact: 2 GB at 2,000,000 beside everything else).
         self._lexical = open(folder / LEXICAL, "w", encoding="utf-8")
-        self.signals: list[np.ndarray] = []  # per chunk, (artifacts, SIGNAL_COLUMNS): scores.signal_row
+        self.signals: list[np.ndarray] = []  # per chunk, (artifacts, SIGNAL_COLUMNS): signals.signal_row
         self.capabilities = 0
         self._written = 0  # artifacts, once the columns are written and released
 

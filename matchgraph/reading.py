@@ -18,7 +18,8 @@ from .inputs import check_k, check_length, search_filters, similar_input
 from .models import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
 from .names import resolve_artifact
 from .needs import ACTION, PART_ROLES, search_needs
-from .search import request_part, search
+from .events import request_part
+from .search import search
 from .similar import nearest_capabilities, similar_artifacts
 from .state import State
 from .store import SQLStore

@@ -32,7 +32,8 @@ from .graph_store import load_graph, save_graph
 from .index import LoadedIndex
 from .needs import ACTION, SEVERAL
 from .pagerank import bipartite_pagerank
-from .scores import Scores, compute_scores, stored_catalog_signals
+from .scores import Scores, compute_scores
+from .signals import stored_catalog_signals
 from .store import SQLStore
 from .versions import IndexVersions
 
@@ -203,7 +204,7 @@ class ServedState:
                      actions=self._actions(previous, index, graph))
 
     def _stored_signals(self, index: LoadedIndex, now: datetime):
-        """The catalog's signals from the columns the index build stored (scores.signal_row);
+        """The catalog's signals from the columns the index build stored (signals.signal_row);
         None for a version written before they were (compute_scores then reads every record)."""
         if index.signal_columns is None:
             return None

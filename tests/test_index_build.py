@@ -121,7 +121,7 @@ def test_the_signals_stored_with_the_version_score_as_the_records_do(tmp_path):
     values and the same percentiles as catalog_signals over the artifacts."""
     from datetime import datetime, timezone
 
-    from matchgraph.scores import catalog_signals, stored_catalog_signals
+    from matchgraph.signals import catalog_signals, stored_catalog_signals
 
     artifacts = load_catalog([FIXTURE])
     write_index(tmp_path, artifacts, _vectors_of(capability_texts(artifacts)), {"model": "test"})

@@ -5,7 +5,8 @@ import numpy as np
 
 from matchgraph.compare import most_matched, queries_of
 from matchgraph.config import DEFAULTS
-from matchgraph.scores import _percentiles, compute_scores
+from matchgraph.scores import compute_scores
+from matchgraph.signals import percentiles
 
 
 def _reference_percentiles(raw, prior):
@@ -27,11 +28,11 @@ def _reference_percentiles(raw, prior):
 def test_percentiles_equal_the_definition_with_ties_and_missing_values():
     rng = np.random.default_rng(3)
     raw = [None if rng.random() < 0.2 else float(rng.integers(0, 40)) for _ in range(500)]
-    ours = _percentiles(np.array([np.nan if v is None else v for v in raw]), 50.0)
+    ours = percentiles(np.array([np.nan if v is None else v for v in raw]), 50.0)
     assert np.allclose(ours, _reference_percentiles(raw, 50.0))
-    assert _percentiles(np.array([np.nan, 7.0, np.nan]), 40.0).tolist() == [40.0, 100.0, 40.0]
-    assert _percentiles(np.array([np.nan, np.nan]), 40.0).tolist() == [40.0, 40.0]
-    assert _percentiles(np.zeros(0), 50.0).shape == (0,)
+    assert percentiles(np.array([np.nan, 7.0, np.nan]), 40.0).tolist() == [40.0, 100.0, 40.0]
+    assert percentiles(np.array([np.nan, np.nan]), 40.0).tolist() == [40.0, 40.0]
+    assert percentiles(np.zeros(0), 50.0).shape == (0,)
 
 
 def test_scores_columns_agree_with_the_entries_pages_read(demo_engine):
