@@ -1,4 +1,5 @@
-"""The README documents every setting and its two set-up commands exist; .ci/run calls the test one."""
+"""The README documents every setting, its two set-up commands exist (.ci/run calls the test one)
+and its Python example runs."""
 
 import re
 
@@ -31,3 +32,14 @@ def test_setup_commands_exist_and_ci_runs_the_readme_test_command():
         script = re.match(r"bash (\S+)", command).group(1)
         assert (ROOT / script).exists()
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_engine_example_runs(tmp_path, monkeypatch, model):
+    """README's "From Python" block, run as it is in an empty folder (the shared model is loaded)."""
+    code = README.split("## From Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md (From Python)", "exec"), scope)
+    assert scope["results"][0].artifact_id == "acme/speech-to-text"
+    assert {scope["comparison"].a.id, scope["comparison"].b.id} == {"acme/speech-to-text", "acme/text-to-speech"}
+    assert (tmp_path / "my-home").is_dir()
