@@ -155,3 +155,13 @@ def test_every_option_has_help_and_closed_sets_list_their_choices():
     assert "model|tool|api|dataset|app" in text and "free|freemium|paid|unknown" in text
     assert "graphml|gexf|json|csv" in CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).stdout
     assert {p.name for p in search.params} >= {"kind", "pricing", "task"}
+
+
+def test_events_purge_errors_are_usage_errors_naming_the_option(tmp_path):
+    """A bad --before or no criterion at all: exit 2 with the typed error's code and place."""
+    out = run(tmp_path / "home", "events", "purge", "--before", "yesterday", "--json", ok=False)
+    error = json.loads(out.stdout)["error"]
+    assert out.returncode == 2 and (error["code"], error["where"]) == ("invalid", "--before"), out.stderr
+    assert "'yesterday' is not an ISO-8601 date or time" in error["message"]
+    out = run(tmp_path / "home", "events", "purge", "--json", ok=False)
+    assert out.returncode == 2 and json.loads(out.stdout)["error"]["code"] == "invalid", out.stderr
