@@ -65,6 +65,7 @@ def run_index(home: Path, fault: str | None = None) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_kill_at_each_publish_step_leaves_store_and_folder_agreeing(fresh_home, model):
     start = agreeing(fresh_home)
     index = fresh_home / "index"
