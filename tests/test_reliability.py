@@ -226,6 +226,7 @@ def times_matched(client: TestClient, artifact_id: str) -> int:
     return client.get(f"/api/artifacts/{artifact_id}").json()["scores"]["times_matched"]
 
 
+@pytest.mark.slow
 def test_the_500_search_replay_raises_times_matched_by_at_most_one_per_window(demo_home, model):
     """The attack of the issue: 500 identical recorded searches from one client. Even with the
     per-minute budget out of the way, the window dedup counts the burst once per window."""

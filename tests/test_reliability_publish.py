@@ -35,6 +35,7 @@ def agreeing(home: Path, overrides: dict | None = None) -> int:
     return version
 
 
+@pytest.mark.slow
 def test_nul_in_catalog_text_is_refused_at_its_line_on_both_stores(tmp_path, store_url, model):
     home = tmp_path / "home"
     engine = Engine(home, overrides={"database_url": store_url, **NO_FIT})
