@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from matchgraph.cli import app
@@ -28,6 +29,7 @@ def run(home, *args, ok=True):
     return out
 
 
+@pytest.mark.slow
 def test_installed_console_script_prints_one_json_document(indexed_home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
     proc = subprocess.run([str(BIN), "search", "stable difusion", "--json", "--no-record", "--home",
@@ -36,6 +38,7 @@ def test_installed_console_script_prints_one_json_document(indexed_home):
     assert json.loads(proc.stdout)["results"][0]["artifact_id"] == SD
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     home = tmp_path / "home"
     first = run(home, "index", "--catalog", str(CATALOG))

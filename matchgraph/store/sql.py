@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
-from ..errors import SchemaOutdated
+from ..errors import SchemaOutdated, ValidationFailed
 from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
 from ..outputs import store_files
 from .schema import artifacts, embeddings, event_purges, events, index_versions
@@ -398,7 +398,8 @@ class SQLStore:
         if before is not None:
             where.append(events.c.ts < _utc(before))
         if not where:
-            raise ValueError("purge_events needs at least one criterion")
+            raise ValidationFailed("events purge", ["needs at least one criterion: a query, an artifact, "
+                                                    "a client or a time"])
         with self.engine.begin() as conn:
             if dry_run:
                 return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
