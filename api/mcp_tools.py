@@ -15,9 +15,10 @@ from pydantic import Field
 
 from .guard import ClientGuard
 from .models import EventsResult
+from .security import TokenRefused, check_write_token
 from matchgraph.catalog import Artifact, CapabilityKind, Kind, Pricing
 from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError, NotFound, Unauthorized, ValidationFailed
+from matchgraph.errors import MatchgraphError, NotFound, ValidationFailed
 from matchgraph.events import check_query
 from matchgraph.inputs import check_length
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
@@ -78,17 +79,11 @@ def _bearer(request) -> str | None:
 
 
 def check_token(engine: Engine, given: str | None, guard: ClientGuard | None = None, request=None) -> None:
-    """The engine's token rule, as MCP tool errors that say how to send the token. Over HTTP with
-    the app's `guard`, wrong tokens count per client as on the HTTP API: past
-    server.token_failures_per_minute every token the client sends is refused for the minute."""
-    guarded = guard is not None and request is not None
-    if guarded and given and guard.token_blocked(request):
-        raise ToolError("refused: too many wrong tokens from this client; try again in a minute")
+    """The write-token check (api/security.py), as MCP tool errors that say how to send the token.
+    Over HTTP with the app's `guard`, wrong tokens count per client as on the HTTP API."""
     try:
-        engine.authorize(given)
-    except Unauthorized as exc:
-        if guarded and exc.reason == "wrong":
-            guard.token_failed(request)
+        check_write_token(engine, given, guard, request)
+    except TokenRefused as exc:
         hint = {"missing": ": pass it as the `token` argument, or over HTTP as the header "
                            "'Authorization: Bearer <token>'"}.get(exc.reason, "")
         raise ToolError(f"refused: {exc}{hint}") from None

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from matchgraph.catalog import Kind, Pricing
-from matchgraph.errors import MatchgraphError, Unauthorized, ValidationFailed, invalid
+from matchgraph.errors import MatchgraphError, ValidationFailed, invalid
 from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
 from matchgraph.export import FORMATS
 from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
@@ -23,6 +23,7 @@ from matchgraph.tokens import fit_results
 
 from .metrics import search_reason
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats
+from .security import TokenRefused, check_write_token
 
 Format = Literal["graphml", "gexf", "json", "csv"]
 assert set(Format.__args__) == set(FORMATS)
@@ -93,28 +94,24 @@ def renamed(**names: str):
         raise exc.renamed(names) from None
 
 
-WRITE_STATUS = {"disabled": (503, "writes_disabled"), "missing": (401, "unauthorized"),
-                "wrong": (403, "forbidden")}
+WRITE_STATUS = {"blocked": (429, "too_many_requests"), "disabled": (503, "writes_disabled"),
+                "missing": (401, "unauthorized"), "wrong": (403, "forbidden")}
 
 
 def require_token(request: Request,
                   credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
-    """The engine's token rule; a missing token is sent as `Authorization: Bearer <token>`. A
-    client that sent too many wrong tokens in the last minute is refused (429) before checking."""
-    guard = request.app.state.guard
-    if credentials and guard.token_blocked(request):
-        error = WriteError(429, "too_many_requests", "too many wrong tokens from this client; "
-                                                     "try again in a minute")
-        error.headers = {"Retry-After": "60"}
-        raise error
+    """The write-token check (api/security.py); a missing token is sent as
+    `Authorization: Bearer <token>`, a blocked client retries after a minute."""
     try:
-        request.app.state.engine.authorize(credentials.credentials if credentials else None)
-    except Unauthorized as exc:
-        if exc.reason == "wrong":
-            guard.token_failed(request)
+        check_write_token(request.app.state.engine, credentials.credentials if credentials else None,
+                          request.app.state.guard, request)
+    except TokenRefused as exc:
         status, code = WRITE_STATUS[exc.reason]
         hint = ": send `Authorization: Bearer <token>`" if exc.reason == "missing" else ""
-        raise WriteError(status, code, f"{exc}{hint}") from None
+        error = WriteError(status, code, f"{exc}{hint}")
+        if exc.reason == "blocked":
+            error.headers = {"Retry-After": "60"}
+        raise error from None
 
 
 # -- reading ----------------------------------------------------------------------------------

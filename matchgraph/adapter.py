@@ -34,7 +34,8 @@ from scipy import sparse
 
 from .ann import row_dots
 from .arrays import row_entries
-from .embeddings import encode_with, open_model
+from .embeddings import encode_with
+from .encoders import open_model
 from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
 from .catalog import capability_texts

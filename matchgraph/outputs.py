@@ -15,14 +15,18 @@ from sqlalchemy.engine import make_url
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
-def protected_paths(home: Path, store_url: str) -> list[Path]:
-    """The home folder, and for a SQLite store its database file and side files (resolved)."""
-    protected = [Path(home).resolve()]
+def store_files(store_url: str) -> list[Path]:
+    """For a SQLite store, its database file and side files (resolved); nothing for a server."""
     url = make_url(store_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         database = Path(url.database).resolve()
-        protected += [database.with_name(database.name + suffix) for suffix in SQLITE_SIDE_FILES]
-    return protected
+        return [database.with_name(database.name + suffix) for suffix in SQLITE_SIDE_FILES]
+    return []
+
+
+def protected_paths(home: Path, store_url: str) -> list[Path]:
+    """The home folder, and for a SQLite store its database file and side files (resolved)."""
+    return [Path(home).resolve(), *store_files(store_url)]
 
 
 def protected_hit(files: list[Path], protected: list[Path]) -> Path | None:

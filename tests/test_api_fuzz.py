@@ -63,6 +63,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
+@pytest.mark.slow
 def test_every_operation_conforms_to_the_spec(api_schema, mode):
     ops = operations(api_schema)
     assert {op.path for op in ops} >= {"/api/search", "/api/artifacts/{id}", "/api/artifacts/{id}/similar",

@@ -50,6 +50,7 @@ def test_dev_groups_follow_the_train_split(needs):
     assert Counter(n.group for n in needs["dev"]).keys() == {"warm", "cold"}
 
 
+@pytest.mark.slow  # imports every benchmark server live
 def test_every_labeled_tool_is_listed_by_its_live_server(needs, live_servers):
     tools = {(a.id, c.id) for a in live_servers for c in a.capabilities if c.tool is not None}
     labeled = {key for items in needs.values() for n in items for key in n.accept}

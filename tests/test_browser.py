@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"

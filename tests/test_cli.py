@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from matchgraph.cli import app
@@ -28,6 +29,7 @@ def run(home, *args, ok=True):
     return out
 
 
+@pytest.mark.slow
 def test_installed_console_script_prints_one_json_document(indexed_home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MATCHGRAPH_")}
     proc = subprocess.run([str(BIN), "search", "stable difusion", "--json", "--no-record", "--home",
@@ -36,6 +38,7 @@ def test_installed_console_script_prints_one_json_document(indexed_home):
     assert json.loads(proc.stdout)["results"][0]["artifact_id"] == SD
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     home = tmp_path / "home"
     first = run(home, "index", "--catalog", str(CATALOG))
@@ -155,3 +158,13 @@ def test_every_option_has_help_and_closed_sets_list_their_choices():
     assert "model|tool|api|dataset|app" in text and "free|freemium|paid|unknown" in text
     assert "graphml|gexf|json|csv" in CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).stdout
     assert {p.name for p in search.params} >= {"kind", "pricing", "task"}
+
+
+def test_events_purge_errors_are_usage_errors_naming_the_option(tmp_path):
+    """A bad --before or no criterion at all: exit 2 with the typed error's code and place."""
+    out = run(tmp_path / "home", "events", "purge", "--before", "yesterday", "--json", ok=False)
+    error = json.loads(out.stdout)["error"]
+    assert out.returncode == 2 and (error["code"], error["where"]) == ("invalid", "--before"), out.stderr
+    assert "'yesterday' is not an ISO-8601 date or time" in error["message"]
+    out = run(tmp_path / "home", "events", "purge", "--json", ok=False)
+    assert out.returncode == 2 and json.loads(out.stdout)["error"]["code"] == "invalid", out.stderr

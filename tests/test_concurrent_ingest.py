@@ -34,7 +34,7 @@ DISTINCT = 2400  # events with an explicit event_id
 HASHED = 200  # events without one: their id is a hash of the content, sent by several clients
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # four API processes at once
 
 
 @pytest.fixture

@@ -148,6 +148,16 @@ def test_matchgraph_never_imports_indexer():
         assert not re.search(r"^(from|import) api\b", source, re.M), path  # not at import time
 
 
+def test_bases_never_import_their_backends():
+    """No import circles (issue 28), even inside functions: the store's base (sql.py) never imports
+    its dialects (store/factory.py picks one), and the encoder backends never import embeddings.py."""
+    never = {"store/sql.py": r"\.(sqlite|postgresql|factory)\b", "onnx.py": r"\bembeddings\b",
+             "encoders.py": r"\b(embeddings|onnx)\b"}
+    for name, pattern in never.items():
+        source = (ROOT / "matchgraph" / name).read_text()
+        assert not re.search(rf"^\s*(from|import) \S*{pattern}", source, re.M), name
+
+
 def _warm_cache(source_home: Path, url: str) -> None:
     """Copy the demo capability vectors into a new store's cache (the job then embeds nothing new)."""
     source = create_store(f"sqlite:///{source_home / 'matchgraph.db'}")

@@ -89,6 +89,7 @@ def servers_json(tmp_path, remote_toolbox) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_config_formats_and_errors(tmp_path):
     specs = parse_servers({"servers": {"a": {"type": "stdio", "command": "x", "args": ["--k", "${HOME}"]},
                                        "b": {"type": "sse", "url": "http://h/sse", "headers": {"X-Key": "${KEY}"}}}})
@@ -112,6 +113,7 @@ def test_config_formats_and_errors(tmp_path):
     assert done.returncode == 2 and f"{broken}:2:8: not valid JSON" in done.stderr
 
 
+@pytest.mark.slow
 def test_gateway_over_stdio(tmp_path, servers_json, model):
     home = tmp_path / "home"
     log = tmp_path / "gateway.log"
@@ -234,6 +236,7 @@ def test_gateway_over_stdio(tmp_path, servers_json, model):
             assert not any(secret in page.text for secret in SECRETS), url
 
 
+@pytest.mark.slow
 def test_gateway_over_streamable_http(tmp_path, model):
     home = tmp_path / "home"
     config = tmp_path / ".mcp.json"

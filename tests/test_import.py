@@ -224,6 +224,7 @@ def test_cli_import_prints_what_it_made(tmp_path):
 
 
 # -- index: stable ids, only changed texts embedded; the second demo ---------------------------
+@pytest.mark.slow
 def test_seed_reimport_embeds_only_changes_and_finds_mongodb(tmp_path, model):
     out = tmp_path / "seed.jsonl"
     import_catalog("mcp-registry", [str(SEED)], out)

@@ -69,6 +69,7 @@ def test_reimport_is_identical(reference_servers, tmp_path):
     assert again.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_own_server_over_stdio(demo_home):
     imported = import_mcp([f"{sys.executable} -m matchgraph.cli mcp --home {demo_home}"], timeout=120,
                           env=ownserver_env())
@@ -79,6 +80,7 @@ def test_own_server_over_stdio(demo_home):
     assert record["description"].startswith("matchgraph finds AI models")  # the server's instructions
 
 
+@pytest.mark.slow
 def test_own_server_over_streamable_http(demo_home, tmp_path):
     port = free_ports(1)[0]
     with running_servers([serve_command(demo_home, port)], [f"http://127.0.0.1:{port}"], clean_env(),

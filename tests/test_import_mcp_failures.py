@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from matchgraph.catalog import load_catalog
 
 from conftest import clean_env, free_ports
@@ -53,6 +55,7 @@ def test_garbage_on_stdout_is_one_located_error(tmp_path):
     assert len(done.stderr.splitlines()) < 10, done.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_server_is_named_and_the_others_are_written(tmp_path):
     out = tmp_path / "servers.jsonl"
     crashing = f'{sys.executable} -c "import sys; sys.stderr.write(\'cannot open database\'); sys.exit(3)"'
@@ -67,6 +70,7 @@ def test_a_failing_server_is_named_and_the_others_are_written(tmp_path):
     assert {a.id for a in load_catalog([out])} == {"toolbox", "mcp-time"}
 
 
+@pytest.mark.slow
 def test_secrets_on_the_command_line_are_stored_as_references(tmp_path, model):
     port = free_ports(1)[0]
     http = subprocess.Popen([sys.executable, str(TOOLBOX), "--http", str(port)], env=clean_env(TOOLBOX_TOKEN=SECRET),

@@ -192,6 +192,7 @@ def stdio_params(home: Path, token: str | None = None) -> StdioServerParameters:
                                  env=env, cwd=str(ROOT))
 
 
+@pytest.mark.slow
 def test_stdio_tools(demo_home):
     async def go():
         async with stdio_client(stdio_params(demo_home)) as (read, write):
@@ -202,6 +203,7 @@ def test_stdio_tools(demo_home):
     run(go())
 
 
+@pytest.mark.slow
 def test_stdio_record_selection_with_token(demo_home):
     before = selects_for(demo_home, TROCR)
 
@@ -230,6 +232,7 @@ def live_server(demo_home):
         yield urls[0]
 
 
+@pytest.mark.slow
 def test_streamable_http_at_mcp(live_server, demo_home):
     url = f"{live_server}/mcp"
     before = selects_for(demo_home, TROCR)
@@ -257,6 +260,7 @@ def test_streamable_http_at_mcp(live_server, demo_home):
 
 
 
+@pytest.mark.slow
 def test_wrong_tokens_over_mcp_http_count_per_client(demo_home):
     """record_selection over /mcp is held by the same wrong-token limit as the HTTP API: past
     server.token_failures_per_minute every token, the right one too, is refused for the minute."""
@@ -280,6 +284,7 @@ def test_wrong_tokens_over_mcp_http_count_per_client(demo_home):
         run(go())
         assert selects_for(demo_home, TROCR) == before  # nothing recorded
 
+@pytest.mark.slow
 def test_http_rejects_foreign_host_header(live_server):
     """DNS-rebinding protection on a loopback server: a foreign Host header is refused."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()

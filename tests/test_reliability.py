@@ -226,6 +226,7 @@ def times_matched(client: TestClient, artifact_id: str) -> int:
     return client.get(f"/api/artifacts/{artifact_id}").json()["scores"]["times_matched"]
 
 
+@pytest.mark.slow
 def test_the_500_search_replay_raises_times_matched_by_at_most_one_per_window(demo_home, model):
     """The attack of the issue: 500 identical recorded searches from one client. Even with the
     per-minute budget out of the way, the window dedup counts the burst once per window."""
@@ -353,6 +354,7 @@ def timed_run(command: list[str], env: dict) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_kill_9_during_index_leaves_a_served_version_and_reindexing_recovers(fresh_home, model):
     env = clean_env(OMP_NUM_THREADS="1")
     command = [MATCHGRAPH, "index", "--catalog", str(CATALOG), "--home", str(fresh_home)]
@@ -372,6 +374,7 @@ def test_kill_9_during_index_leaves_a_served_version_and_reindexing_recovers(fre
     assert len(create_store(f"sqlite:///{fresh_home / 'matchgraph.db'}").versions()) >= 2
 
 
+@pytest.mark.slow
 def test_kill_9_during_ingest_stores_all_or_nothing_and_ingesting_again_recovers(fresh_home, tmp_path, model):
     ids = [a.id for a in load_catalog([CATALOG])]
     rng = random.Random(5)
@@ -420,6 +423,7 @@ def soak_server(request, fresh_home, tmp_path):
         yield f"http://127.0.0.1:{port}", url
 
 
+@pytest.mark.slow
 def test_soak_zero_errors_and_every_acknowledged_event_stored_once(soak_server):
     base, store_url = soak_server
     store = create_store(store_url)

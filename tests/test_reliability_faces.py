@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -39,6 +40,7 @@ async def mcp_http_call(url: str, name: str, arguments: dict, headers: dict):
 
 
 # -- item 1: X-Forwarded-For from loopback picked the client address ------------------------------
+@pytest.mark.slow
 def test_forwarded_headers_from_loopback_do_not_pick_the_client(demo_home):
     """The attack: through uvicorn on loopback, every request names another address in
     X-Forwarded-For. With server.client_ip_header empty none is trusted: one budget, one count of

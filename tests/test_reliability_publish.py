@@ -35,6 +35,7 @@ def agreeing(home: Path, overrides: dict | None = None) -> int:
     return version
 
 
+@pytest.mark.slow
 def test_nul_in_catalog_text_is_refused_at_its_line_on_both_stores(tmp_path, store_url, model):
     home = tmp_path / "home"
     engine = Engine(home, overrides={"database_url": store_url, **NO_FIT})
@@ -65,6 +66,7 @@ def run_index(home: Path, fault: str | None = None) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_kill_at_each_publish_step_leaves_store_and_folder_agreeing(fresh_home, model):
     start = agreeing(fresh_home)
     index = fresh_home / "index"

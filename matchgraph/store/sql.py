@@ -26,8 +26,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from ..catalog import Artifact
-from ..errors import SchemaOutdated, invalid
+from ..errors import SchemaOutdated, ValidationFailed
 from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
+from ..outputs import store_files
 from .schema import artifacts, embeddings, event_purges, events, index_versions
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -157,6 +158,11 @@ class SQLStore:
     @property
     def safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
+
+    def files(self) -> list[Path]:
+        """The files the store keeps on this machine (resolved), which a command must never
+        write over: a SQLite database and its side files; none for a database server."""
+        return store_files(self.url)
 
     # -- events -----------------------------------------------------------------------------
     def add_events(self, new_events: Iterable[Event], batch_size: int = 5000) -> int:
@@ -392,7 +398,8 @@ class SQLStore:
         if before is not None:
             where.append(events.c.ts < _utc(before))
         if not where:
-            raise ValueError("purge_events needs at least one criterion")
+            raise ValidationFailed("events purge", ["needs at least one criterion: a query, an artifact, "
+                                                    "a client or a time"])
         with self.engine.begin() as conn:
             if dry_run:
                 return int(conn.execute(select(func.count()).select_from(events).where(*where)).scalar_one())
@@ -487,20 +494,3 @@ def _utc(value: datetime | None) -> datetime | None:
 def _retryable(exc: OperationalError) -> bool:
     """Deadlock or serialization failure reported by PostgreSQL: safe to run the batch again."""
     return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
-
-
-def create_store(url: str, create: bool = True, check: bool = True) -> SQLStore:
-    """Open the store at a SQLAlchemy URL, creating the schema in a new, empty database.
-
-    An existing store at an older schema raises SchemaOutdated unless `check` is False
-    (what `matchgraph db upgrade` does before migrating it).
-    """
-    from .postgresql import PostgreSQLStore
-    from .sqlite import SQLiteStore
-
-    backends = {"sqlite": SQLiteStore, "postgresql": PostgreSQLStore}
-    backend = make_url(normalize_url(url)).get_backend_name()
-    if backend not in backends:
-        raise invalid("store", "database_url", f"unsupported database '{backend}': "
-                      "use sqlite:///PATH or postgresql://...")
-    return backends[backend](url, create=create, check=check)
