@@ -34,6 +34,8 @@ from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fits import past_requests
 
+from common import GORILLA
+
 DIM = 384
 
 
@@ -107,7 +109,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=DEFAULTS["search"]["adapter_steps"])
     parser.add_argument("--latency-home", help="time searches on this home while fits run")
-    parser.add_argument("--queries", default="../shared/data/gorilla-hf/queries-dev.jsonl")
+    parser.add_argument("--queries", default=str(GORILLA / "queries-dev.jsonl"))
     parser.add_argument("--phases-home", help="time the phases of the whole fit on this home's log")
     args = parser.parse_args(argv)
     if args.phases_home:

@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from matchgraph.catalog import capability_texts, load_catalog
+from matchgraph.config import DEFAULTS
+from matchgraph.embeddings import Embedder
 
-from matchgraph.catalog import capability_texts, load_catalog  # noqa: E402
-from matchgraph.config import DEFAULTS  # noqa: E402
-from matchgraph.embeddings import Embedder  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "gorilla-hf"
+from common import GORILLA as DATA
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
+from common import GORILLA as DATA
 
 
 def main(argv=None) -> None:

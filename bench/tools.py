@@ -49,14 +49,12 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from matchgraph import Engine
+from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier
+from matchgraph.validation import read_models
 
-from matchgraph import Engine  # noqa: E402
-from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier  # noqa: E402
-from matchgraph.validation import read_models  # noqa: E402
-from quality import Baselines  # noqa: E402  (bench/quality.py)
+from common import ROOT
+from quality import Baselines  # bench/quality.py
 
 DATA = ROOT / "bench" / "tools"
 SERVERS = DATA / "servers.txt"
