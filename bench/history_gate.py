@@ -24,11 +24,13 @@ from sklearn.metrics import roc_auc_score  # scikit-learn comes with sentence-tr
 
 from matchgraph.catalog import capability_texts
 from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import encode_with, load_model
+from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fusion import Weights, cold_parts, name_signal
 from matchgraph.search import request_part
-from tune import DATA, figures, signals, task_numbers, vote
+
+from common import GORILLA as DATA, model as default_model
+from tune import figures, log_walk, signals, task_numbers
 
 
 def main(argv=None) -> None:
@@ -43,7 +45,7 @@ def main(argv=None) -> None:
     weights, names = Weights.from_config(conf), name_signal(name, conf["name_min"])
     task_of = task_numbers(str(DATA / "catalog.jsonl"))
     owner = np.repeat(np.arange(len(catalog.artifacts)), catalog.cap_count)
-    model = load_model("default")
+    model = default_model()
     fold = np.random.default_rng(0).integers(0, 5, len(gold))
     print("fold  encoder  warm/cold  gate AUC  nearest right  vote R@5  MRR@10")
     for f in range(args.folds):
@@ -64,8 +66,8 @@ def main(argv=None) -> None:
                 caps = encode_with(encoder, capability_texts(catalog.artifacts))
             past = held_v @ past_v.T
             nearest_right = gold[fit][past.argmax(axis=1)] == gold[held]
-            history, _ = vote(past, gold[fit], len(catalog.artifacts), conf["graph_neighbours"],
-                              conf["graph_min_sim"], conf["graph_power"], task_of)
+            history, _ = log_walk(past, gold[fit], len(catalog.artifacts), conf["graph_neighbours"],
+                                  conf["graph_min_sim"], conf["graph_power"], task_of)
             dense = np.full((len(held), len(catalog.artifacts)), -1.0)
             np.maximum.at(dense.T, owner, (held_v @ caps.T).T)
             cold_parts_ = cold_parts(weights, dense, 0.0, bm25[held], names[held])  # no top-3 mean: w 0
