@@ -22,13 +22,13 @@ from matchgraph.catalog import capability_texts, load_catalog
 from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import Embedder
 
-from common import GORILLA as DATA
+from common import GORILLA
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
-    parser.add_argument("--queries", default=str(DATA / "queries-dev.jsonl"))
+    parser.add_argument("--catalog", default=str(GORILLA / "catalog.jsonl"))
+    parser.add_argument("--queries", default=str(GORILLA / "queries-dev.jsonl"))
     parser.add_argument("--home", type=Path, default=Path("/tmp/matchgraph-encoders"))
     parser.add_argument("--requests", type=int, default=100, help="single requests timed per backend")
     args = parser.parse_args()

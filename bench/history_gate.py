@@ -29,7 +29,7 @@ from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fusion import Weights, cold_parts, name_signal
 from matchgraph.search import request_part
 
-from common import GORILLA as DATA, model as default_model
+from common import GORILLA, model as default_model
 from tune import figures, log_walk, signals, task_numbers
 
 
@@ -39,11 +39,11 @@ def main(argv=None) -> None:
     parser.add_argument("--encoder-epochs", type=int, default=1)
     args = parser.parse_args(argv)
     conf = dict(DEFAULTS["search"], adapter_encoder_epochs=args.encoder_epochs)
-    train = [json.loads(line) for line in (DATA / "queries-train.jsonl").read_text().splitlines() if line.strip()]
+    train = [json.loads(line) for line in (GORILLA / "queries-train.jsonl").read_text().splitlines() if line.strip()]
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
-    _, _, bm25, name, qv, gold, catalog = signals(str(DATA / "catalog.jsonl"), train)
+    _, _, bm25, name, qv, gold, catalog = signals(str(GORILLA / "catalog.jsonl"), train)
     weights, names = Weights.from_config(conf), name_signal(name, conf["name_min"])
-    task_of = task_numbers(str(DATA / "catalog.jsonl"))
+    task_of = task_numbers(str(GORILLA / "catalog.jsonl"))
     owner = np.repeat(np.arange(len(catalog.artifacts)), catalog.cap_count)
     model = default_model()
     fold = np.random.default_rng(0).integers(0, 5, len(gold))

@@ -17,13 +17,13 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from common import GORILLA as DATA
+from common import GORILLA
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"))
+    parser.add_argument("--train", default=str(GORILLA / "queries-train.jsonl"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     rows = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]

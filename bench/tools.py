@@ -56,8 +56,8 @@ from matchgraph.validation import read_models
 from common import ROOT
 from quality import Baselines  # bench/quality.py
 
-DATA = ROOT / "bench" / "tools"
-SERVERS = DATA / "servers.txt"
+NEEDS = ROOT / "bench" / "tools"  # the needs and the servers of this benchmark
+SERVERS = NEEDS / "servers.txt"
 REGISTRY_SEED = ROOT / "fixtures" / "import" / "mcp-registry-seed-2025-05-16.json"
 SETUP = ROOT / "scripts" / "mcp-servers.sh"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-tools"
@@ -109,7 +109,7 @@ def read_needs(path: Path) -> list[Need]:
 
 
 def needs_files() -> dict[str, Path]:
-    return {split: DATA / f"needs-{split}.jsonl" for split in ("train", "dev")}
+    return {split: NEEDS / f"needs-{split}.jsonl" for split in ("train", "dev")}
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from matchgraph.index import task_codes
 from matchgraph.lexical import BM25Index, NameIndex
 from matchgraph.search import request_part, walk
 
-from common import GORILLA as DATA, MODEL, model
+from common import GORILLA, MODEL, model
 
 
 def figures(scores: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> dict:
@@ -103,8 +103,8 @@ def tune_bm25(catalog: str, train: list[dict], best, name, gold) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
-    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"))
+    parser.add_argument("--catalog", default=str(GORILLA / "catalog.jsonl"))
+    parser.add_argument("--train", default=str(GORILLA / "queries-train.jsonl"))
     parser.add_argument("--cold-slack", type=float, default=0.0,
                         help="how far cold R@5 may fall under leave-one-out (default 0)")
     parser.add_argument("--adapter", action="store_true",
