@@ -19,7 +19,7 @@ from pathlib import Path
 
 from matchgraph import Engine
 
-from common import CACHE, QueryVectors, cached_home, set_files
+from common import CACHE, QueryVectors, cached_home, read_rows, set_files
 
 
 def figures(report: dict) -> str:
@@ -52,7 +52,7 @@ def main(argv=None) -> None:
                 engine.close()
     vectors = QueryVectors()
     vectors.install()
-    vectors.add(base, [json.loads(line)["query"] for line in files["queries"].read_text().splitlines() if line.strip()])
+    vectors.add(base, [row["query"] for row in read_rows(files["queries"])])
     print(f"{label} {args.split}: MRR@10 / coverage@10\n")
     print("| setting | events | all | warm | cold |\n|---|---|---|---|---|")
     for name, settings in json.loads(args.settings).items():

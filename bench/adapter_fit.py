@@ -17,7 +17,6 @@ fine-tuning the encoder copy, re-embedding the catalog and past queries with it,
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from types import SimpleNamespace
@@ -34,7 +33,7 @@ from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fits import past_requests
 
-from common import GORILLA
+from common import GORILLA, read_rows
 
 DIM = 384
 
@@ -55,7 +54,7 @@ def search_latency(home: str, queries_file: str) -> None:
     """p50/p95 of searches (ms) with no fit running, then while fits run back to back."""
     engine = Engine(home)
     state = engine.state
-    queries = [json.loads(line)["query"] for line in open(queries_file) if line.strip()]
+    queries = [row["query"] for row in read_rows(queries_file)]
 
     def timed() -> np.ndarray:
         out = []

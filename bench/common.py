@@ -7,7 +7,8 @@ a bench script put bench/ on their path once (tests/test_bench_tools.py).
 - Paths: ROOT (the repository), DATA (../shared/data: one folder per labeled set), GORILLA (the
   default set of the single-set scripts), CACHE (where each set's indexed home is kept).
 - Sets: `set_names` (--sets, or every folder of DATA holding a catalog), `set_files` (a set's
-  catalog, queries and train log), `chosen_by_request` (a log's requests and what was chosen).
+  catalog, queries and train log), `read_rows` (a JSONL file), `chosen_by_request` (a log's
+  requests and what was chosen), `document` (the baselines' text of an artifact).
 - Engines: `cached_home` (a set's indexed home, embedded once), `working_engine` (an Engine on a
   throwaway copy of it), `model` (the default model, loaded once per process), `QueryVectors`
   (every query encoded once and reused by every run in the process).
@@ -60,14 +61,17 @@ def set_names(sets: str | None) -> list[str]:
     return sorted(p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
 
 
+def read_rows(path: str | Path) -> list[dict]:
+    """The JSON objects of a JSONL file (a set's queries or log), blank lines skipped."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def chosen_by_request(train: Path) -> dict[str, list[str]]:
     """The log's requests (as written, in file order) and the artifacts selected for each (its
     lines are one select each), sorted and distinct."""
     chosen: dict[str, set[str]] = {}
-    for line in train.read_text().splitlines():
-        if line.strip():
-            event = json.loads(line)
-            chosen.setdefault(event["query"], set()).add(event["artifact_id"])
+    for event in read_rows(train):
+        chosen.setdefault(event["query"], set()).add(event["artifact_id"])
     return {query: sorted(ids) for query, ids in chosen.items()}
 
 
@@ -91,7 +95,7 @@ def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
     engine.index([str(files["catalog"])], progress=True)
     embedder = engine.embedder()
     embedder.encode([document(a) for a in load_catalog([str(files["catalog"])])], progress=True)
-    train = [json.loads(line)["query"] for line in files["train"].read_text().splitlines() if line.strip()]
+    train = [row["query"] for row in read_rows(files["train"])]
     parts = {part for text in train for part in split_needs(request_part(text, engine.config["search"]["input_markers"]))}
     # The graph embeds past requests normalized; the adapter's fit embeds their parts (split_log).
     embedder.encode(sorted({normalize_query(t) for t in train} | parts), progress=True)

@@ -12,7 +12,6 @@ quality per backend: bench/quality.py with MATCHGRAPH_BACKEND / MATCHGRAPH_ONNX_
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from matchgraph.catalog import capability_texts, load_catalog
 from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import Embedder
 
-from common import GORILLA
+from common import GORILLA, read_rows
 
 
 def main() -> None:
@@ -33,8 +32,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="single requests timed per backend")
     args = parser.parse_args()
     texts = capability_texts(load_catalog([args.catalog]))
-    requests = [json.loads(line)["query"] for line in Path(args.queries).read_text().splitlines()
-                if line.strip()][:args.requests]
+    requests = [row["query"] for row in read_rows(args.queries)][:args.requests]
     batch = DEFAULTS["batch_size"]
     reference = None
     print(f"{len(texts)} capability texts, {len(requests)} requests, batch {batch}, device cpu")

@@ -16,7 +16,6 @@ on the log (matchgraph.finetune, as `search.adapter_encoder_epochs` does):
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 from scipy import sparse
@@ -29,7 +28,7 @@ from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fusion import Weights, cold_parts, name_signal
 from matchgraph.search import request_part
 
-from common import GORILLA, model as default_model
+from common import GORILLA, model as default_model, read_rows
 from tune import figures, log_walk, signals, task_numbers
 
 
@@ -39,7 +38,7 @@ def main(argv=None) -> None:
     parser.add_argument("--encoder-epochs", type=int, default=1)
     args = parser.parse_args(argv)
     conf = dict(DEFAULTS["search"], adapter_encoder_epochs=args.encoder_epochs)
-    train = [json.loads(line) for line in (GORILLA / "queries-train.jsonl").read_text().splitlines() if line.strip()]
+    train = read_rows(GORILLA / "queries-train.jsonl")
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
     _, _, bm25, name, qv, gold, catalog = signals(str(GORILLA / "catalog.jsonl"), train)
     weights, names = Weights.from_config(conf), name_signal(name, conf["name_min"])

@@ -17,7 +17,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from common import GORILLA
+from common import GORILLA, read_rows
 
 
 def main(argv=None) -> None:
@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     parser.add_argument("--train", default=str(GORILLA / "queries-train.jsonl"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    rows = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
+    rows = read_rows(args.train)
     by_model: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         by_model[row["artifact_id"]].append(i)

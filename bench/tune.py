@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -42,7 +40,7 @@ from matchgraph.index import task_codes
 from matchgraph.lexical import BM25Index, NameIndex
 from matchgraph.search import request_part, walk
 
-from common import GORILLA, MODEL, model
+from common import GORILLA, MODEL, model, read_rows
 
 
 def figures(scores: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> dict:
@@ -115,7 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--encoder-epochs", type=int, default=None,
                         help="--adapter: adapter_encoder_epochs instead of the default (0: no fine-tuning)")
     args = parser.parse_args(argv)
-    train = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
+    train = read_rows(args.train)
     best, mean3, bm25, name, qv, gold, catalog_index = signals(args.catalog, train)
     task_of = task_numbers(args.catalog)
     if args.adapter:
