@@ -4,9 +4,9 @@
                            [--cache-home DIR] [--split dev]
 
 Each setting is a dict of config `search` overrides. The set's indexed home comes from
-bench/quality.py's cache; a copy of it gets the train log ingested (kept under --work between runs,
+bench/common.py's cached_home; a copy of it gets the train log ingested (kept under --work between runs,
 so a second run fits nothing it fitted before), a second copy stays without events. Every request
-and part is encoded once (bench/crossval.py's QueryVectors), so a setting costs seconds: this is how
+and part is encoded once (bench/common.py's QueryVectors), so a setting costs seconds: this is how
 the issue-17 ablations in BENCHMARKS.md were taken. Prints MRR@10 / coverage@10, all, warm and cold.
 """
 
@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crossval import QueryVectors  # noqa: E402
-from quality import CACHE, cached_home, set_files  # noqa: E402
+from matchgraph import Engine
 
-from matchgraph import Engine  # noqa: E402
+from common import CACHE, QueryVectors, cached_home, read_rows, set_files
 
 
 def figures(report: dict) -> str:
@@ -55,7 +52,7 @@ def main(argv=None) -> None:
                 engine.close()
     vectors = QueryVectors()
     vectors.install()
-    vectors.add(base, [json.loads(line)["query"] for line in files["queries"].read_text().splitlines() if line.strip()])
+    vectors.add(base, [row["query"] for row in read_rows(files["queries"])])
     print(f"{label} {args.split}: MRR@10 / coverage@10\n")
     print("| setting | events | all | warm | cold |\n|---|---|---|---|---|")
     for name, settings in json.loads(args.settings).items():

@@ -17,7 +17,6 @@ fine-tuning the encoder copy, re-embedding the catalog and past queries with it,
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from types import SimpleNamespace
@@ -33,6 +32,8 @@ from matchgraph.config import DEFAULTS
 from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fits import past_requests
+
+from common import GORILLA, read_rows
 
 DIM = 384
 
@@ -53,7 +54,7 @@ def search_latency(home: str, queries_file: str) -> None:
     """p50/p95 of searches (ms) with no fit running, then while fits run back to back."""
     engine = Engine(home)
     state = engine.state
-    queries = [json.loads(line)["query"] for line in open(queries_file) if line.strip()]
+    queries = [row["query"] for row in read_rows(queries_file)]
 
     def timed() -> np.ndarray:
         out = []
@@ -107,7 +108,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=DEFAULTS["search"]["adapter_steps"])
     parser.add_argument("--latency-home", help="time searches on this home while fits run")
-    parser.add_argument("--queries", default="../shared/data/gorilla-hf/queries-dev.jsonl")
+    parser.add_argument("--queries", default=str(GORILLA / "queries-dev.jsonl"))
     parser.add_argument("--phases-home", help="time the phases of the whole fit on this home's log")
     args = parser.parse_args(argv)
     if args.phases_home:

@@ -5,7 +5,7 @@
 
 For each set, its train requests (queries-train.jsonl: the search log, one select per (request,
 artifact)) are grouped by request and split into folds. Per fold the other folds are ingested as
-the log into a copy of the set's indexed home (bench/quality.py's cache) and the fold's requests
+the log into a copy of the set's indexed home (bench/common.py's cached_home) and the fold's requests
 are evaluated with no log ("cold ranking") and with it, for every candidate setting (GRID: one
 adapter fit per fold and fit setting; the weights only re-rank). A held-out request is warm when
 one of its artifacts is in the fold's log, cold otherwise.
@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, cached_home, set_files, set_names  # noqa: E402
-from targets import SLACK  # noqa: E402
+from matchgraph import Engine
+from matchgraph.evaluate import LabeledQuery, report
 
-from matchgraph import Engine  # noqa: E402
-from matchgraph.evaluate import LabeledQuery, report  # noqa: E402
+from common import CACHE, QueryVectors, cached_home, set_files, set_names
+from targets import SLACK
 
 # Candidate settings (config `search` overrides). Fit settings (adapter_*) change the adapter fit;
 # the rest only re-rank. The first is the defaults before issue 17 (the whole text of a request naming
@@ -70,38 +69,6 @@ def requests_of(train: Path) -> list[dict]:
 
 
 HISTORY_KEYS = ("adapter_", "part_history", "w_task", "w_offsets", "w_adapter", "w_graph", "graph_", "task_evidence", "walk_")
-
-
-class QueryVectors:
-    """Every request and part is encoded once, in batches through the home's vector cache, and
-    reused by every fold and setting: the same model gives the same vectors, and one encoding per
-    search on 2 cores costs more than everything else in a fold."""
-
-    def __init__(self):
-        self.vectors: dict[str, np.ndarray] = {}
-
-    def install(self) -> None:
-        from matchgraph import reading
-        from matchgraph.embeddings import Embedder
-        memo, encode_with = self.vectors, reading.encode_with
-        Embedder.encode_query = lambda embedder, text: memo[text] if text in memo else embedder.encode([text])[0]
-        reading.encode_with = lambda model, texts, **kw: np.stack([memo[t] for t in texts]) \
-            if texts and all(t in memo for t in texts) else encode_with(model, texts, **kw)
-
-    def add(self, home: Path, requests: list[str], raw: bool = False) -> None:
-        """Encode `requests` as search sees them (sample cut off, parts of split ones) and, with
-        `raw`, as they are (the baselines encode the whole text)."""
-        from matchgraph.needs import split_needs
-        from matchgraph.search import request_part
-
-        engine = Engine(home)
-        conf = engine.config["search"]
-        texts = [request_part(t, conf["input_markers"]) for t in requests]
-        texts += sorted({p for t in texts for p in split_needs(t, max(conf["needs_min_parts"], 2))})
-        texts += requests if raw else []  # as the baselines send them: search never splits these
-        texts = [t for t in dict.fromkeys(texts) if t not in self.vectors]
-        self.vectors.update(zip(texts, engine.embedder().encode(texts, progress=True)))
-        engine.close()
 
 
 def rank_all(home: Path, settings: dict, labeled: list[LabeledQuery]) -> list[list[str]]:

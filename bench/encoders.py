@@ -12,33 +12,27 @@ quality per backend: bench/quality.py with MATCHGRAPH_BACKEND / MATCHGRAPH_ONNX_
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from matchgraph.catalog import capability_texts, load_catalog
+from matchgraph.config import DEFAULTS
+from matchgraph.embeddings import Embedder
 
-from matchgraph.catalog import capability_texts, load_catalog  # noqa: E402
-from matchgraph.config import DEFAULTS  # noqa: E402
-from matchgraph.embeddings import Embedder  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "gorilla-hf"
+from common import GORILLA, read_rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
-    parser.add_argument("--queries", default=str(DATA / "queries-dev.jsonl"))
+    parser.add_argument("--catalog", default=str(GORILLA / "catalog.jsonl"))
+    parser.add_argument("--queries", default=str(GORILLA / "queries-dev.jsonl"))
     parser.add_argument("--home", type=Path, default=Path("/tmp/matchgraph-encoders"))
     parser.add_argument("--requests", type=int, default=100, help="single requests timed per backend")
     args = parser.parse_args()
     texts = capability_texts(load_catalog([args.catalog]))
-    requests = [json.loads(line)["query"] for line in Path(args.queries).read_text().splitlines()
-                if line.strip()][:args.requests]
+    requests = [row["query"] for row in read_rows(args.queries)][:args.requests]
     batch = DEFAULTS["batch_size"]
     reference = None
     print(f"{len(texts)} capability texts, {len(requests)} requests, batch {batch}, device cpu")

@@ -16,7 +16,6 @@ on the log (matchgraph.finetune, as `search.adapter_encoder_epochs` does):
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 from scipy import sparse
@@ -24,11 +23,13 @@ from sklearn.metrics import roc_auc_score  # scikit-learn comes with sentence-tr
 
 from matchgraph.catalog import capability_texts
 from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import encode_with, load_model
+from matchgraph.embeddings import encode_with
 from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fusion import Weights, cold_parts, name_signal
 from matchgraph.search import request_part
-from tune import DATA, figures, signals, task_numbers, vote
+
+from common import GORILLA, model as default_model, read_rows
+from tune import figures, log_walk, signals, task_numbers
 
 
 def main(argv=None) -> None:
@@ -37,13 +38,13 @@ def main(argv=None) -> None:
     parser.add_argument("--encoder-epochs", type=int, default=1)
     args = parser.parse_args(argv)
     conf = dict(DEFAULTS["search"], adapter_encoder_epochs=args.encoder_epochs)
-    train = [json.loads(line) for line in (DATA / "queries-train.jsonl").read_text().splitlines() if line.strip()]
+    train = read_rows(GORILLA / "queries-train.jsonl")
     texts = [request_part(q["query"], conf["input_markers"]) for q in train]
-    _, _, bm25, name, qv, gold, catalog = signals(str(DATA / "catalog.jsonl"), train)
+    _, _, bm25, name, qv, gold, catalog = signals(str(GORILLA / "catalog.jsonl"), train)
     weights, names = Weights.from_config(conf), name_signal(name, conf["name_min"])
-    task_of = task_numbers(str(DATA / "catalog.jsonl"))
+    task_of = task_numbers(str(GORILLA / "catalog.jsonl"))
     owner = np.repeat(np.arange(len(catalog.artifacts)), catalog.cap_count)
-    model = load_model("default")
+    model = default_model()
     fold = np.random.default_rng(0).integers(0, 5, len(gold))
     print("fold  encoder  warm/cold  gate AUC  nearest right  vote R@5  MRR@10")
     for f in range(args.folds):
@@ -64,8 +65,8 @@ def main(argv=None) -> None:
                 caps = encode_with(encoder, capability_texts(catalog.artifacts))
             past = held_v @ past_v.T
             nearest_right = gold[fit][past.argmax(axis=1)] == gold[held]
-            history, _ = vote(past, gold[fit], len(catalog.artifacts), conf["graph_neighbours"],
-                              conf["graph_min_sim"], conf["graph_power"], task_of)
+            history, _ = log_walk(past, gold[fit], len(catalog.artifacts), conf["graph_neighbours"],
+                                  conf["graph_min_sim"], conf["graph_power"], task_of)
             dense = np.full((len(held), len(catalog.artifacts)), -1.0)
             np.maximum.at(dense.T, owner, (held_v @ caps.T).T)
             cold_parts_ = cold_parts(weights, dense, 0.0, bm25[held], names[held])  # no top-3 mean: w 0

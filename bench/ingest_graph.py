@@ -47,17 +47,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from matchgraph.catalog import Artifact  # noqa: E402
-from matchgraph.config import DEFAULTS  # noqa: E402
-from matchgraph.embeddings import Embedder  # noqa: E402
-from matchgraph.events import Event, EventIn, finish, normalize_query  # noqa: E402
-from matchgraph.graph_build import build_match_graph  # noqa: E402
-from matchgraph.pagerank import bipartite_pagerank  # noqa: E402
-from matchgraph.store import create_store  # noqa: E402
-from matchgraph.store import PostgreSQLStore  # noqa: E402
+from matchgraph.catalog import Artifact
+from matchgraph.config import DEFAULTS
+from matchgraph.embeddings import Embedder
+from matchgraph.events import Event, EventIn, finish, normalize_query
+from matchgraph.graph_build import build_match_graph
+from matchgraph.pagerank import bipartite_pagerank
+from matchgraph.store import create_store
+from matchgraph.store import PostgreSQLStore
 
 VERBS = ["read", "transcribe", "translate", "summarize", "classify", "detect", "generate", "caption",
          "segment", "extract", "answer questions about", "search", "compare", "clean up", "tag",

@@ -17,16 +17,16 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
+from common import GORILLA, read_rows
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"))
+    parser.add_argument("--train", default=str(GORILLA / "queries-train.jsonl"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    rows = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
+    rows = read_rows(args.train)
     by_model: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         by_model[row["artifact_id"]].append(i)

@@ -32,7 +32,6 @@ import sys
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import bm25s
@@ -45,26 +44,15 @@ from matchgraph.catalog import Artifact, load_catalog
 from matchgraph.embeddings import resolve_model
 from matchgraph.events import normalize_query
 from matchgraph.evaluate import evaluate, read_labeled, report
-from matchgraph.needs import split_needs
-from matchgraph.search import request_part
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import targets  # noqa: E402  (bench/targets.py)
+import targets  # bench/targets.py
+from common import ASKED, CACHE, QueryVectors, cached_home, chosen_by_request, document, set_files, set_names
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-quality"
 TXTAI_VENV = Path(os.environ.get("TXTAI_VENV", "/tmp/txtai-venv"))
 RRF_K = 60
 DEPTH = 100  # candidates each retriever passes to RRF
 VOTE_K = 10  # past requests that vote in the log-only peer
-ASKED = "asked"  # --split asked: the log's own requests asked again
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "coverage@10")
-
-
-def document(artifact: Artifact) -> str:
-    """The baselines' one text per artifact: name, task, tags, description and capability texts."""
-    parts = [artifact.name, artifact.task or "", " ".join(artifact.tags), artifact.description]
-    return " ".join(p for p in parts + [c.text() for c in artifact.capabilities] if p)
 
 
 class Baselines:
@@ -205,53 +193,6 @@ def summary(by_set: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def set_files(name: str, split: str) -> tuple[str, dict[str, Path]]:
-    """(label, {catalog, queries, train}) of a set named by its folder under DATA or a path."""
-    folder = Path(name) if Path(name).is_dir() else DATA / name
-    queries = folder / ("queries-train.jsonl" if split == ASKED else f"queries-{split}.jsonl")
-    files = {"catalog": folder / "catalog.jsonl", "queries": queries, "train": folder / "queries-train.jsonl"}
-    missing = [str(p) for p in files.values() if not p.exists()]
-    if missing:
-        raise SystemExit(f"--sets {name}: missing {', '.join(missing)}")
-    return folder.name, files
-
-
-def set_names(sets: str | None) -> list[str]:
-    """The names given to --sets (comma-separated), or every folder of DATA holding a catalog."""
-    if sets:
-        return [name.strip() for name in sets.split(",") if name.strip()]
-    return sorted(p.name for p in DATA.iterdir() if (p / "catalog.jsonl").exists())
-
-
-@contextmanager
-def working_engine(cache: Path, label: str, files: dict[str, Path], log: bool, prefix: str):
-    """An Engine on a throwaway copy of the set's cached home (cached_home), with the set's train
-    log ingested first when `log`; closed and removed on exit."""
-    home = cached_home(cache, label, files)
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        work = Path(tmp) / "home"
-        shutil.copytree(home, work)
-        engine = Engine(work)
-        try:
-            if log:
-                engine.ingest(files["train"])
-                engine.refresh()
-            yield engine
-        finally:
-            engine.close()
-
-
-def chosen_by_request(train: Path) -> dict[str, list[str]]:
-    """The log's requests (as written, in file order) and the artifacts selected for each (its
-    lines are one select each), sorted and distinct."""
-    chosen: dict[str, set[str]] = {}
-    for line in train.read_text().splitlines():
-        if line.strip():
-            event = json.loads(line)
-            chosen.setdefault(event["query"], set()).add(event["artifact_id"])
-    return {query: sorted(ids) for query, ids in chosen.items()}
-
-
 def asked_again(train: Path, out: Path) -> Path:
     """`--split asked`: every request of the log asked again, with all the artifacts selected for
     it as its answers, written to `out` as labeled queries."""
@@ -260,30 +201,12 @@ def asked_again(train: Path, out: Path) -> Path:
     return out
 
 
-def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
-    """The set's indexed home under `cache` (created or brought up to date: only new texts are
-    embedded), with the baseline documents' and past requests' vectors in its store too."""
-    home = cache / label
-    engine = Engine(home)
-    engine.index([str(files["catalog"])], progress=True)
-    embedder = engine.embedder()
-    embedder.encode([document(a) for a in load_catalog([str(files["catalog"])])], progress=True)
-    train = [json.loads(line)["query"] for line in files["train"].read_text().splitlines() if line.strip()]
-    parts = {part for text in train for part in split_needs(request_part(text, engine.config["search"]["input_markers"]))}
-    # The graph embeds past requests normalized; the adapter's fit embeds their parts (split_log).
-    embedder.encode(sorted({normalize_query(t) for t in train} | parts), progress=True)
-    engine.close()
-    return home
-
-
 def run_set(files: dict[str, Path], home: Path, k: int, txtai: bool, encode_once: bool = False
             ) -> tuple[dict, dict]:
     """(results by system, warm config) for one set, evaluated in `home` (a working copy). With
     `encode_once` every query and part is encoded once up front and reused by every system."""
     queries = read_labeled(files["queries"])
     if encode_once:
-        from crossval import QueryVectors  # crossval imports this module
-
         vectors = QueryVectors()
         vectors.install()
         vectors.add(home, [q.query for q in queries], raw=True)

@@ -49,8 +49,7 @@ from typing import Iterator
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT
 
 SEED = 13
 CAPS_PER_ARTIFACT = 3

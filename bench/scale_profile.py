@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import SEED, _log_items, _Precomputed  # noqa: E402
+from matchgraph.engine import Engine
 
-from matchgraph.engine import Engine  # noqa: E402
+from scale import SEED, _log_items, _Precomputed
 
 
 def profile_search(engine: Engine, bench: dict) -> None:

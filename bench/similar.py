@@ -4,7 +4,7 @@ of the catalog that has a task and at least one other artifact of it.
 
     python bench/similar.py [--sets gorilla-hf,seal-tools] [--cache-home DIR] [-k 5] [--log]
 
-Uses the indexed homes bench/quality.py keeps under --cache-home (indexed here when missing).
+Uses the indexed homes bench/common.py keeps under --cache-home (indexed here when missing).
 With --log the set's train log is ingested into a copy first, so shared queries count too.
 Also prints the mean time per lookup.
 """
@@ -12,18 +12,16 @@ Also prints the mean time per lookup.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, set_files, set_names, working_engine  # noqa: E402
+from matchgraph import Engine
+from matchgraph.similar import similar_artifacts
 
-from matchgraph import Engine  # noqa: E402
-from matchgraph.similar import similar_artifacts  # noqa: E402
+from common import CACHE, set_files, set_names, working_engine
 
 
 def task_share(engine: Engine, k: int) -> tuple[float, int, float]:

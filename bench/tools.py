@@ -49,17 +49,15 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from matchgraph import Engine
+from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier
+from matchgraph.validation import read_models
 
-from matchgraph import Engine  # noqa: E402
-from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier  # noqa: E402
-from matchgraph.validation import read_models  # noqa: E402
-from quality import Baselines  # noqa: E402  (bench/quality.py)
+from common import ROOT
+from quality import Baselines  # bench/quality.py
 
-DATA = ROOT / "bench" / "tools"
-SERVERS = DATA / "servers.txt"
+NEEDS = ROOT / "bench" / "tools"  # the needs and the servers of this benchmark
+SERVERS = NEEDS / "servers.txt"
 REGISTRY_SEED = ROOT / "fixtures" / "import" / "mcp-registry-seed-2025-05-16.json"
 SETUP = ROOT / "scripts" / "mcp-servers.sh"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "matchgraph-tools"
@@ -111,7 +109,7 @@ def read_needs(path: Path) -> list[Need]:
 
 
 def needs_files() -> dict[str, Path]:
-    return {split: DATA / f"needs-{split}.jsonl" for split in ("train", "dev")}
+    return {split: NEEDS / f"needs-{split}.jsonl" for split in ("train", "dev")}
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ leave-one-out on train, each request searched against the log minus its own even
 R@5 (requests whose model has other train requests), then MRR@10, among the settings where cold R@5
 (models with no other request) does not fall below the cold ranking's (`--cold-slack`, default 0:
 on dev's 60 cold requests one request is 0.017, so the train margin is kept at none). Signals are
-computed once as (queries x artifacts) arrays and fused by matchgraph.fusion, the functions
-search.py fuses its candidates with.
+computed once as (queries x artifacts) arrays, the log walked by search.walk (log_walk) and fused
+by matchgraph.fusion: the functions search.py walks and fuses its candidates with.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
 beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -34,15 +32,15 @@ from scipy import sparse
 from matchgraph.adapter import learn
 from matchgraph.catalog import load_catalog
 from matchgraph.config import DEFAULTS, bm25_settings
-from matchgraph.embeddings import Embedder, load_model
+from matchgraph.embeddings import Embedder
 from matchgraph.evaluate import metrics
 from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal,
                                seed_weights, task_evidence_scale, task_share)
 from matchgraph.index import task_codes
 from matchgraph.lexical import BM25Index, NameIndex
-from matchgraph.search import request_part
+from matchgraph.search import request_part, walk
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gorilla-hf"
+from common import GORILLA, MODEL, model, read_rows
 
 
 def figures(scores: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> dict:
@@ -60,7 +58,7 @@ def signals(catalog: str, train: list[dict], bm25_kwargs: dict | None = None):
     artifacts = load_catalog([catalog])
     texts = [request_part(q["query"], DEFAULTS["search"]["input_markers"]) for q in train]
     pos = {a.id: i for i, a in enumerate(artifacts)}
-    embedder = Embedder("default")
+    embedder = Embedder(MODEL)
     caps = embedder.encode([c.text() for a in artifacts for c in a.capabilities])
     queries = embedder.encode(texts)
     cap_count = np.array([len(a.capabilities) for a in artifacts])
@@ -103,8 +101,8 @@ def tune_bm25(catalog: str, train: list[dict], best, name, gold) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog", default=str(DATA / "catalog.jsonl"))
-    parser.add_argument("--train", default=str(DATA / "queries-train.jsonl"))
+    parser.add_argument("--catalog", default=str(GORILLA / "catalog.jsonl"))
+    parser.add_argument("--train", default=str(GORILLA / "queries-train.jsonl"))
     parser.add_argument("--cold-slack", type=float, default=0.0,
                         help="how far cold R@5 may fall under leave-one-out (default 0)")
     parser.add_argument("--adapter", action="store_true",
@@ -115,7 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--encoder-epochs", type=int, default=None,
                         help="--adapter: adapter_encoder_epochs instead of the default (0: no fine-tuning)")
     args = parser.parse_args(argv)
-    train = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
+    train = read_rows(args.train)
     best, mean3, bm25, name, qv, gold, catalog_index = signals(args.catalog, train)
     task_of = task_numbers(args.catalog)
     if args.adapter:
@@ -144,7 +142,7 @@ def main(argv=None) -> None:
     np.fill_diagonal(past, -1)  # leave-one-out: a request never sees its own event
     results = []
     for nb, min_sim, power in itertools.product((10, 20, 40), (0.3, 0.4, 0.5), (1, 2, 3)):
-        history, tasks = vote(past, gold, best.shape[1], nb, min_sim, power, task_of)
+        history, tasks = log_walk(past, gold, best.shape[1], nb, min_sim, power, task_of)
         for w, window, w_task in itertools.product((0.1, 0.2, 0.3, 0.5), (0.2, 0.3, 0.5),
                                                    (0.0, 0.1, 0.2, 0.3, 0.5)):
             weights = Weights(w_adapter=0.0, w_offsets=0.0, w_prior=0.0, w_graph=w, graph_window=window,
@@ -169,7 +167,6 @@ def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, text
     conf = dict(DEFAULTS["search"])
     if encoder_epochs is not None:
         conf["adapter_encoder_epochs"] = encoder_epochs
-    model = load_model("default")
     base = cold_parts(Weights.from_config(conf), best, mean3, bm25, name_signal(name, conf["name_min"]))
     runs = []
     for seed in seeds:
@@ -180,14 +177,14 @@ def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, text
             fit, held = np.nonzero(fold != f)[0], np.nonzero(fold == f)[0]
             log = sparse.csr_matrix((np.ones(len(fit)), (np.arange(len(fit)), gold[fit])),
                                     shape=(len(fit), best.shape[1]))
-            adapter = learn(catalog_index, [texts[i] for i in fit], qv[fit], log, conf, model)
+            adapter = learn(catalog_index, [texts[i] for i in fit], qv[fit], log, conf, model())
             past = qv[held] @ qv[fit].T
             near = past.max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
             for i, close in zip(held, near):
                 if close:
                     parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i], texts[i])
-            history, tasks = vote(past, gold[fit], best.shape[1], conf["graph_neighbours"],
-                                  conf["graph_min_sim"], conf["graph_power"], task_of)
+            history, tasks = log_walk(past, gold[fit], best.shape[1], conf["graph_neighbours"],
+                                      conf["graph_min_sim"], conf["graph_power"], task_of)
             n_seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
             evidence = task_evidence_scale(n_seeds, conf["task_evidence"])[:, None]
             parts["history"][held], parts["tasks"][held] = history, tasks * evidence
@@ -227,16 +224,26 @@ def task_numbers(catalog: str) -> np.ndarray:
     return task_codes([a.task for a in load_catalog([catalog])])[1]
 
 
-def vote(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
-         power: float, task_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """search.graph_walk (graph_hops=0, max-normalized) and its task share for every row of
-    `past` at once."""
-    out = np.zeros((len(past), n_artifacts))
-    for i, row in enumerate(past):
-        idx = np.argsort(-row)[:nb]
-        idx = idx[row[idx] >= min_sim]
-        np.add.at(out[i], gold[idx], seed_weights(row[idx], min_sim, power))
-    return max_normalize(out), task_share(out, task_of, int(task_of.max()) + 1)
+def log_walk(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
+             power: float, task_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's graph walk (search.graph_walk with graph_hops = 0) for every row of `past`
+    (requests x past requests cosines) at once, max-normalized, and its task share. As
+    graph_walk does, each row seeds its `nb` nearest past requests at or above `min_sim`
+    (fusion.seed_weights, normalized to 1) and search.walk carries the seeds to the artifacts: in
+    the log's graph each past request leads to its one artifact (`gold`)."""
+    seeds = np.argsort(-past, axis=1)[:, :nb]  # as graph_walk: the ANN's nearest first
+    rows = np.repeat(np.arange(len(past)), seeds.shape[1])
+    cols = seeds.ravel()
+    keep = past[rows, cols] >= min_sim
+    rows, cols = rows[keep], cols[keep]
+    p = seed_weights(past[rows, cols], min_sim, power)
+    p /= np.bincount(rows, weights=p, minlength=len(past))[rows]
+    start = sparse.csr_matrix((p, (rows, cols)), shape=past.shape)
+    forward = sparse.csr_matrix((np.ones(len(gold)), (np.arange(len(gold)), gold)), shape=(len(gold), n_artifacts))
+    chosen = np.maximum(np.bincount(gold, minlength=n_artifacts), 1)
+    backward = sparse.csr_matrix(forward.T.multiply(1.0 / chosen[:, None]))
+    walked = walk(start, (forward, backward), 0, 0.0).toarray()
+    return max_normalize(walked), task_share(walked, task_of, int(task_of.max()) + 1)
 
 
 if __name__ == "__main__":

@@ -23,19 +23,17 @@ leave-out figures predict them.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import CACHE, chosen_by_request, set_files, set_names, working_engine  # noqa: E402
+from matchgraph import Engine
+from matchgraph.evaluate import LabeledQuery, read_labeled, report
+from matchgraph.events import normalize_query
+from matchgraph.fusion import Weights, cold_parts
+from matchgraph.search import gather, request_part
 
-from matchgraph import Engine  # noqa: E402
-from matchgraph.evaluate import LabeledQuery, read_labeled, report  # noqa: E402
-from matchgraph.events import normalize_query  # noqa: E402
-from matchgraph.fusion import Weights, cold_parts  # noqa: E402
-from matchgraph.search import gather, request_part  # noqa: E402
+from common import CACHE, chosen_by_request, set_files, set_names, working_engine
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 

@@ -4,7 +4,6 @@ top-1 / top-3 / MRR@10 are right on small hand-worked examples."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections import Counter
@@ -15,10 +14,9 @@ from matchgraph.catalog import load_catalog
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("bench_tools", ROOT / "bench" / "tools.py")
-bench_tools = importlib.util.module_from_spec(_spec)
-sys.modules["bench_tools"] = bench_tools  # dataclasses look their module up
-_spec.loader.exec_module(bench_tools)
+# The bench scripts import their siblings (common, quality) as `python bench/x.py` lets them.
+sys.path.insert(0, str(ROOT / "bench"))
+import tools as bench_tools  # noqa: E402  (bench/tools.py)
 
 
 @pytest.fixture(scope="module")
