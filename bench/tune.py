@@ -13,8 +13,8 @@ computed once as (queries x artifacts) arrays and fused by matchgraph.fusion, th
 search.py fuses its candidates with.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
-beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
-fine-tuned encoder when `--encoder-epochs` > 0, then projection and offsets) fitted on four folds,
+beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (projection and
+offsets) fitted on four folds,
 the fifth searched; warm = the request's model is in the four folds. Same rule:
 best warm R@5, then MRR@10, among the settings whose cold R@5 is not below the cold ranking's in
 any of the seeds (an average let a setting through that broke the cold constraint on dev).
@@ -112,8 +112,6 @@ def main(argv=None) -> None:
     parser.add_argument("--bm25", action="store_true",
                         help="tune the BM25 variant and weight instead of cold and walk")
     parser.add_argument("--seeds", default="0,1,2", help="fold seeds of --adapter (comma-separated)")
-    parser.add_argument("--encoder-epochs", type=int, default=None,
-                        help="--adapter: adapter_encoder_epochs instead of the default (0: no fine-tuning)")
     args = parser.parse_args(argv)
     train = [json.loads(line) for line in Path(args.train).read_text().splitlines() if line.strip()]
     best, mean3, bm25, name, qv, gold, catalog_index = signals(args.catalog, train)
@@ -121,7 +119,7 @@ def main(argv=None) -> None:
     if args.adapter:
         texts = [request_part(q["query"], DEFAULTS["search"]["input_markers"]) for q in train]
         return tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts,
-                            tuple(int(x) for x in args.seeds.split(",")), encoder_epochs=args.encoder_epochs)
+                            tuple(int(x) for x in args.seeds.split(",")))
     if args.bm25:
         return tune_bm25(args.catalog, train, best, name, gold)
     counts = np.bincount(gold, minlength=best.shape[1])
@@ -165,10 +163,8 @@ NOISE = 0.005
 
 
 def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts, seeds=(0, 1, 2),
-                 n_folds=5, encoder_epochs=None):
+                 n_folds=5):
     conf = dict(DEFAULTS["search"])
-    if encoder_epochs is not None:
-        conf["adapter_encoder_epochs"] = encoder_epochs
     model = load_model("default")
     base = cold_parts(Weights.from_config(conf), best, mean3, bm25, name_signal(name, conf["name_min"]))
     runs = []
@@ -185,7 +181,7 @@ def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, text
             near = past.max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
             for i, close in zip(held, near):
                 if close:
-                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i], texts[i])
+                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i])
             history, tasks = vote(past, gold[fit], best.shape[1], conf["graph_neighbours"],
                                   conf["graph_min_sim"], conf["graph_power"], task_of)
             n_seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
@@ -229,7 +225,7 @@ def task_numbers(catalog: str) -> np.ndarray:
 
 def vote(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
          power: float, task_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """search.graph_walk (graph_hops=0, max-normalized) and its task share for every row of
+    """search.graph_walk (one step, max-normalized) and its task share for every row of
     `past` at once."""
     out = np.zeros((len(past), n_artifacts))
     for i, row in enumerate(past):
