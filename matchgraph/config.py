@@ -84,7 +84,7 @@ SETTINGS: list[Setting] = [
     S("batch_size", 32, "texts per encoding batch", positive=True),
     # an H200 encoded ~5,800 capability texts/s at 1,024
     S("batch_size_cuda", 1024, "texts per encoding batch on a CUDA GPU", positive=True,
-      chosen_by="H200: ~5,800 capability texts/s at 1,024 (BENCHMARKS.md \"GPU\")"),
+      chosen_by="H200: ~5,800 capability texts/s at 1,024 (BENCHMARKS.md)"),
     S("batch_size_mps", 128, "texts per encoding batch on an Apple GPU", positive=True,
       advanced=True),
     S("backend", "torch", "CPU encoding through `torch` or `onnx` (ONNX Runtime; the model is exported into "
@@ -147,7 +147,7 @@ SETTINGS: list[Setting] = [
     S("search.w_asked", 1.0, "weight of what people selected for the same request asked before (the same "
       "words in the same order up to case, punctuation, typos and a pasted sample input); not limited by "
       "graph_window",
-      chosen_by="bench/quality.py --split asked: repeated requests of gorilla-hf (BENCHMARKS.md \"Asked before\")"),
+      chosen_by="bench/quality.py --split asked: repeated requests of gorilla-hf (BENCHMARKS.md)"),
     S("search.graph_neighbours", 10, "past queries looked up per search",
       chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),  # FAISS over past queries
     S("search.graph_min_sim", 0.4, "past queries less similar (cosine) are ignored", at_most=1,
@@ -163,7 +163,7 @@ SETTINGS: list[Setting] = [
     S("search.needs_min_parts", 2, "a request naming this many actions or more (sentences and clauses that open "
       "with an action verb or state a need, after sequence words) is searched once per action and the "
       "rankings merged round robin, the whole request first (`matchgraph/needs.py`); 0 never splits",
-      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md \"Cross-validation\")"),
+      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md)"),
     # Learned from use (adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
     S("search.w_adapter", 1.0, "weight of the adapted query's best capability cosine (projection learned from "
       "the log, on the fine-tuned encoder when there is one)",
@@ -194,7 +194,7 @@ SETTINGS: list[Setting] = [
     S("search.adapter_split_needs", True, "the adapter is fitted on past requests split into their actions "
       "(`needs.split_needs`), each part holding the artifacts whose capabilities it is closest to; `false` fits "
       "whole requests (a past request naming three actions then pulls new requests towards all three)",
-      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md \"Cross-validation\")"),
+      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md)"),
     # Capability index (ann.py): exact up to flat_max vectors, `large` above. IVF: recall@10 0.984 against flat
     # at 300,000 vectors, HNSW 32/80/256 0.723 (bench/ann_recall.py on bench/scale.py 100k vectors, BENCHMARKS.md).
     S("tools.k", 10, "results per find_tools (tool-level search)", positive=True),
@@ -202,47 +202,47 @@ SETTINGS: list[Setting] = [
       "(tool, operation, server, prompt, resource)"),
     S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
       "kind are candidates", positive=True,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)",
       chosen_by="bench/tools.py: train MRR@10 0.657 against 0.643 max-normalized"),
     S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "
       "vectors (a broad text is near every need)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
       "to the need times the tool's share of its selects; times its relevance within tools.graph_window)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
       "projection) only above this cosine with the need", at_most=1,
       chosen_by="bench/tools.py: dev warm 0.534 -> 0.571 gated at 0.5"),
     S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
       "score (search.graph_window for tools: a server's tools are close to each other)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.server_penalty", 0.1, "subtracted from a registry server's score when servers are asked for: a tool "
       "that can be called now wins a near tie with a server that would have to be installed",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool search\")"),
+      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`",
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("ann.large", "ivf", "index above flat_max: hnsw (graph), or ivf (inverted lists of 4-bit codes, "
       "candidates re-ranked exactly; builds in seconds)", choices=("hnsw", "ivf"),
       chosen_by="bench/ann_recall.py: IVF recall@10 0.984 against flat at 300k vectors, HNSW 0.723; builds in seconds"),
     S("ann.hnsw_m", 32, "HNSW graph degree (more: better recall, more memory and build time)", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("ann.hnsw_ef_search", 256, "HNSW candidate list while searching; recall@10 against flat in "
       "`bench/ann_recall.py`", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("ann.ivf_lists", 0, "IVF inverted lists (k-means cells); 0: the square root of the vectors",
-      chosen_by="bench/scale.py: √n lists, a 4x faster build and higher recall (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/scale.py: √n lists, a 4x faster build and higher recall (BENCHMARKS.md \"Directory scale\")"),
     S("ann.ivf_probe", 120, "IVF lists scanned per search (more: better recall, slower)", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Scale\")"),
+      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge",
       chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge, "
