@@ -374,9 +374,10 @@ MAIN_HEADER = "| key | default | meaning |"
 ADVANCED_HEADER = "| key | default | chosen by | meaning |"
 ADVANCED_INTRO = (
     "#### Advanced: the ranking profile\n\n"
-    "The ranking constants below were chosen by the benchmark named beside each (see BENCHMARKS.md), "
-    "on train sets only; the few without one are rarely changed. They are set like the settings above "
-    "(matchgraph.toml, `MATCHGRAPH_*`), which is how `bench/tune.py` and `bench/crossval.py` vary them.")
+    "The constants below were chosen by the benchmark named beside each (see BENCHMARKS.md; ranking "
+    "weights on train sets, never on dev); the last few, without one, are rarely changed. They are set "
+    "like the settings above (matchgraph.toml, `MATCHGRAPH_*`), which is how `bench/tune.py` and "
+    "`bench/crossval.py` vary them.")
 
 
 def settings_markdown() -> str:
@@ -386,7 +387,8 @@ def settings_markdown() -> str:
     main += [f"| `{s.key}` | `{_json(s.default)}` | {s.help} |" for s in SETTINGS if s.in_main_table]
     advanced = [ADVANCED_HEADER, "|---|---|---|---|"]
     advanced += [f"| `{s.key}` | `{_json(s.default)}` | {s.chosen_by or '-'} | {s.help} |"
-                 for s in SETTINGS if not s.in_main_table]
+                 for s in [*(s for s in SETTINGS if s.chosen_by), *(s for s in SETTINGS if s.advanced
+                                                                   and not s.chosen_by)]]
     return "\n".join(main) + "\n\n" + ADVANCED_INTRO + "\n\n" + "\n".join(advanced)
 
 
