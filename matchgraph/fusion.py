@@ -151,10 +151,11 @@ def fuse(w: Weights, cold: dict[str, np.ndarray], scored, *, general=0.0, person
     return {**cold, "graph": graph, "prior": w.w_prior * np.asarray(prior)}
 
 
-def capability_scores(index, query_vector: np.ndarray, positions
+def capability_scores(index, query_vector: np.ndarray, positions, top3: bool = True
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact capability cosines of the artifacts at `positions` (m,): best cosine, mean of the top
-    3 and the best capability's row (-1 for an artifact without capabilities), each (m,).
+    3 (0 unless `top3`: search weighs it 0, bench/tune.py varies it) and the best capability's row
+    (-1 for an artifact without capabilities), each (m,).
 
     `index` has `vectors` (n_capabilities, dim) and per artifact `cap_start`/`cap_count` (an
     artifact's rows are contiguous). Vectorized over all their capabilities at once: a long
@@ -176,9 +177,10 @@ def capability_scores(index, query_vector: np.ndarray, positions
     ranked = _best_first(sims, segment, seg_start, counts)  # ranked[:, j]: j-th best, as a row of sims
     best[has] = sims[ranked[:, 0]]
     best_row[has] = rows[ranked[:, 0]]
-    top3 = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1]
-            else np.zeros(len(counts), np.float32) for j in range(3)]
-    mean3[has] = sum(top3) / np.minimum(counts, 3)
+    if top3:
+        three = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1]
+                 else np.zeros(len(counts), np.float32) for j in range(3)]
+        mean3[has] = sum(three) / np.minimum(counts, 3)
     return best, mean3, best_row
 
 

@@ -123,7 +123,7 @@ class Candidates:
 
     positions: np.ndarray
     best: np.ndarray  # best capability cosine
-    mean3: np.ndarray  # mean of the top-3 capability cosines
+    mean3: np.ndarray  # 0: the mean of the top-3 capability cosines is not computed (weight 0)
     best_row: np.ndarray  # capability row of the best one (-1: the artifact has none)
     bm25: np.ndarray  # BM25 / the best document's BM25
     name: np.ndarray  # name signal 0..1
@@ -155,7 +155,8 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     task_members = index.members_of_tasks(tasks)[:conf["task_candidates"]]
     positions = sorted_unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
                                               walked.positions, task_members, asked_pos]).astype(np.int64))
-    best, mean3, best_row = capability_scores(index, query_vector, positions)
+    # the top-3 mean is weighed 0 (w_dense_mean lost on train): not computed
+    best, mean3, best_row = capability_scores(index, query_vector, positions, top3=False)
 
     def spread(where, values) -> np.ndarray:
         """`values` of the artifacts at positions `where`, aligned with the candidates."""
