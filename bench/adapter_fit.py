@@ -2,7 +2,6 @@
 
     python bench/adapter_fit.py [--steps 150]
     python bench/adapter_fit.py --latency-home HOME [--queries Q]   # searches while fits run
-    python bench/adapter_fit.py --phases-home HOME   # the whole fit on a real home, by phase
 
 
 Synthetic unit vectors (dim 384), one select per past query, two capabilities per artifact; the
@@ -10,8 +9,7 @@ fit is the one `Engine` runs at a graph build when no stored fit matches. Rows p
 `adapter_max_capabilities` (4096) take the budgeted softmax; rows past `adapter_max_queries`
 (2000) fit only the 2000 queries with the most weight. `--latency-home` (a home with an index and
 events) times searches idle and while fits run on another thread of the same process, as a
-server's background refresh does. `--phases-home` times what `Engine` runs on that home's log:
-fine-tuning the encoder copy, re-embedding the catalog and past queries with it, then the adapter.
+server's background refresh does.
 """
 
 from __future__ import annotations
@@ -25,12 +23,9 @@ import numpy as np
 from scipy import sparse
 
 from matchgraph import Engine
-from matchgraph.adapter import fit_adapter, fitted_rows, learn
+from matchgraph.adapter import fit_adapter, learn
 from matchgraph.ann import create_ann
-from matchgraph.catalog import capability_texts
 from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import encode_with
-from matchgraph.finetune import fine_tune, training_pairs
 from matchgraph.fits import past_requests
 
 from common import GORILLA, read_rows
@@ -81,38 +76,12 @@ def search_latency(home: str, queries_file: str) -> None:
     engine.close()
 
 
-def phases(home: str) -> None:
-    """Seconds of each phase of `adapter.learn` on the home's catalog and log."""
-    engine = Engine(home)
-    state, conf = engine.state, engine.config["search"]
-    index, graph = state.index, state.graph
-    keep = fitted_rows(graph.weights, conf["adapter_max_queries"])
-    requests = past_requests(graph, conf["input_markers"])
-    texts = [requests[i] for i in keep]
-    catalog_texts = capability_texts(index.artifacts)
-    clock = time.perf_counter()
-    queries, rows = training_pairs(index, texts, graph.query_vectors[keep], graph.weights[keep])
-    encoder = fine_tune(engine.embedder().model, queries, catalog_texts, rows, conf)
-    tuned = time.perf_counter()
-    vectors, query_vectors = encode_with(encoder, catalog_texts), encode_with(encoder, texts)
-    embedded = time.perf_counter()
-    fit_adapter(index, query_vectors, graph.weights[keep], conf, vectors)
-    done = time.perf_counter()
-    print(f"{len(queries)} pairs, {conf['adapter_encoder_epochs']} epoch(s); {len(catalog_texts)} capabilities")
-    print(f"fine-tune {tuned - clock:.1f} s, re-embed catalog + past queries {embedded - tuned:.1f} s, "
-          f"adapter {done - embedded:.1f} s, total {done - clock:.1f} s")
-    engine.close()
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=DEFAULTS["search"]["adapter_steps"])
     parser.add_argument("--latency-home", help="time searches on this home while fits run")
     parser.add_argument("--queries", default=str(GORILLA / "queries-dev.jsonl"))
-    parser.add_argument("--phases-home", help="time the phases of the whole fit on this home's log")
     args = parser.parse_args(argv)
-    if args.phases_home:
-        return phases(args.phases_home)
     if args.latency_home:
         return search_latency(args.latency_home, args.queries)
     conf = dict(DEFAULTS["search"], adapter_steps=args.steps)

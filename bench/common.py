@@ -38,7 +38,7 @@ ASKED = "asked"  # --split asked: the log's own requests asked again
 
 def model():
     """The default sentence-transformers model (matchgraph.embeddings caches it per process)."""
-    from matchgraph.embeddings import load_model
+    from matchgraph.encoders import load_model
 
     return load_model(MODEL)
 

@@ -40,12 +40,8 @@ from targets import SLACK
 # the rest only re-rank. The first is the defaults before issue 17 (the whole text of a request naming
 # several actions is ranked without history in every setting: that is code, not a setting).
 GRID: dict[str, dict] = {
-    "before issue 17 (whole log, no split)": {"adapter_split_needs": False, "needs_min_parts": 0,
-                                              "walk_split_needs": False},
+    "before issue 17 (whole log, no split)": {"adapter_split_needs": False, "needs_min_parts": 0},
     "defaults": {},
-    "parts: both": {"part_history": "both"},
-    "parts: none": {"part_history": "none"},
-    "walk actions": {"walk_split_needs": True},
     "w_task 0.3": {"w_task": 0.3},
     "w_task 0": {"w_task": 0.0},
     "w_offsets 1": {"w_offsets": 1.0},
@@ -68,7 +64,7 @@ def requests_of(train: Path) -> list[dict]:
     return list(by_query.values())
 
 
-HISTORY_KEYS = ("adapter_", "part_history", "w_task", "w_offsets", "w_adapter", "w_graph", "graph_", "task_evidence", "walk_")
+HISTORY_KEYS = ("adapter_", "w_task", "w_offsets", "w_adapter", "graph_", "task_evidence")
 
 
 def rank_all(home: Path, settings: dict, labeled: list[LabeledQuery]) -> list[list[str]]:

@@ -41,7 +41,7 @@ import Stemmer
 
 from matchgraph import Engine
 from matchgraph.catalog import Artifact, load_catalog
-from matchgraph.embeddings import resolve_model
+from matchgraph.encoders import resolve_model
 from matchgraph.events import normalize_query
 from matchgraph.evaluate import evaluate, read_labeled, report
 

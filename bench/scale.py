@@ -245,7 +245,8 @@ class PseudoEncoder:
         if path.exists() and len(np.load(path)) == len(vocab):
             vectors = np.load(path)
         else:
-            from matchgraph.embeddings import load_model, encode_with
+            from matchgraph.embeddings import encode_with
+            from matchgraph.encoders import load_model
 
             vectors = encode_with(load_model(model_name), vocab, 64)
             np.save(path, vectors)

@@ -9,12 +9,12 @@ leave-one-out on train, each request searched against the log minus its own even
 R@5 (requests whose model has other train requests), then MRR@10, among the settings where cold R@5
 (models with no other request) does not fall below the cold ranking's (`--cold-slack`, default 0:
 on dev's 60 cold requests one request is 0.017, so the train margin is kept at none). Signals are
-computed once as (queries x artifacts) arrays, the log walked by search.walk (log_walk) and fused
+computed once as (queries x artifacts) arrays, the log walked as search.graph_walk walks it (log_walk) and fused
 by matchgraph.fusion: the functions search.py walks and fuses its candidates with.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
-beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (the
-fine-tuned encoder when `--encoder-epochs` > 0, then projection and offsets) fitted on four folds,
+beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (projection and
+offsets) fitted on four folds,
 the fifth searched; warm = the request's model is in the four folds. Same rule:
 best warm R@5, then MRR@10, among the settings whose cold R@5 is not below the cold ranking's in
 any of the seeds (an average let a setting through that broke the cold constraint on dev).
@@ -38,7 +38,7 @@ from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, max
                                seed_weights, task_evidence_scale, task_share)
 from matchgraph.index import task_codes
 from matchgraph.lexical import BM25Index, NameIndex
-from matchgraph.search import request_part, walk
+from matchgraph.search import request_part
 
 from common import GORILLA, MODEL, model, read_rows
 
@@ -110,8 +110,6 @@ def main(argv=None) -> None:
     parser.add_argument("--bm25", action="store_true",
                         help="tune the BM25 variant and weight instead of cold and walk")
     parser.add_argument("--seeds", default="0,1,2", help="fold seeds of --adapter (comma-separated)")
-    parser.add_argument("--encoder-epochs", type=int, default=None,
-                        help="--adapter: adapter_encoder_epochs instead of the default (0: no fine-tuning)")
     args = parser.parse_args(argv)
     train = read_rows(args.train)
     best, mean3, bm25, name, qv, gold, catalog_index = signals(args.catalog, train)
@@ -119,7 +117,7 @@ def main(argv=None) -> None:
     if args.adapter:
         texts = [request_part(q["query"], DEFAULTS["search"]["input_markers"]) for q in train]
         return tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts,
-                            tuple(int(x) for x in args.seeds.split(",")), encoder_epochs=args.encoder_epochs)
+                            tuple(int(x) for x in args.seeds.split(",")))
     if args.bm25:
         return tune_bm25(args.catalog, train, best, name, gold)
     counts = np.bincount(gold, minlength=best.shape[1])
@@ -163,10 +161,8 @@ NOISE = 0.005
 
 
 def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, texts, seeds=(0, 1, 2),
-                 n_folds=5, encoder_epochs=None):
+                 n_folds=5):
     conf = dict(DEFAULTS["search"])
-    if encoder_epochs is not None:
-        conf["adapter_encoder_epochs"] = encoder_epochs
     base = cold_parts(Weights.from_config(conf), best, mean3, bm25, name_signal(name, conf["name_min"]))
     runs = []
     for seed in seeds:
@@ -182,7 +178,7 @@ def tune_adapter(best, mean3, bm25, name, qv, gold, catalog_index, task_of, text
             near = past.max(axis=1) >= conf["graph_min_sim"]  # search.py's gate
             for i, close in zip(held, near):
                 if close:
-                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i], texts[i])
+                    parts["general"][i], parts["personal"][i] = adapter.scores(catalog_index, qv[i])
             history, tasks = log_walk(past, gold[fit], best.shape[1], conf["graph_neighbours"],
                                       conf["graph_min_sim"], conf["graph_power"], task_of)
             n_seeds = (np.sort(past, axis=1)[:, -conf["graph_neighbours"]:] >= conf["graph_min_sim"]).sum(axis=1)
@@ -226,10 +222,10 @@ def task_numbers(catalog: str) -> np.ndarray:
 
 def log_walk(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_sim: float,
              power: float, task_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's graph walk (search.graph_walk with graph_hops = 0) for every row of `past`
+    """The engine's graph walk (search.graph_walk) for every row of `past`
     (requests x past requests cosines) at once, max-normalized, and its task share. As
     graph_walk does, each row seeds its `nb` nearest past requests at or above `min_sim`
-    (fusion.seed_weights, normalized to 1) and search.walk carries the seeds to the artifacts: in
+    (fusion.seed_weights, normalized to 1) and one step carries the seeds to the artifacts: in
     the log's graph each past request leads to its one artifact (`gold`)."""
     seeds = np.argsort(-past, axis=1)[:, :nb]  # as graph_walk: the ANN's nearest first
     rows = np.repeat(np.arange(len(past)), seeds.shape[1])
@@ -239,10 +235,8 @@ def log_walk(past: np.ndarray, gold: np.ndarray, n_artifacts: int, nb: int, min_
     p = seed_weights(past[rows, cols], min_sim, power)
     p /= np.bincount(rows, weights=p, minlength=len(past))[rows]
     start = sparse.csr_matrix((p, (rows, cols)), shape=past.shape)
-    forward = sparse.csr_matrix((np.ones(len(gold)), (np.arange(len(gold)), gold)), shape=(len(gold), n_artifacts))
-    chosen = np.maximum(np.bincount(gold, minlength=n_artifacts), 1)
-    backward = sparse.csr_matrix(forward.T.multiply(1.0 / chosen[:, None]))
-    walked = walk(start, (forward, backward), 0, 0.0).toarray()
+    transitions = sparse.csr_matrix((np.ones(len(gold)), (np.arange(len(gold)), gold)), shape=(len(gold), n_artifacts))
+    walked = (start @ transitions).toarray()  # graph_walk's one step over the log's graph
     return max_normalize(walked), task_share(walked, task_of, int(task_of.max()) + 1)
 
 

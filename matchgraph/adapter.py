@@ -10,10 +10,6 @@ by a softmax over the catalog (each past query's target: its row of the match-gr
   offset, renormalized (Tool2Vec-style: the artifact moves towards the requests that led to it).
   This is the artifact-level history; search weighs it by relevance like the walk (search.py).
 
-With `adapter_encoder_epochs` > 0 both are fitted on top of a fine-tuned copy of the embedding
-model (finetune.py): the adapted query starts from the tuned model's vector of the request and
-the catalog is compared through the tuned model's vectors of its capabilities.
-
 Both start at zero (the plain cosine) and are held near it by L2 penalties, so a small log moves
 them little. The fit is full-batch Adam on the CPU with a fixed number of steps, deterministic for
 the same graph; past `adapter_max_queries` the queries with the most weight are kept.
@@ -24,9 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +30,7 @@ from scipy import sparse
 from .ann import row_dots
 from .arrays import row_entries
 from .embeddings import encode_with
-from .encoders import open_model
-from .finetune import fine_tune, training_pairs
 from .index import LoadedIndex
-from .catalog import capability_texts
 from . import needs
 from .needs import split_needs
 
@@ -48,27 +40,16 @@ _SPLITTER = hashlib.sha256(Path(needs.__file__).read_bytes()).hexdigest()
 
 @dataclass(frozen=True)
 class Adapter:
-    """One fit: the query projection and the offsets of the logged artifacts' capabilities, and,
-    when the encoder was fine-tuned, that encoder and its vectors of the catalog."""
+    """One fit: the query projection and the offsets of the logged artifacts' capabilities."""
 
     projection: np.ndarray  # (dim, dim) float32
     rows: np.ndarray  # capability rows that have an offset (artifacts in the log), sorted
     offsets: np.ndarray  # (len(rows), dim) float32
-    encoder: object | None = None  # fine-tuned SentenceTransformer (finetune.py), or None
-    vectors: np.ndarray | None = None  # (n_capabilities, dim) under `encoder`
 
     def save(self, path: Path) -> None:
-        """Write atomically (temporaries renamed into place); the encoder goes to the folder
-        `path` with suffix .encoder, written before `path`, whose presence marks a complete fit."""
+        """Write atomically (a temporary renamed into place): its presence marks a complete fit."""
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"projection": self.projection, "rows": self.rows, "offsets": self.offsets}
-        if self.encoder is not None:
-            folder = path.with_suffix(".encoder")
-            staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=folder.name, suffix=".partial"))
-            self.encoder.save(str(staging))
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(staging, folder)
-            arrays["vectors"] = self.vectors
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".partial",
                                          delete=False) as f:
             np.savez(f, **arrays)
@@ -78,23 +59,15 @@ class Adapter:
     def load(cls, path: Path) -> "Adapter":
         """Raises OSError/ValueError/KeyError when the fit is incomplete or damaged."""
         with np.load(path) as data:
-            adapter = cls(projection=data["projection"], rows=data["rows"], offsets=data["offsets"])
-            if "vectors" not in data:
-                return adapter
-            vectors = data["vectors"]
-        folder = path.with_suffix(".encoder")
-        if not folder.is_dir():
-            raise OSError(f"{folder} is missing")
-        return replace(adapter, encoder=open_model(str(folder)), vectors=vectors)
+            return cls(projection=data["projection"], rows=data["rows"], offsets=data["offsets"])
 
-    def scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, positions=None
+    def scores(self, index: LoadedIndex, query_vector: np.ndarray, positions=None
                ) -> tuple[np.ndarray, np.ndarray]:
         """(general, personal), each (n_artifacts,) or, with `positions`, (len(positions),) for those
         artifacts only: the best capability cosine of the adapted query against the catalog's
-        vectors, and against the vectors moved by the offsets. `query_vector` (dim,) is the base
-        model's vector of the request text `query`; with a fine-tuned encoder the request is
-        encoded again by it. Artifacts without capabilities get 0."""
-        vectors, adapted = self._adapted(index, query_vector, query)
+        vectors, and against the vectors moved by the offsets. `query_vector` (dim,) is the
+        model's vector of the request. Artifacts without capabilities get 0."""
+        vectors, adapted = index.vectors, self._adapted(query_vector)
         positions = np.arange(len(index.cap_count)) if positions is None else np.asarray(positions, np.int64)
         counts = index.cap_count[positions]
         starts = index.cap_start[positions]
@@ -109,19 +82,15 @@ class Adapter:
         return general, _best_per_artifact(counts, moved)
 
 
-    def _adapted(self, index: LoadedIndex, query_vector: np.ndarray, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """(the catalog's vectors to compare with, the adapted query): with a fine-tuned encoder
-        the request is encoded again by it and compared with its vectors of the catalog."""
-        vectors = index.vectors
-        if self.encoder is not None:
-            query_vector, vectors = encode_with(self.encoder, [query])[0], self.vectors
-        return vectors, _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
+    def _adapted(self, query_vector: np.ndarray) -> np.ndarray:
+        """The adapted query: normalize(q + q @ projection)."""
+        return _normalize(query_vector[None, :] + query_vector[None, :] @ self.projection)[0]
 
-    def row_scores(self, index: LoadedIndex, query_vector: np.ndarray, query: str, rows: np.ndarray
+    def row_scores(self, index: LoadedIndex, query_vector: np.ndarray, rows: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
-        """(general, personal) for single capability rows (tool-level search): the adapted query's
-        cosine with each row's vector, and with it moved by its offset (rows without one: the same)."""
-        vectors, adapted = self._adapted(index, query_vector, query)
+        """(general, personal) for single capability rows: the adapted query's cosine with each
+        row's vector (row_cosines), and with it moved by its offset (rows without one: the same)."""
+        vectors, adapted = index.vectors, self._adapted(query_vector)
         rows = np.asarray(rows, dtype=np.int64)
         general = row_dots(vectors, rows, adapted)
         moved = general.copy()
@@ -131,12 +100,17 @@ class Adapter:
             moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
         return general, moved
 
+    def row_cosines(self, index: LoadedIndex, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The adapted query's cosine with each capability row's vector (tool-level search, which
+        uses no offsets: row_scores' second half is not computed)."""
+        return row_dots(index.vectors, np.asarray(rows, dtype=np.int64), self._adapted(query_vector))
+
 
 def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
           weights: sparse.csr_matrix, conf: dict, model, encode=None,
           chosen: dict[tuple[int, int], int] | None = None) -> Adapter | None:
-    """Everything learned from the log: the fine-tuned encoder (when adapter_encoder_epochs > 0,
-    from the SentenceTransformer `model`), then projection and offsets on its vectors.
+    """Everything learned from the log: projection and offsets (fit_adapter) on the log, split
+    into actions with `adapter_split_needs`.
 
     `texts[i]` is past query i's request text, `query_vectors` (n_queries, dim) the base model's
     vectors of them, `weights` (n_queries, n_artifacts) their match-graph rows; `conf` is config
@@ -152,17 +126,7 @@ def learn(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray,
     if conf["adapter_split_needs"]:
         texts, query_vectors, weights, origin = split_log(
             index, texts, query_vectors, weights, encode or (lambda parts: encode_with(model, parts)))
-    local = _local_choices(chosen, keep[origin])
-    encoder = None
-    if conf["adapter_encoder_epochs"] > 0:
-        catalog = capability_texts(index.artifacts)
-        pairs, rows = training_pairs(index, texts, query_vectors, weights)
-        encoder = fine_tune(model, pairs, catalog, rows, conf)
-    if encoder is None:
-        return fit_adapter(index, query_vectors, weights, conf, chosen=local)
-    vectors = encode_with(encoder, catalog)
-    adapter = fit_adapter(index, encode_with(encoder, texts), weights, conf, vectors, chosen=local)
-    return replace(adapter, encoder=encoder, vectors=vectors) if adapter else None
+    return fit_adapter(index, query_vectors, weights, conf, chosen=_local_choices(chosen, keep[origin]))
 
 
 def split_log(index: LoadedIndex, texts: list[str], query_vectors: np.ndarray, weights: sparse.csr_matrix,

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-# the backends' shared base; its names stay importable from here (callers, bench, tests)
-from .encoders import Encoder, load_model, open_model, resolve_model  # noqa: F401
+from .encoders import Encoder, load_model, resolve_model
 
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()

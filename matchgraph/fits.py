@@ -1,7 +1,7 @@
 """The home's store of adapter fits (adapter.py): one fit per catalog version, log and settings.
 
-Every CLI command builds its state anew and a server refits as events arrive; a fit costs seconds,
-or minutes with the encoder, so each is stored by content address (adapter.fit_key) and loaded
+Every CLI command builds its state anew and a server refits as events arrive; a fit costs seconds
+(bench/adapter_fit.py), so each is stored by content address (adapter.fit_key) and loaded
 when the same catalog, log and settings come again. A fit is complete once its .npz is in place
 (Adapter.save writes it last); the newest KEEP are kept.
 """
@@ -82,9 +82,9 @@ def _note_newest(pointer: Path, path: Path) -> None:
 
 
 def prune_fits(folder: Path, now: float | None = None) -> None:
-    """Keep the newest KEEP stored fits, and clear what a crashed save left behind (a
-    `.partial` temporary, an encoder folder whose .npz never came) once it is STALE_SECONDS old:
-    younger, it may be a save that another process is still writing."""
+    """Keep the newest KEEP stored fits, and clear what a crashed save left behind (a `.partial`
+    temporary; an older version's fine-tuned encoder folder whose .npz is gone) once it is
+    STALE_SECONDS old: younger, it may be a save that another process is still writing."""
     now = time.time() if now is None else now
     try:
         for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP]:

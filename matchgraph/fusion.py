@@ -1,15 +1,18 @@
 """The score fusion of search, as small pure functions over numpy arrays.
 
 search.py calls them over one query's candidate artifacts (arrays of shape (n,)); bench/tune.py
-and bench/history_gate.py call the same functions over (queries x artifacts) arrays to choose the
+and bench/vote_loo.py call the same functions over (queries x artifacts) arrays to choose the
 weights, so what was tuned is what runs. Every function works on the last axis.
 
-    cold    = w_dense * best cosine + w_dense_mean * top-3 mean cosine + w_bm25 * BM25 / max
-              + w_name * name signal
+    cold    = w_dense * best cosine + w_bm25 * BM25 / max + w_name * name signal
     learned = w_adapter * adapted cosine
     total   = cold + learned + relevance(cold + learned) * (w_graph * walk / max
               + w_offsets * (personal - general)) + w_task * task share + w_asked * asked
               + w_prior * rank/100
+
+w_dense_mean (the top-3 mean cosine) and w_graph (the walk's artifact level) are 0 for search:
+they lost on train (BENCHMARKS.md) and are no settings; bench/tune.py still varies them here, and
+find_tools sets w_graph from `tools.w_graph` (its tool history). A term at weight 0 is skipped.
 """
 
 from __future__ import annotations
@@ -31,12 +34,12 @@ class Weights:
     defaults are the config's, declared once in config.SETTINGS)."""
 
     w_dense: float = _DEFAULT["w_dense"]
-    w_dense_mean: float = _DEFAULT["w_dense_mean"]
+    w_dense_mean: float = 0.0  # lost: no gain on train (bench/tune.py)
     w_bm25: float = _DEFAULT["w_bm25"]
     w_name: float = _DEFAULT["w_name"]
     name_min: float = _DEFAULT["name_min"]
     w_adapter: float = _DEFAULT["w_adapter"]
-    w_graph: float = _DEFAULT["w_graph"]
+    w_graph: float = 0.0  # search: lost to the offsets (bench/tune.py --adapter); tools.w_graph for tools
     w_offsets: float = _DEFAULT["w_offsets"]
     graph_window: float = _DEFAULT["graph_window"]
     w_task: float = _DEFAULT["w_task"]
@@ -46,8 +49,10 @@ class Weights:
 
     @classmethod
     def from_config(cls, conf: dict, **override) -> "Weights":
-        """From config `search` (unknown keys ignored); `override` replaces single values."""
-        return cls(**{f.name: override.get(f.name, conf[f.name]) for f in fields(cls)})
+        """From config `search` (unknown keys ignored; a field that is no setting keeps its
+        default); `override` replaces single values."""
+        return cls(**{f.name: override[f.name] if f.name in override else conf[f.name]
+                      for f in fields(cls) if f.name in override or f.name in conf})
 
 
 def max_normalize(scores: np.ndarray) -> np.ndarray:
@@ -120,7 +125,10 @@ def task_evidence_scale(n_seeds, task_evidence: int):
 def cold_parts(w: Weights, best, mean3, bm25, name) -> dict[str, np.ndarray]:
     """The catalog's own signals, weighted: {"dense", "bm25", "name"}. `bm25` is max-normalized,
     `name` the name signal (name_signal), `best`/`mean3` capability cosines."""
-    return {"dense": w.w_dense * np.asarray(best) + w.w_dense_mean * np.asarray(mean3),
+    dense = w.w_dense * np.asarray(best)
+    if w.w_dense_mean:  # 0 outside bench/tune.py
+        dense = dense + w.w_dense_mean * np.asarray(mean3)
+    return {"dense": dense,
             "bm25": w.w_bm25 * np.asarray(bm25), "name": w.w_name * np.asarray(name)}
 
 
@@ -135,16 +143,19 @@ def fuse(w: Weights, cold: dict[str, np.ndarray], scored, *, general=0.0, person
     """
     learned = w.w_adapter * np.asarray(general, dtype=np.float64)
     near = relevance(sum(cold.values()) + learned, scored, w.graph_window)
-    graph = learned + near * (w.w_graph * np.asarray(history)
-                              + w.w_offsets * (np.asarray(personal) - np.asarray(general))) \
+    lifted = w.w_offsets * (np.asarray(personal) - np.asarray(general)) if w.w_offsets else 0.0
+    if w.w_graph:  # 0 for search (the walk's artifact level lost to the offsets)
+        lifted = lifted + w.w_graph * np.asarray(history)
+    graph = learned + near * lifted \
         + w.w_task * np.asarray(tasks) + w.w_asked * np.asarray(asked)
     return {**cold, "graph": graph, "prior": w.w_prior * np.asarray(prior)}
 
 
-def capability_scores(index, query_vector: np.ndarray, positions
+def capability_scores(index, query_vector: np.ndarray, positions, top3: bool = True
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact capability cosines of the artifacts at `positions` (m,): best cosine, mean of the top
-    3 and the best capability's row (-1 for an artifact without capabilities), each (m,).
+    3 (0 unless `top3`: search weighs it 0, bench/tune.py varies it) and the best capability's row
+    (-1 for an artifact without capabilities), each (m,).
 
     `index` has `vectors` (n_capabilities, dim) and per artifact `cap_start`/`cap_count` (an
     artifact's rows are contiguous). Vectorized over all their capabilities at once: a long
@@ -166,9 +177,10 @@ def capability_scores(index, query_vector: np.ndarray, positions
     ranked = _best_first(sims, segment, seg_start, counts)  # ranked[:, j]: j-th best, as a row of sims
     best[has] = sims[ranked[:, 0]]
     best_row[has] = rows[ranked[:, 0]]
-    top3 = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1]
-            else np.zeros(len(counts), np.float32) for j in range(3)]
-    mean3[has] = sum(top3) / np.minimum(counts, 3)
+    if top3:
+        three = [np.where(counts > j, sims[ranked[:, j]], 0.0) if j < ranked.shape[1]
+                 else np.zeros(len(counts), np.float32) for j in range(3)]
+        mean3[has] = sum(three) / np.minimum(counts, 3)
     return best, mean3, best_row
 
 

@@ -88,9 +88,9 @@ class MatchGraph:
         return self.evidence.vectors[[self.evidence.raw_pos[q] for q in self.queries]]
 
     @cached_property
-    def transitions(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        """(query -> artifact, artifact -> query) row-stochastic transition matrices of the walk."""
-        return _row_normalize(self.weights), _row_normalize(self.weights.T.tocsr())
+    def transitions(self) -> sparse.csr_matrix:
+        """The walk's one step, query -> artifact, row-stochastic (search.graph_walk)."""
+        return _row_normalize(self.weights)
 
     @cached_property
     def weights_by_artifact(self) -> sparse.csc_matrix:

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .ann import ANN, AnnSettings, create_ann_streamed
+from .ann import AnnSettings, create_ann_streamed
 from .catalog import Artifact, iter_catalog
 from .lexical import BM25Index, NameIndex
 from .signals import SIGNAL_COLUMNS, signal_row

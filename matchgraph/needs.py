@@ -16,20 +16,12 @@ model requests: "We are building an app. Classify the photos ...") unchanged.
 Merge: round robin over the rankings, the whole request first (its top result stays the top
 result), then each part's best not yet listed, then every ranking's second, and so on.
 
-History (what was learned from the log: the adapter, the walk and its task level) applies like
-with like: a request of one action walks from the past requests as they were recorded, each part
-of a split request from the past requests split into actions (actions.py), and the whole text of
-a request naming several actions is ranked without history: ranked with it, it is pulled towards
-past requests that shared one of its actions and their other artifacts (on seal-tools that cost
-coverage@10; BENCHMARKS.md, issue 17).
-
-What history a part gets is `search.part_history`: "history" (as above), "none" (each part is
-ranked from the catalog alone) or "both" (ranked twice, with and without, both rankings join the
-round robin). History for one action is a guess that the action is like one asked before; when
-the log has never seen the action it lifts logged artifacts of the same field over the one the
-action needs, and nothing in the request tells the two cases apart (past requests are as close to
-new actions as to known ones). bench/crossval.py chose "history" on train folds; "both" is the
-cautious choice (on seal-tools dev it kept the cold group's coverage level, BENCHMARKS.md).
+History (what was learned from the log: the adapter, the walk and its task level) applies to
+a request of one action and to each part of a split request; the whole text of a request naming
+several actions is ranked without history: ranked with it, it is pulled towards past requests that
+shared one of its actions and their other artifacts (on seal-tools that cost coverage@10;
+BENCHMARKS.md, issue 17). Ranking each part from the catalog alone, or twice (with and without
+history), did no better on bench/crossval.py's train folds and was removed.
 """
 
 from __future__ import annotations
@@ -173,8 +165,6 @@ T = TypeVar("T")
 
 # What a ranked text is, for the history it gets (see the module docstring).
 REQUEST, SEVERAL, ACTION = "request", "several actions", "action"
-# config search.part_history -> the roles each part of a split request is ranked with
-PART_ROLES = {"history": (ACTION,), "both": (ACTION, SEVERAL), "none": (SEVERAL,)}
 
 
 def merge_rankings(rankings: Sequence[Sequence[T]], key: Callable[[T], str], k: int) -> list[T]:
@@ -192,18 +182,16 @@ def merge_rankings(rankings: Sequence[Sequence[T]], key: Callable[[T], str], k: 
 
 
 def search_needs(request: str, vector, k: int, run: Callable[[str, object, int, str], list],
-                 encode: Callable[[list[str]], Sequence], min_parts: int,
-                 part_roles: Sequence[str] = (ACTION,)) -> list:
+                 encode: Callable[[list[str]], Sequence], min_parts: int) -> list:
     """Results for `request` whose query vector is `vector` (dim,): `run(text, vector, k, role)`
     ranks one text (search.search with everything else bound) with the history its role gets
     (REQUEST, SEVERAL or ACTION; SEVERAL gets none). A request of `min_parts` or more actions (0:
-    never split) is ranked whole (SEVERAL) and each part, encoded by `encode(texts)` -> (n, dim),
-    once per role in `part_roles` (PART_ROLES); the rankings are merged (merge_rankings), positions
-    renumbered from 1."""
+    never split) is ranked whole (SEVERAL) and each part (ACTION), encoded by `encode(texts)` ->
+    (n, dim); the rankings are merged (merge_rankings), positions renumbered from 1."""
     parts = split_needs(request, min_parts) if min_parts > 0 else []
     whole = run(request, vector, k, SEVERAL if parts else REQUEST)
     if not parts or not whole:
         return whole
-    rankings = [whole] + [run(part, v, k, role) for part, v in zip(parts, encode(parts)) for role in part_roles]
+    rankings = [whole] + [run(part, v, k, ACTION) for part, v in zip(parts, encode(parts))]
     merged = merge_rankings(rankings, key=lambda r: r.artifact_id, k=k)
     return [r.model_copy(update={"position": i}) for i, r in enumerate(merged, start=1)]

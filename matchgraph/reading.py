@@ -17,7 +17,7 @@ from .events import EventIn, check_query, finish, window_id
 from .inputs import check_k, check_length, search_filters, similar_input
 from .models import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
 from .names import resolve_artifact
-from .needs import ACTION, PART_ROLES, search_needs
+from .needs import search_needs
 from .events import request_part
 from .search import search
 from .similar import nearest_capabilities, similar_artifacts
@@ -60,8 +60,7 @@ class Reading:
             request, vector, k, lambda text, v, n, role: search(
                 state.index, state.past(role), v, text, n, filters, self.config, state.rank_column,
                 state.adapter, state.graph),  # with no graph there are no seeds, and search uses no adapter
-            lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"],
-            (ACTION,) if state.graph.empty else PART_ROLES[self.config["search"]["part_history"]])
+            lambda parts: encode_with(embedder.model, parts), self.config["search"]["needs_min_parts"])
         if record and results:
             now = datetime.now(timezone.utc)
             shown = results[: self.config["search"]["record_top"]]

@@ -12,11 +12,10 @@ A search has two steps, each one function:
   returns the top k.
 
 Score of an artifact (weights in config `search.*`, see fusion.py):
-    cold = w_dense * best capability cosine + w_dense_mean * mean of its top-3 capability cosines
+    cold = w_dense * best capability cosine
          + w_bm25 * BM25 / max BM25 + w_name * fuzzy name score (0 below name_min, 1 at 100)
-    learned = w_adapter * adapted cosine (the query through the projection learned from the log;
-              with adapter_encoder_epochs > 0, on the vectors of the encoder copy fine-tuned on it)
-    score = cold + learned + relevance * (w_graph * walk score / max + w_offsets * offset gain)
+    learned = w_adapter * adapted cosine (the query through the projection learned from the log)
+    score = cold + learned + relevance * w_offsets * offset gain
           + w_task * task share + w_prior * rank / 100
           + w_asked * asked (asked.py: the share of the selects of the past request this one repeats)
 The walk starts at the past queries nearest to this one (seed weight (cosine - graph_min_sim) **
@@ -92,9 +91,10 @@ class Walk:
 
 def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vector: np.ndarray,
                conf: dict, exclude: frozenset[int] = frozenset()) -> Walk:
-    """A short random walk started at the past queries nearest to this one (its mass sums to 1
-    with graph_hops = 0), as sparse vectors: its cost is the seeds' edges, not the catalog. Past
-    query rows in `exclude` never seed it (leave-one-out: bench/vote_loo.py)."""
+    """One step from the past queries nearest to this one to the artifacts they led to (its mass
+    sums to 1), as sparse vectors: its cost is the seeds' edges, not the catalog. Past query rows
+    in `exclude` never seed it (leave-one-out: bench/vote_loo.py). Further artifact -> query ->
+    artifact round trips (once `search.graph_hops`) were never chosen on train and are gone."""
     if mg is None or mg.empty:
         return Walk()
     sims, ids = mg.query_ann.search(query_vector, conf["graph_neighbours"] + len(exclude))
@@ -109,25 +109,12 @@ def graph_walk(mg: MatchGraph | None, index: LoadedIndex, query: str, query_vect
     rows = np.array(list(seeds), dtype=np.int64)
     p = seed_weights(np.array(list(seeds.values())), conf["graph_min_sim"], conf["graph_power"])
     start = sparse.csr_matrix((p / p.sum(), (np.zeros(len(rows), np.int64), rows)), shape=(1, len(mg.queries)))
-    walked = walk(start, mg.transitions, conf["graph_hops"], conf["graph_restart"]).tocoo()
+    walked = sparse.csr_matrix(start @ mg.transitions).tocoo()
     positions, mass = walked.col.astype(np.int64), walked.data.astype(np.float64)
     keep = mass > 0
     positions, mass = positions[keep], mass[keep]
     return Walk(positions, mass, sorted(seeds.items(), key=lambda kv: -kv[1]),
                 task_mass(mass, index.task_of[positions], len(index.task_codes)), nearest)
-
-
-def walk(p, transitions, hops: int, restart: float):
-    """Random walk with restart from the query distribution `p` (1, n_queries), sparse: query ->
-    artifact, then `hops` more round trips artifact -> queries that led to it -> artifact, each
-    damped by (1 - restart). Returns (1, n_artifacts)."""
-    forward, backward = transitions
-    scores = p @ forward
-    step = scores
-    for _ in range(hops):
-        step = (1 - restart) * ((step @ backward) @ forward)
-        scores = scores + step
-    return sparse.csr_matrix(scores)
 
 
 @dataclass
@@ -136,7 +123,7 @@ class Candidates:
 
     positions: np.ndarray
     best: np.ndarray  # best capability cosine
-    mean3: np.ndarray  # mean of the top-3 capability cosines
+    mean3: np.ndarray  # 0: the mean of the top-3 capability cosines is not computed (weight 0)
     best_row: np.ndarray  # capability row of the best one (-1: the artifact has none)
     bm25: np.ndarray  # BM25 / the best document's BM25
     name: np.ndarray  # name signal 0..1
@@ -168,7 +155,8 @@ def gather(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, 
     task_members = index.members_of_tasks(tasks)[:conf["task_candidates"]]
     positions = sorted_unique(np.concatenate([dense, bm25_pos, np.fromiter(named, np.int64, len(named)),
                                               walked.positions, task_members, asked_pos]).astype(np.int64))
-    best, mean3, best_row = capability_scores(index, query_vector, positions)
+    # the top-3 mean is weighed 0 (w_dense_mean lost on train): not computed
+    best, mean3, best_row = capability_scores(index, query_vector, positions, top3=False)
 
     def spread(where, values) -> np.ndarray:
         """`values` of the artifacts at positions `where`, aligned with the candidates."""
@@ -197,7 +185,7 @@ def rank(index: LoadedIndex, found: Candidates, query_vector: np.ndarray, query:
     # What was learned from the log applies only where the log is: with no past query within
     # graph_min_sim, a projection fitted to other intents would reorder this one's results.
     if adapter is not None and found.walk.seeds:
-        general, personal = adapter.scores(index, query_vector, query, found.positions)
+        general, personal = adapter.scores(index, query_vector, found.positions)
     parts = fuse(w, cold, scored, general=general, personal=personal, history=found.history,
                  tasks=found.tasks, asked=max_normalize(found.asked), prior=prior[found.positions] / 100)
     total = np.where(filters.keep(index, found.positions) & scored, sum(parts.values()), -np.inf)

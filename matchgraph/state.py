@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-from .actions import action_graph
 from .adapter import Adapter
 from .ann import AnnSettings
 from .catalog import Artifact
@@ -30,7 +29,7 @@ from .graph import MatchGraph
 from .graph_build import build_match_graph
 from .graph_store import load_graph, save_graph
 from .index import LoadedIndex
-from .needs import ACTION, SEVERAL
+from .needs import SEVERAL
 from .pagerank import bipartite_pagerank
 from .scores import Scores, compute_scores
 from .signals import stored_catalog_signals
@@ -49,13 +48,12 @@ class State:
     graph: MatchGraph
     scores: Scores
     learned: Learned = field(default_factory=lambda: Learned(None))
-    actions: MatchGraph | None = None  # the log split into actions (actions.py); None: off
 
     def past(self, role: str) -> MatchGraph | None:
         """The graph a text of this role (needs.REQUEST, SEVERAL, ACTION) walks; None: no history."""
         if role == SEVERAL:
             return None
-        return self.actions if role == ACTION and self.actions is not None else self.graph
+        return self.graph
 
     @property
     def adapter(self) -> Adapter | None:
@@ -200,8 +198,7 @@ class ServedState:
                                 or (previous is not None and learned is not previous.learned
                                     and learned.adapter is not None)):
             save_graph(self.home, graph)
-        return State(index=index, graph=graph, scores=scores, learned=learned,
-                     actions=self._actions(previous, index, graph))
+        return State(index=index, graph=graph, scores=scores, learned=learned)
 
     def _stored_signals(self, index: LoadedIndex, now: datetime):
         """The catalog's signals from the columns the index build stored (signals.signal_row);
@@ -210,17 +207,6 @@ class ServedState:
             return None
         return stored_catalog_signals(index.ids, index.signal_columns,
                                       float(self.config["scores"]["neutral_prior"]), now)
-
-    def _actions(self, previous: State | None, index: LoadedIndex, graph: MatchGraph) -> MatchGraph | None:
-        """The graph search walks: past requests split into their actions (actions.py), redone only
-        when the graph's rows changed; None when search.walk_split_needs is off."""
-        conf = self.config["search"]
-        if not conf["walk_split_needs"]:
-            return None
-        if previous is not None and previous.actions is not None and previous.graph.weights is graph.weights \
-                and previous.graph.queries is graph.queries:
-            return previous.actions
-        return action_graph(graph, index, self.embedder(index.manifest["model"]).encode, conf["input_markers"])
 
     def _learned(self, previous: State | None, index: LoadedIndex, graph: MatchGraph,
                  refit: bool) -> Learned:

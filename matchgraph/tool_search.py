@@ -9,8 +9,8 @@ of a wanted kind (tool_index.py), scored with the same fusion as artifacts (fusi
     learned = w_adapter * closeness * adapted cosine (the projection learned from the log,
               adapter.py; its fit targets the tool each selection names; closeness: of the past
               query nearest this need, as for the history below)
-    score   = cold + learned + relevance * (tools.w_graph * tool history
-              + tools.w_offsets * offset gain) + w_asked * asked - tools.server_penalty (registry servers)
+    score   = cold + learned + relevance * tools.w_graph * tool history + w_asked * asked
+              - tools.server_penalty (registry servers)
 
 `generic` is the tool's cosine with the centroid of every unit's vector (tool_index.py): a broad
 text is near every need, and without this it comes first for needs it does not serve.
@@ -20,12 +20,14 @@ history` is, per tool, the most any one of the past queries nearest this need (t
 search.py) gives it through the query -> capability edges: the seed's closeness to the need
 (0 at cosine tools.history_min_sim, 1 from tools.history_full_sim) times the tool's share of the
 seed's edges (normalized to sum 1; a select weighs graph.select_weight, a match that was only
-shown tools.match_weight). A recorded selection of a tool lifts that tool, not its server's
+shown nothing). A recorded selection of a tool lifts that tool, not its server's
 other tools, and only for needs worded nearly like the one it was recorded for: a past request
 that merely shares the server's topic ("check out the branch experiment" for "make me a new
 branch") must not lift its tool over the sibling this need wants. `asked` is the same
 for the request asked before (its own past query only), outside the relevance window as in search.
-Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing").
+Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing"). The capability
+offsets (search.w_offsets) are not used for tools: at 1-2 they cost the tools nobody selected yet
+more than they gained (BENCHMARKS.md), so they are not computed here.
 
 Candidates: the ANN's nearest capability rows of a wanted kind (when they hold fewer than k, every
 wanted row, scored exactly: a home of many models and few tools), the tools' BM25 top, and the rows
@@ -44,7 +46,7 @@ from .arrays import sorted_unique
 from .catalog import CAPABILITY_KINDS
 from .events import normalize_query
 from .fusion import Weights, fuse
-from .graph import MatchGraph, edge_weight
+from .graph import MatchGraph
 from .index import LoadedIndex
 from .models import Reason, Signals, ToolResult
 from .search import graph_walk
@@ -61,20 +63,19 @@ class ToolCandidates:
     closeness: float  # history_closeness of the nearest past query (0 with none)
 
 
-def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float, match_weight: float
+def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float
                ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """past query row -> (capability rows, weights summing to 1) of its query -> capability
-    edges: selects weigh select_weight, matches that were only shown match_weight. Cached on the
-    graph (one per graph build)."""
-    key = (select_weight, match_weight)
+    edges: selects only (a match that was only shown lifted no tool on bench/tools.py's train).
+    Cached on the graph (one per graph build)."""
+    key = select_weight
     cache = mg.__dict__.setdefault("_tool_edges", {})
     if key in cache:
         return cache[key]
     by_query: dict[int, tuple[list[int], list[float]]] = {}
     qpos = mg.query_pos
     for (query, artifact_id, capability_id), (matches, n_select) in mg.capability_edges.items():
-        weight = edge_weight(matches, n_select, select_weight) if match_weight == 1 else \
-            select_weight * n_select + match_weight * (matches - n_select)
+        weight = select_weight * n_select
         pos = index.position.get(artifact_id)
         if weight <= 0 or pos is None or query not in qpos:
             continue
@@ -141,7 +142,7 @@ def _history(mg: MatchGraph | None, index: LoadedIndex, query: str, seeds, conf:
     empty = np.zeros(0, np.int64), np.zeros(0)
     if mg is None or mg.empty or not seeds:
         return *empty, *empty
-    edges = tool_edges(mg, index, select_weight, conf["match_weight"])
+    edges = tool_edges(mg, index, select_weight)
     closeness = history_closeness(np.array([s for _, s in seeds]), conf["history_min_sim"],
                                   conf["history_full_sim"])
     parts = [(edges[q][0], edges[q][1] * c) for (q, _), c in zip(seeds, closeness) if q in edges and c > 0]
@@ -176,16 +177,15 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
     if not len(found.rows):
         return []
     w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
-                            graph_window=conf["graph_window"], w_offsets=conf["w_offsets"])
+                            graph_window=conf["graph_window"], w_offsets=0.0)
     centered = found.cosine - conf["w_generic"] * index.tools.generic[found.rows]
     cold = {"dense": w.w_dense * centered, "bm25": w.w_bm25 * found.bm25, "name": np.zeros(len(found.rows))}
-    general = personal = 0.0
+    general = 0.0
     if adapter is not None and found.seeds:
-        general, personal = adapter.row_scores(index, query_vector, query, found.rows)
         # The projection is fitted to the past requests: it reshapes the ranking only as far as
         # this need is worded like one of them (a far need keeps its cold order).
-        general, personal = found.closeness * general, found.closeness * personal
-    parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
+        general = found.closeness * adapter.row_cosines(index, query_vector, found.rows)
+    parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=general,
                  history=found.history, asked=found.asked)
     if conf["server_penalty"]:  # a tool callable now wins a near tie with a server still to install
         parts["prior"] = parts["prior"] - conf["server_penalty"] * (

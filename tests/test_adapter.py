@@ -11,9 +11,7 @@ from scipy import sparse
 from matchgraph import Engine
 from matchgraph.adapter import fit_adapter
 from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import encode_with
 from matchgraph.fits import STALE_SECONDS, prune_fits
-from matchgraph.finetune import fine_tune
 
 CHOSEN = "openai/whisper-large-v3"  # what people in this log pick for subtitles
 WORDINGS = ["make subtitles for my videos", "caption the talks we recorded", "subtitle a lecture video"]
@@ -53,7 +51,7 @@ def test_no_log_or_no_steps_means_no_adapter(indexed_home, model):
 def test_learned_offsets_lift_the_chosen_artifact_for_new_wordings(fresh_home, model):
     """Only the adapter on (walk and task share off): a request worded differently from every past
     one still ranks the artifact this log chose higher than before."""
-    only_adapter = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_prior": 0.0}}
+    only_adapter = {"search": {"w_task": 0.0, "w_prior": 0.0}}
     engine = Engine(fresh_home, overrides=only_adapter)
     query = "I need captions for a recorded conference session"
 
@@ -79,13 +77,9 @@ def test_adapter_steps_zero_turns_learning_off(fresh_home, model):
     engine.close()
 
 
-ENCODER = {"search": {"adapter_encoder_epochs": 1}}
-
-
 def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
-    """Every CLI command builds its state anew: the same catalog and log load the stored fit,
-    fine-tuned encoder included."""
-    first = Engine(fresh_home, overrides=ENCODER)
+    """Every CLI command builds its state anew: the same catalog and log load the stored fit."""
+    first = Engine(fresh_home)
     first.add_events(_log())
     fitted = first.state.adapter
     first.close()
@@ -95,14 +89,10 @@ def test_a_fit_is_stored_in_the_home_and_reused(fresh_home, model, monkeypatch):
         raise AssertionError("refitted although this fit is stored")
 
     monkeypatch.setattr("matchgraph.fits.learn", no_fit)
-    second = Engine(fresh_home, overrides=ENCODER)
+    second = Engine(fresh_home)
     loaded = second.state.adapter
     assert np.array_equal(loaded.projection, fitted.projection)
     assert np.array_equal(loaded.offsets, fitted.offsets) and np.array_equal(loaded.rows, fitted.rows)
-    assert np.array_equal(loaded.vectors, fitted.vectors)  # the fine-tuned encoder's catalog
-    request = "subtitles for a webinar"
-    assert np.allclose(encode_with(loaded.encoder, [request]), encode_with(fitted.encoder, [request]),
-                       atol=1e-5)
     second.close()
 
 
@@ -116,7 +106,7 @@ def test_capability_budget_keeps_logged_rows_and_the_nearest(fresh_home, model):
     adapter = state.adapter
     assert list(adapter.rows) == state.index.cap_rows[CHOSEN]
     query = engine.embedder().encode_query(WORDINGS[0])
-    general, personal = adapter.scores(state.index, query, WORDINGS[0])
+    general, personal = adapter.scores(state.index, query)
     position = state.index.position[CHOSEN]
     assert personal[position] > general[position]
     engine.close()
@@ -157,39 +147,9 @@ def test_a_server_refits_at_most_every_adapter_refit_seconds(fresh_home, model):
     engine.close()
 
 
-def test_fine_tuned_encoder_moves_requests_towards_what_the_log_chose(fresh_home, model):
-    """The encoder copy learns from (past query, chosen capability) pairs: a new wording of a
-    logged intent comes closer to the chosen capability than under the base model, and the base
-    model itself is left as it was."""
-    engine = Engine(fresh_home, overrides=ENCODER)
-    engine.add_events(_log() + [{"query": "read this paragraph aloud", "artifact_id": "coqui/XTTS-v2",
-                                 "kind": "select", "event_id": "tts-0"}])
-    state = engine.state
-    adapter = state.adapter
-    assert adapter.encoder is not None and adapter.vectors.shape == state.index.vectors.shape
-    request = "I need captions for a recorded conference session"
-    base = engine.embedder().encode_query(request)
-    row = state.index.cap_rows[CHOSEN][0]
-    tuned = encode_with(adapter.encoder, [request])[0]
-    assert tuned @ adapter.vectors[row] > base @ state.index.vectors[row]
-    assert np.allclose(engine.embedder().encode_query(request), base)  # base model untouched
-    assert any(folder.is_dir() for folder in (fresh_home / "adapters").glob("*.encoder"))
-    engine.close()
-
-
-def test_encoder_off_by_default_keeps_the_base_vectors(fresh_home, model):
-    engine = Engine(fresh_home)
-    engine.add_events(_log())
-    adapter = engine.state.adapter
-    assert adapter is not None and adapter.encoder is None and adapter.vectors is None
-    assert not list((fresh_home / "adapters").glob("*.encoder"))
-    conf = dict(DEFAULTS["search"], adapter_encoder_epochs=0)
-    assert fine_tune(model, ["a", "b"], ["x", "y"], [0, 1], conf) is None
-    engine.close()
-
-
 def test_pruning_clears_what_a_crashed_save_left_behind(tmp_path):
-    """Temporaries and an encoder folder without its .npz go once stale; a save that may still be
+    """Temporaries and an encoder folder without its .npz (an older version's fine-tuned encoder)
+    go once stale; a save that may still be
     running (young temporaries) and complete fits stay."""
     (tmp_path / "a.npz").write_bytes(b"fit")
     (tmp_path / "a.encoder").mkdir()

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from matchgraph.config import (BY_KEY, DEFAULTS, SETTINGS, Setting, check_config, flatten, load_config,
-                               settings_markdown)
+                               ranking_profile, settings_markdown)
 from matchgraph.errors import ValidationFailed
 
 
@@ -63,9 +63,27 @@ def test_a_setting_is_one_declaration():
     assert setting.problem(0) == "must be above 0, got 0"
     assert setting.problem(2) == "must be at most 1, got 2"
     assert BY_KEY["search.k"].default == DEFAULTS["search"]["k"]
-    table = settings_markdown().splitlines()
-    assert table[0] == "| key | default | meaning |" and len(table) == 2 + len(SETTINGS)
-    assert "| `search.input_markers` | `[\"###Input:\", \"### Input:\"]` |" in settings_markdown()
+    main, advanced = settings_markdown().split("\n\n", 1)
+    main = main.splitlines()
+    advanced = [line for line in advanced.splitlines() if line.startswith("|")]
+    assert main[0] == "| key | default | meaning |" and advanced[0] == "| key | default | chosen by | meaning |"
+    assert len(main) - 2 + len(advanced) - 2 == len(SETTINGS)
+    assert "| `search.k` | `10` |" in "\n".join(main)
+    assert "| `search.input_markers` | `[\"###Input:\", \"### Input:\"]` | - |" in settings_markdown()
+
+
+def test_the_main_table_holds_the_settings_people_use_and_the_profile_names_its_benchmarks(tmp_path):
+    """At most ~30 settings in README's main table (issue 28); every ranking constant a benchmark
+    chose names it (the advanced table), and stays a setting with the same dotted key."""
+    main = [s for s in SETTINGS if s.in_main_table]
+    assert len(main) <= 35
+    assert {"database_url", "model", "device", "backend", "token", "search.k", "server.port",
+            "graph.refresh_seconds", "scores.weights.adoption"} <= {s.key for s in main}
+    profile = ranking_profile()
+    assert {"search.w_bm25", "search.w_offsets", "search.graph_window", "tools.w_graph"} <= set(profile)
+    assert all(why.strip() for _, why in profile.values())
+    assert profile["search.w_bm25"][0] == DEFAULTS["search"]["w_bm25"]
+    assert load_config(tmp_path, env={"MATCHGRAPH_SEARCH__W_BM25": "0.3"})["search"]["w_bm25"] == 0.3
 
 
 def test_precedence_file_then_environment_then_flags(tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from matchgraph import Engine
 from matchgraph.config import load_config
-from matchgraph.embeddings import Embedder, pick_device, resolve_model
+from matchgraph.embeddings import Embedder, pick_device
+from matchgraph.encoders import resolve_model
 from matchgraph.errors import ValidationFailed
 from matchgraph.onnx import export_path
 from matchgraph.store import create_store

@@ -280,7 +280,7 @@ def test_adapter_fit_targets_the_selected_tool(writable_home):
     adapter = state.adapter
     row = chosen[(graph.query_pos["show my unstaged edits"], pos)]
     vector = engine.embedder().encode_query("show my unstaged edits")
-    general, personal = adapter.row_scores(index, vector, "show my unstaged edits", [row])
+    general, personal = adapter.row_scores(index, vector, [row])
     assert personal[0] > general[0]
     engine.close()
 

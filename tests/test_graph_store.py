@@ -72,7 +72,7 @@ def test_a_purge_or_another_build_of_the_version_reads_every_event_again(fresh_h
 
 
 def test_the_stored_fit_is_found_for_the_stored_graph(fresh_home, model, monkeypatch):
-    conf = {"search": {"adapter_steps": 5, "adapter_encoder_epochs": 0}}
+    conf = {"search": {"adapter_steps": 5}}
     first = Engine(fresh_home, overrides=conf)
     first.store.add_events(_log())
     fitted = first.state.adapter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from matchgraph import Engine
-from matchgraph.needs import ACTION, PART_ROLES, REQUEST, SEVERAL, merge_rankings, search_needs, split_needs
+from matchgraph.needs import ACTION, REQUEST, SEVERAL, merge_rankings, search_needs, split_needs
 
 TROCR = "microsoft/trocr-base-handwritten"
 SD = "stabilityai/stable-diffusion"
@@ -86,9 +86,9 @@ def test_merge_is_round_robin_whole_request_first_without_repeats():
     assert merge_rankings([], key=str, k=3) == []
 
 
-def test_each_action_is_ranked_with_the_history_part_history_names():
-    """History's guess for an action (here: "logged") cannot push out the catalog's answer for it:
-    with "both" the two bests are merged in; single-need requests are ranked once, with history."""
+def test_each_action_is_ranked_with_history_and_the_whole_request_without():
+    """The whole request of several actions is ranked without history (SEVERAL), each action
+    with it (ACTION), merged round robin; single-need requests are ranked once, with history."""
     from pydantic import BaseModel
 
     class Hit(BaseModel):
@@ -108,19 +108,14 @@ def test_each_action_is_ranked_with_the_history_part_history_names():
         return [None] * len(parts)
 
     request = "Create an account for Amy. Then delete the old warehouse."
-    plain = ids(search_needs(request, None, 10, run, encode, min_parts=2))
-    assert plain == ["catalog-Create", "logged-Create", "logged-Then d"]
+    plain = search_needs(request, None, 10, run, encode, min_parts=2)
+    assert ids(plain) == ["catalog-Create", "logged-Create", "logged-Then d"]
+    assert [r.position for r in plain] == [1, 2, 3]
+    assert [role for _, role in calls] == [SEVERAL, ACTION, ACTION]
     calls.clear()
-    both = search_needs(request, None, 10, run, encode, min_parts=2, part_roles=PART_ROLES["both"])
-    assert [r.position for r in both] == [1, 2, 3, 4]
-    assert ids(both) == ["catalog-Create", "logged-Create", "logged-Then d", "catalog-Then d"]
-    assert [role for _, role in calls] == [SEVERAL, ACTION, SEVERAL, ACTION, SEVERAL]
-    alone = ids(search_needs(request, None, 10, run, encode, 2, PART_ROLES["none"]))
-    assert alone == ["catalog-Create", "catalog-Then d"]
-    calls.clear()
-    assert ids(search_needs("Create an account for Amy.", None, 10, run, encode, 2, part_roles=PART_ROLES["both"])) == \
-        ["catalog-Create"]
+    assert ids(search_needs("Create an account for Amy.", None, 10, run, encode, 2)) == ["catalog-Create"]
     assert calls == [("Create an account for Amy.", REQUEST)]
+
 
 def test_a_two_action_request_gets_both_artifacts_to_the_top(fresh_home, model):
     request = ("Transcribe the handwritten letter my grandmother wrote. "

@@ -45,9 +45,9 @@ def test_history_still_helps_its_own_intent(fresh_home, model):
 
 
 def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
-    """`search.w_graph`, `w_task`, `w_adapter` and `w_offsets` at 0 (and no prior) turn history off:
+    """`search.w_task`, `w_adapter` and `w_offsets` at 0 (and no prior) turn history off:
     the same ranking as with no events."""
-    off = {"search": {"w_graph": 0.0, "w_task": 0.0, "w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}}
+    off = {"search": {"w_task": 0.0, "w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}}
     engine = Engine(fresh_home, overrides=off)
     before = _ids(engine, INTENT, 10)
     engine.add_events(_skewed_log(30))
@@ -59,7 +59,7 @@ def test_graph_weight_zero_is_the_cold_ranking(fresh_home, model):
 def test_task_level_of_the_walk_reaches_never_asked_models(fresh_home, model):
     """History for one code model lifts the other code models of that task (never asked for), not
     the models of other tasks: the walk's task level (`search.w_task`)."""
-    engine = Engine(fresh_home, overrides={"search": {"w_graph": 0.0, "w_adapter": 0.0, "w_offsets": 0.0,
+    engine = Engine(fresh_home, overrides={"search": {"w_adapter": 0.0, "w_offsets": 0.0,
                                                       "w_prior": 0.0}})
     engine.add_events(_skewed_log(30))
     engine.refresh()
@@ -90,7 +90,7 @@ def test_sample_input_pasted_after_a_marker_is_not_matched(demo_engine):
 
 def test_task_level_is_scaled_down_while_few_past_queries_seed_the_walk(fresh_home, model):
     """One past query in a young log hands its task only a third of w_task (task_evidence = 3)."""
-    only_task = {"w_graph": 0.0, "w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}
+    only_task = {"w_adapter": 0.0, "w_offsets": 0.0, "w_prior": 0.0}
     sibling = "bigcode/starcoder2-15b"
     graph_signal = {}
     for evidence in (1, 3):

@@ -7,16 +7,13 @@ Kept to a few minutes on 2 cores: the crash runs are a handful each, the soak ru
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx

@@ -98,6 +98,6 @@ def test_a_log_past_the_capability_budget_offsets_only_the_capabilities_it_chose
     adapter = state.adapter
     assert 0 < len(adapter.rows) < len(logged) and set(adapter.rows) <= set(logged)
     query = engine.embedder().encode_query(wordings[0])
-    general, personal = adapter.scores(state.index, query, wordings[0])
+    general, personal = adapter.scores(state.index, query)
     assert personal[state.index.position[chosen]] > general[state.index.position[chosen]]
     engine.close()
