@@ -23,8 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from matchgraph.engine import Engine
-from matchgraph.errors import NoIndex
+from matchgraph.core.errors import NoIndex
+from matchgraph.engine.engine import Engine
 
 from .docs import install_docs
 from .errors import install_error_handlers

@@ -1,6 +1,6 @@
 """How the app answers any error: a JSON ErrorBody on the API (and on a page asked for as JSON),
 the error page otherwise. Engine errors arrive shaped already (code, message, parameter:
-matchgraph.errors); this module only picks their HTTP status."""
+matchgraph.core.errors); this module only picks their HTTP status."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from matchgraph.errors import MatchgraphError, ValidationFailed
-from matchgraph.validation import problems_of
+from matchgraph.core.errors import MatchgraphError, ValidationFailed
+from matchgraph.core.validation import problems_of
 
 from .models import ErrorBody
 from .security import public_text

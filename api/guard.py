@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from matchgraph.events import client_key
+from matchgraph.core.events import client_key
 
 WINDOW = 60.0  # seconds of the per-minute budgets
 RECORDED_SITES = {"same-origin", "none"}

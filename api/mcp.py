@@ -19,12 +19,19 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
-from matchgraph.engine import Engine
-from matchgraph.validation import problems_of
+from matchgraph.core.validation import problems_of
+from matchgraph.engine.engine import Engine
 
 from .guard import ClientGuard
 from .mcp_tools import SelectionRecorded, Tools
-from .mcp_views import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, ToolSearchOut, one_line
+from .mcp_views import (
+    ArtifactOut,
+    ComparisonOut,
+    SearchOut,
+    SimilarOut,
+    ToolSearchOut,
+    one_line,
+)
 
 INSTRUCTIONS = """\
 matchgraph finds AI models, tools, APIs, datasets and apps by what they can do, and compares them.

@@ -13,19 +13,36 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
+from matchgraph.core.catalog import Artifact, CapabilityKind, Kind, Pricing
+from matchgraph.core.errors import MatchgraphError, NotFound, ValidationFailed
+from matchgraph.core.events import check_query
+from matchgraph.core.results import (
+    ArtifactDetail,
+    Comparison,
+    SearchResponse,
+    SimilarResponse,
+    ToolSearchResponse,
+)
+from matchgraph.engine.engine import Engine
+from matchgraph.engine.inputs import check_length
+
 from .guard import ClientGuard
+from .mcp_views import (
+    ARTIFACT_KEEP,
+    COMPARE_KEEP,
+    SEARCH_KEEP,
+    SIMILAR_KEEP,
+    TOOLS_KEEP,
+    ArtifactOut,
+    ComparisonOut,
+    Detail,
+    SearchOut,
+    SimilarOut,
+    ToolSearchOut,
+    tool_result,
+)
 from .models import EventsResult
 from .security import TokenRefused, check_write_token
-from matchgraph.catalog import Artifact, CapabilityKind, Kind, Pricing
-from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError, NotFound, ValidationFailed
-from matchgraph.events import check_query
-from matchgraph.inputs import check_length
-from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
-
-from .mcp_views import (ARTIFACT_KEEP, COMPARE_KEEP, SEARCH_KEEP, SIMILAR_KEEP, TOOLS_KEEP, ArtifactOut, ComparisonOut,
-                        Detail, SearchOut, SimilarOut, ToolSearchOut, tool_result)
-
 
 STDIO_CLIENT = "mcp"  # every search of a stdio server is its one client's
 

@@ -13,8 +13,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError
+from matchgraph.core.errors import MatchgraphError
+from matchgraph.engine.engine import Engine
 
 from .guard import ClientGuard
 from .mcp import create_mcp_server

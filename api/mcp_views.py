@@ -1,7 +1,7 @@
 """Compact views of the MCP tools' results: with `detail=false` (the default) a tool returns the
 JSON API's shape with the bulky fields left out (ids, titles, scores, one-line reasons); with
 `detail=true` the whole API document. The output schemas are derived from the pydantic models of
-`matchgraph.models`, so the two shapes never drift apart."""
+`matchgraph.core.results`, so the two shapes never drift apart."""
 
 import json
 import types as pytypes
@@ -10,9 +10,21 @@ from typing import Annotated, Any, Optional, Union, get_args, get_origin
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, create_model
 
-from matchgraph.models import (ArtifactDetail, CapabilityOut, Comparison, MatchEvidence, Reason, ScoreCard,
-                               SearchResponse, SearchResult, Side, SimilarResponse, ToolResult, ToolSearchResponse)
-from matchgraph.tokens import fit_results
+from matchgraph.core.results import (
+    ArtifactDetail,
+    CapabilityOut,
+    Comparison,
+    MatchEvidence,
+    Reason,
+    ScoreCard,
+    SearchResponse,
+    SearchResult,
+    Side,
+    SimilarResponse,
+    ToolResult,
+    ToolSearchResponse,
+)
+from matchgraph.search.budget import fit_results
 
 # -- compact views ------------------------------------------------------------------------------
 # For each model, the fields a compact result keeps; models not listed keep every field. Lists
@@ -141,7 +153,7 @@ ToolSearchOut = output_model(ToolSearchResponse, TOOLS_KEEP, COMPACT_NOTE)
 def tool_result(model: type[BaseModel], full: BaseModel, detail: bool, keep: Keep,
             max_tokens: int | None = None) -> CallToolResult:
     """A tool result: structured content plus the same JSON as text (for clients that read text);
-    with `max_tokens`, results cut best first to what fits (see matchgraph.tokens)."""
+    with `max_tokens`, results cut best first to what fits (see matchgraph.search.budget)."""
     data = full.model_dump(mode="json")
     if not detail:
         data = project(model, data, keep)

@@ -1,4 +1,4 @@
-"""Shapes only the HTTP layer has (errors, health, write bodies); the rest is matchgraph.models."""
+"""Shapes only the HTTP layer has (errors, health, write bodies); the rest is matchgraph.core.results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from matchgraph.events import EventIn
+from matchgraph.core.events import EventIn
 
 
 class ErrorBody(BaseModel):

@@ -8,12 +8,20 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from matchgraph.catalog import KINDS, PRICINGS
-from matchgraph.errors import NotFound, invalid
-from matchgraph.inputs import search_filters
+from matchgraph.core.catalog import KINDS, PRICINGS
+from matchgraph.core.errors import NotFound, invalid
+from matchgraph.engine.inputs import search_filters
 
 from .models import jsonable
-from .routes import MAX_QUERY, NOT_RECORDED, engine, graph_view, recording_client, renamed, timed_search
+from .routes import (
+    MAX_QUERY,
+    NOT_RECORDED,
+    engine,
+    graph_view,
+    recording_client,
+    renamed,
+    timed_search,
+)
 from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)

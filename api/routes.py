@@ -7,19 +7,27 @@ from contextlib import contextmanager
 from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import Response
 from fastapi import Response as ResponseHeaders
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from matchgraph.catalog import Kind, Pricing
-from matchgraph.errors import MatchgraphError, ValidationFailed, invalid
-from matchgraph.events import MAX_QUERY  # a recorded search stores its query as events
-from matchgraph.export import FORMATS
-from matchgraph.models import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
-from matchgraph.validation import loads, problems_of
-from matchgraph.tokens import fit_results
+from matchgraph.core.catalog import Kind, Pricing
+from matchgraph.core.errors import MatchgraphError, ValidationFailed, invalid
+from matchgraph.core.events import (
+    MAX_QUERY,  # a recorded search stores its query as events
+)
+from matchgraph.core.results import (
+    ArtifactDetail,
+    Comparison,
+    SearchResponse,
+    SimilarResponse,
+    ToolSearchResponse,
+)
+from matchgraph.core.validation import loads, problems_of
+from matchgraph.graph.export import FORMATS
+from matchgraph.search.budget import fit_results
 
 from .metrics import search_reason
 from .models import ErrorBody, EventsIn, EventsResult, GraphView, IndexSummary, Stats

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from matchgraph.errors import Unauthorized
+from matchgraph.core.errors import Unauthorized
 
 if TYPE_CHECKING:
-    from matchgraph.engine import Engine
+    from matchgraph.engine.engine import Engine
 
     from .guard import ClientGuard
 

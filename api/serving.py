@@ -6,8 +6,8 @@ The core's CLI imports this lazily, inside those two commands, so `matchgraph` n
 
 from __future__ import annotations
 
-from matchgraph.engine import Engine
-from matchgraph.progress import stderr_console
+from matchgraph.core.progress import stderr_console
+from matchgraph.engine.engine import Engine
 
 
 def serve(engine: Engine, host: str | None = None, port: int | None = None) -> None:

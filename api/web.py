@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from matchgraph.models import Reason
+from matchgraph.core.results import Reason
 
 HERE = Path(__file__).resolve().parent
 

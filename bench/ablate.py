@@ -17,9 +17,9 @@ import json
 import shutil
 from pathlib import Path
 
-from matchgraph import Engine
-
 from common import CACHE, QueryVectors, cached_home, read_rows, set_files
+
+from matchgraph import Engine
 
 
 def figures(report: dict) -> str:

@@ -1,4 +1,4 @@
-"""Cost of fitting the adapter (matchgraph/adapter.py) by log and catalog size; prints one table.
+"""Cost of fitting the adapter (matchgraph/learn/adapter.py) by log and catalog size; prints one table.
 
     python bench/adapter_fit.py [--steps 150]
     python bench/adapter_fit.py --latency-home HOME [--queries Q]   # searches while fits run
@@ -20,15 +20,14 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+from common import GORILLA, read_rows
 from scipy import sparse
 
 from matchgraph import Engine
-from matchgraph.adapter import fit_adapter, learn
-from matchgraph.ann import create_ann
-from matchgraph.config import DEFAULTS
-from matchgraph.fits import past_requests
-
-from common import GORILLA, read_rows
+from matchgraph.core.config import DEFAULTS
+from matchgraph.learn.adapter import fit_adapter, learn
+from matchgraph.learn.fits import past_requests
+from matchgraph.retrieval.ann import create_ann
 
 DIM = 384
 

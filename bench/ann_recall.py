@@ -11,7 +11,7 @@ real vectors (e.g. an index version's capabilities.npy) as the centres instead o
 `--vectors` indexes the given vectors themselves (the first --sizes of them) and `--query-vectors`
 searches with the given ones (e.g. requests encoded by the model) instead of scattered points.
 --m and --ef-construction take lists: one build per pair, timed with all cores (as create_ann builds).
-Build and search run through matchgraph.ann (the index search uses), one thread per search; the
+Build and search run through matchgraph.retrieval.ann (the index search uses), one thread per search; the
 IVF is built as the index build does (codes only, re-ranked with the vectors: `served_ivf`), and
 with --vectors the exact top 10 comes from blocks of the (memory-mapped) file, not a flat copy.
 recall@10 = share of flat's top 10 that HNSW also returns in its top 10, over all queries.
@@ -25,7 +25,7 @@ import time
 import faiss
 import numpy as np
 
-from matchgraph.ann import AnnSettings, create_ann, create_ann_streamed
+from matchgraph.retrieval.ann import AnnSettings, create_ann, create_ann_streamed
 
 
 def clustered(n: int, centers: np.ndarray, spread: float, rng: np.random.Generator) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 A script run as `python bench/x.py` has bench/ first on its import path, so `import common` (and
 `from quality import Baselines`) are plain imports: no script edits `sys.path`. Tests that import
-a bench script put bench/ on their path once (tests/test_bench_tools.py).
+a bench script put bench/ on their path once (tests/project/test_bench_tools.py).
 
 - Paths: ROOT (the repository), DATA (../shared/data: one folder per labeled set), GORILLA (the
   default set of the single-set scripts), CACHE (where each set's indexed home is kept).
@@ -37,8 +37,8 @@ ASKED = "asked"  # --split asked: the log's own requests asked again
 
 
 def model():
-    """The default sentence-transformers model (matchgraph.embeddings caches it per process)."""
-    from matchgraph.encoders import load_model
+    """The default sentence-transformers model (matchgraph.retrieval.embeddings caches it per process)."""
+    from matchgraph.retrieval.encoders import load_model
 
     return load_model(MODEL)
 
@@ -85,10 +85,10 @@ def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
     """The set's indexed home under `cache` (created or brought up to date: only new texts are
     embedded), with the baseline documents' and past requests' vectors in its store too."""
     from matchgraph import Engine
-    from matchgraph.catalog import load_catalog
-    from matchgraph.events import normalize_query
-    from matchgraph.needs import split_needs
-    from matchgraph.search import request_part
+    from matchgraph.core.catalog import load_catalog
+    from matchgraph.core.events import normalize_query
+    from matchgraph.retrieval.needs import split_needs
+    from matchgraph.search.artifacts import request_part
 
     home = cache / label
     engine = Engine(home)
@@ -132,8 +132,8 @@ class QueryVectors:
         self.vectors: dict[str, np.ndarray] = {}
 
     def install(self) -> None:
-        from matchgraph import reading
-        from matchgraph.embeddings import Embedder
+        from matchgraph.engine import reading
+        from matchgraph.retrieval.embeddings import Embedder
         memo, encode_with = self.vectors, reading.encode_with
         Embedder.encode_query = lambda embedder, text: memo[text] if text in memo else embedder.encode([text])[0]
         reading.encode_with = lambda model, texts, **kw: np.stack([memo[t] for t in texts]) \
@@ -143,8 +143,8 @@ class QueryVectors:
         """Encode `requests` as search sees them (sample cut off, parts of split ones) and, with
         `raw`, as they are (the baselines encode the whole text)."""
         from matchgraph import Engine
-        from matchgraph.needs import split_needs
-        from matchgraph.search import request_part
+        from matchgraph.retrieval.needs import split_needs
+        from matchgraph.search.artifacts import request_part
 
         engine = Engine(home)
         conf = engine.config["search"]

@@ -29,12 +29,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from matchgraph import Engine
-from matchgraph.evaluate import LabeledQuery, report
-
 from common import CACHE, QueryVectors, cached_home, set_files, set_names
 from targets import SLACK
+
+from matchgraph import Engine
+from matchgraph.search.evaluate import LabeledQuery, report
 
 # Candidate settings (config `search` overrides). Fit settings (adapter_*) change the adapter fit;
 # the rest only re-rank. The first is the defaults before issue 17 (the whole text of a request naming

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from matchgraph.catalog import capability_texts, load_catalog
-from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import Embedder
-
 from common import GORILLA, read_rows
+
+from matchgraph.core.catalog import capability_texts, load_catalog
+from matchgraph.core.config import DEFAULTS
+from matchgraph.retrieval.embeddings import Embedder
 
 
 def main() -> None:

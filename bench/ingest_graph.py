@@ -17,7 +17,7 @@ Phases, each timed, with the peak resident memory of the process seen during it:
                     reported on its own line) -- done on the first store, the vectors then copied
                     into the other stores' caches, so every graph build below is on a warm cache
   edge_counts       the GROUP BY (query, artifact) streamed out of the database, alone
-  graph build       matchgraph.graph_build.build_match_graph (aggregates, merges near-duplicate queries,
+  graph build       matchgraph.graph.build.build_match_graph (aggregates, merges near-duplicate queries,
                     builds the sparse weights and edge counts search needs); re-embeds nothing
   networkx graph    the NetworkX graph, built from those on first use (export, explorer, stats)
   pagerank          bipartite_pagerank over the result (the other half of a refresh)
@@ -47,14 +47,13 @@ from pathlib import Path
 
 import numpy as np
 
-from matchgraph.catalog import Artifact
-from matchgraph.config import DEFAULTS
-from matchgraph.embeddings import Embedder
-from matchgraph.events import Event, EventIn, finish, normalize_query
-from matchgraph.graph_build import build_match_graph
-from matchgraph.pagerank import bipartite_pagerank
-from matchgraph.store import create_store
-from matchgraph.store import PostgreSQLStore
+from matchgraph.core.catalog import Artifact
+from matchgraph.core.config import DEFAULTS
+from matchgraph.core.events import Event, EventIn, finish, normalize_query
+from matchgraph.graph.build import build_match_graph
+from matchgraph.graph.pagerank import bipartite_pagerank
+from matchgraph.retrieval.embeddings import Embedder
+from matchgraph.store import PostgreSQLStore, create_store
 
 VERBS = ["read", "transcribe", "translate", "summarize", "classify", "detect", "generate", "caption",
          "segment", "extract", "answer questions about", "search", "compare", "clean up", "tag",
@@ -287,7 +286,7 @@ def main() -> None:
                       texts_per_s=round(embedder.last_embedded / max(seconds, 1e-9), 1))
                 cache_source = store
             else:  # the same texts: copy the cached vectors instead of embedding them again
-                from matchgraph.embeddings import text_hash
+                from matchgraph.retrieval.embeddings import text_hash
 
                 hashes = [text_hash(t) for t in norms]
                 _, seconds = timed(lambda: store.put_vectors(

@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
-from matchgraph.pagerank import bipartite_pagerank
+from matchgraph.graph.pagerank import bipartite_pagerank
 
 
 def main() -> None:

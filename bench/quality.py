@@ -14,7 +14,7 @@ after the warm run a vote of the nearest past requests (the log alone, see PastV
 asked` evaluates the log's own requests asked again: what a directory sees for its popular requests.
 Prints one table per set (overall and by history group), issue 17's targets checked on it
 (bench/targets.py), and a summary: one row per system, MRR@10 and coverage@10 (requests with
-several answers) per set. Figures come from matchgraph.evaluate.
+several answers) per set. Figures come from matchgraph.search.evaluate.
 
 Embedding a catalog costs minutes on 2 cores (seal-tools: 4,076 APIs), so each set's indexed home
 is kept under --cache-home (default ~/.cache/matchgraph-quality; its store holds the (model, text
@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,15 +38,23 @@ import bm25s
 import faiss
 import numpy as np
 import Stemmer
+import targets  # bench/targets.py
+from common import (
+    ASKED,
+    CACHE,
+    QueryVectors,
+    cached_home,
+    chosen_by_request,
+    document,
+    set_files,
+    set_names,
+)
 
 from matchgraph import Engine
-from matchgraph.catalog import Artifact, load_catalog
-from matchgraph.encoders import resolve_model
-from matchgraph.events import normalize_query
-from matchgraph.evaluate import evaluate, read_labeled, report
-
-import targets  # bench/targets.py
-from common import ASKED, CACHE, QueryVectors, cached_home, chosen_by_request, document, set_files, set_names
+from matchgraph.core.catalog import Artifact, load_catalog
+from matchgraph.core.events import normalize_query
+from matchgraph.retrieval.encoders import resolve_model
+from matchgraph.search.evaluate import evaluate, read_labeled, report
 
 TXTAI_VENV = Path(os.environ.get("TXTAI_VENV", "/tmp/txtai-venv"))
 RRF_K = 60

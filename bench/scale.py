@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-
 from common import ROOT
 
 SEED = 13
@@ -245,8 +244,8 @@ class PseudoEncoder:
         if path.exists() and len(np.load(path)) == len(vocab):
             vectors = np.load(path)
         else:
-            from matchgraph.embeddings import encode_with
-            from matchgraph.encoders import load_model
+            from matchgraph.retrieval.embeddings import encode_with
+            from matchgraph.retrieval.encoders import load_model
 
             vectors = encode_with(load_model(model_name), vocab, 64)
             np.save(path, vectors)
@@ -274,7 +273,7 @@ class PseudoEncoder:
 
 
 def _words(text: str) -> list[str]:
-    from matchgraph.events import normalize_query
+    from matchgraph.core.events import normalize_query
 
     return normalize_query(text).split()
 
@@ -288,10 +287,10 @@ def _vocabulary_texts() -> list[str]:
 # -- phases (each runs in its own process) -------------------------------------------------------
 def phase_setup(work: Path, n: int) -> dict:
     """Catalog, queries, search log; vectors into the embedding cache. Not a measured figure."""
-    from matchgraph.catalog import Artifact
-    from matchgraph.embeddings import text_hash
-    from matchgraph.engine import Engine
-    from matchgraph.events import normalize_query
+    from matchgraph.core.catalog import Artifact
+    from matchgraph.core.events import normalize_query
+    from matchgraph.engine.engine import Engine
+    from matchgraph.retrieval.embeddings import text_hash
 
     start = time.perf_counter()
     home = work / f"home-{n}"
@@ -340,7 +339,7 @@ def phase_setup(work: Path, n: int) -> dict:
 
 
 def phase_index(work: Path, n: int) -> dict:
-    from matchgraph.engine import Engine
+    from matchgraph.engine.engine import Engine
 
     home = work / f"home-{n}"
     bench = json.loads((home / "bench.json").read_text())
@@ -355,8 +354,8 @@ def phase_index(work: Path, n: int) -> dict:
 
 def phase_serve(work: Path, n: int, with_log: bool) -> dict:
     """First load, searches, pages, export and (with the log) graph build and refresh."""
-    from matchgraph.engine import Engine
-    from matchgraph.graph_build import build_match_graph
+    from matchgraph.engine.engine import Engine
+    from matchgraph.graph.build import build_match_graph
 
     home = work / f"home-{n}"
     bench = json.loads((home / "bench.json").read_text())
@@ -415,7 +414,7 @@ def phase_serve(work: Path, n: int, with_log: bool) -> dict:
 
 
 def phase_log(work: Path, n: int) -> dict:
-    from matchgraph.events import Event, normalize_query
+    from matchgraph.core.events import Event, normalize_query
     from matchgraph.store import create_store
 
     home = work / f"home-{n}"
@@ -494,7 +493,7 @@ def phase_http(work: Path, n: int) -> dict:
 def phase_reload(work: Path, n: int) -> dict:
     """A new process's first load after the http phase's server stored the graph and fit for the
     whole log (graph_store.py, fits.py): nothing to build or fit, only to load."""
-    from matchgraph.engine import Engine
+    from matchgraph.engine.engine import Engine
 
     engine = Engine(work / f"home-{n}", refresh_seconds=3600)
     start = time.perf_counter()
@@ -569,7 +568,7 @@ def _floor(path: Path, embedder, queries: list[str]) -> dict:
     only extra memory)."""
     import faiss
 
-    from matchgraph.index_build import vector_blocks
+    from matchgraph.retrieval.index_build import vector_blocks
 
     index = None
     for block in vector_blocks(path):

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from matchgraph.engine import Engine
-
 from scale import SEED, _log_items, _Precomputed
+
+from matchgraph.engine.engine import Engine
 
 
 def profile_search(engine: Engine, bench: dict) -> None:

@@ -4,7 +4,7 @@
 
 Per size: a seeded catalog of N artifacts with 3 capabilities each (made-up words, so BM25 and
 the name index do real work; 60 tasks, all kinds and pricings), clustered unit vectors standing in
-for the capability embeddings, written with matchgraph.index.write_index (ANN by size, BM25
+for the capability embeddings, written with matchgraph.retrieval.index.write_index (ANN by size, BM25
 saved) and loaded with LoadedIndex.load. Queries are 6-14 words of the vocabulary, a third of them
 naming an artifact, each with a vector near one capability. Prints write and load seconds and
 search p50/p95/p99 in ms without and with a kind filter (no events: the cold path), wall clock
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from matchgraph.ann import AnnSettings
-from matchgraph.catalog import Artifact
-from matchgraph.config import DEFAULTS, bm25_settings
-from matchgraph.index import LoadedIndex, write_index
-from matchgraph.search import Filters, search
+from matchgraph.core.catalog import Artifact
+from matchgraph.core.config import DEFAULTS, bm25_settings
+from matchgraph.retrieval.ann import AnnSettings
+from matchgraph.retrieval.index import LoadedIndex, write_index
+from matchgraph.search.artifacts import Filters, search
 
 KINDS, PRICINGS = ("model", "tool", "api", "dataset", "app"), ("free", "freemium", "paid", "unknown")
 

@@ -17,11 +17,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from common import CACHE, set_files, set_names, working_engine
 
 from matchgraph import Engine
-from matchgraph.similar import similar_artifacts
-
-from common import CACHE, set_files, set_names, working_engine
+from matchgraph.search.similar import similar_artifacts
 
 
 def task_share(engine: Engine, k: int) -> tuple[float, int, float]:

@@ -47,14 +47,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from common import ROOT
 from pydantic import BaseModel, ConfigDict, Field
+from quality import Baselines  # bench/quality.py
 
 from matchgraph import Engine
-from matchgraph.catalog import Artifact, capability_kind, load_catalog, split_identifier
-from matchgraph.validation import read_models
-
-from common import ROOT
-from quality import Baselines  # bench/quality.py
+from matchgraph.core.catalog import (
+    Artifact,
+    capability_kind,
+    load_catalog,
+    split_identifier,
+)
+from matchgraph.core.validation import read_models
 
 NEEDS = ROOT / "bench" / "tools"  # the needs and the servers of this benchmark
 SERVERS = NEEDS / "servers.txt"
@@ -119,7 +123,7 @@ def hit_position(ranked: list[Key], accept: frozenset[Key], k: int = K) -> int |
 
 
 def scores(positions: list[int | None]) -> dict:
-    """top-1, top-3 and MRR@10 from hit positions (matchgraph.evaluate.metrics has no @3)."""
+    """top-1, top-3 and MRR@10 from hit positions (matchgraph.search.evaluate.metrics has no @3)."""
     n = len(positions)
     if not n:
         return {"n": 0, "top-1": None, "top-3": None, "mrr@10": None}
@@ -248,8 +252,9 @@ def latency(work: Path, n_tools: int) -> dict:
     """find_tools p50/p99 (default kinds) over precomputed query vectors at n_tools, and query
     encoding alone."""
     from scale import SEED, PseudoEncoder, _each, _Precomputed, _quantiles, make_queries
-    from matchgraph.catalog import capability_texts
-    from matchgraph.embeddings import text_hash
+
+    from matchgraph.core.catalog import capability_texts
+    from matchgraph.retrieval.embeddings import text_hash
 
     home = work / f"latency-{n_tools}"
     catalog_path = home / "catalog.jsonl"

@@ -10,10 +10,10 @@ R@5 (requests whose model has other train requests), then MRR@10, among the sett
 (models with no other request) does not fall below the cold ranking's (`--cold-slack`, default 0:
 on dev's 60 cold requests one request is 0.017, so the train margin is kept at none). Signals are
 computed once as (queries x artifacts) arrays, the log walked as search.graph_walk walks it (log_walk) and fused
-by matchgraph.fusion: the functions search.py walks and fuses its candidates with.
+by matchgraph.retrieval.fusion: the functions search.py walks and fuses its candidates with.
 
 Adapter weights (w_adapter, w_offsets, with the walk's w_graph, w_task and graph_window re-chosen
-beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.adapter.learn (projection and
+beside them): `--adapter`, k-fold on train (5 folds x `--seeds`), matchgraph.learn.adapter.learn (projection and
 offsets) fitted on four folds,
 the fifth searched; warm = the request's model is in the four folds. Same rule:
 best warm R@5, then MRR@10, among the settings whose cold R@5 is not below the cold ranking's in
@@ -27,20 +27,28 @@ import itertools
 from types import SimpleNamespace
 
 import numpy as np
+from common import GORILLA, MODEL, model, read_rows
 from scipy import sparse
 
-from matchgraph.adapter import learn
-from matchgraph.catalog import load_catalog
-from matchgraph.config import DEFAULTS, bm25_settings
-from matchgraph.embeddings import Embedder
-from matchgraph.evaluate import metrics
-from matchgraph.fusion import (Weights, capability_scores, cold_parts, fuse, max_normalize, name_signal,
-                               seed_weights, task_evidence_scale, task_share)
-from matchgraph.index import task_codes
-from matchgraph.lexical import BM25Index, NameIndex
-from matchgraph.search import request_part
-
-from common import GORILLA, MODEL, model, read_rows
+from matchgraph.core.catalog import load_catalog
+from matchgraph.core.config import DEFAULTS, bm25_settings
+from matchgraph.learn.adapter import learn
+from matchgraph.retrieval.embeddings import Embedder
+from matchgraph.retrieval.fusion import (
+    Weights,
+    capability_scores,
+    cold_parts,
+    fuse,
+    max_normalize,
+    name_signal,
+    seed_weights,
+    task_evidence_scale,
+    task_share,
+)
+from matchgraph.retrieval.index import task_codes
+from matchgraph.retrieval.lexical import BM25Index, NameIndex
+from matchgraph.search.artifacts import request_part
+from matchgraph.search.evaluate import metrics
 
 
 def figures(scores: np.ndarray, gold: np.ndarray, groups: np.ndarray) -> dict:

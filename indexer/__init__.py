@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from matchgraph import Engine
-from matchgraph.config import home_dir, load_config, store_url
+from matchgraph.core.config import home_dir, load_config, store_url
 from matchgraph.store import create_store
 
 log = logging.getLogger("indexer")

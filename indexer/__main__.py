@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from matchgraph.errors import MatchgraphError
+from matchgraph.core.errors import MatchgraphError
 
 from . import run
 

@@ -9,8 +9,8 @@ import os
 # (BENCHMARKS.md). OpenMP reads this when torch or faiss loads, so it is set before either.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .engine import Engine  # noqa: E402 (after the OpenMP setting)
-from .errors import Ambiguous, MatchgraphError, NotFound, ValidationFailed
+from .core.errors import Ambiguous, MatchgraphError, NotFound, ValidationFailed  # noqa: E402
+from .engine.engine import Engine  # noqa: E402 (after the OpenMP setting)
 
 __all__ = ["Engine", "MatchgraphError", "NotFound", "Ambiguous", "ValidationFailed"]
 __version__ = "0.1.0"

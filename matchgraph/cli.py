@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 import typer
 from rich.markup import escape
 
-from .catalog import Kind, Pricing
-from .config import flatten, settings_markdown
-from .engine import Engine
-from .errors import MatchgraphError, Problem, ValidationFailed
-from .export import FORMATS
-from .progress import stderr_console
+from .core.catalog import Kind, Pricing
+from .core.config import flatten, settings_markdown
+from .core.errors import MatchgraphError, Problem, ValidationFailed
+from .core.progress import stderr_console
+from .engine.engine import Engine
+from .graph.export import FORMATS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Search, compare and graph AI models and tools by what they can do.")
@@ -65,9 +65,9 @@ def _engine(home: Optional[Path], overrides: dict | None = None, fit: bool = Tru
     `needs_index`: a command that reads the index says so when there is none and creates nothing
     (opening an Engine creates the home folder and its store)."""
     if needs_index:
-        from .config import home_dir
-        from .errors import NoIndex
-        from .versions import IndexVersions
+        from .core.config import home_dir
+        from .core.errors import NoIndex
+        from .store.versions import IndexVersions
 
         folder = home_dir(home)
         if IndexVersions(folder).current() is None:
@@ -398,7 +398,9 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Address to li
           port: Optional[int] = typer.Option(None, "--port", help="Port (config server.port, default 8000)."),
           home: Optional[Path] = HomeOption) -> None:
     """Serve the JSON API, the pages and /metrics (uvicorn); picks up new index versions and events."""
-    from api.serving import serve as serve_api  # lazily: the core never imports api at import time
+    from api.serving import (
+        serve as serve_api,  # lazily: the core never imports api at import time
+    )
 
     # refresh_seconds=None: graph.refresh_seconds and search.adapter_refit_seconds apply, and the
     # server's refresh thread rebuilds off the request path (api.app.Service).
@@ -485,7 +487,7 @@ def events_purge(query: Optional[str] = typer.Option(None, "--query", help="Even
 @db_app.command("upgrade")
 def db_upgrade(home: Optional[Path] = HomeOption) -> None:
     """Create or migrate the store schema to the latest revision."""
-    from .config import home_dir, load_config, store_url
+    from .core.config import home_dir, load_config, store_url
     from .store import create_store
 
     home_dir(home).mkdir(parents=True, exist_ok=True)

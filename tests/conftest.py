@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from matchgraph import Engine
-from matchgraph.embeddings import load_model
+from matchgraph.retrieval.embeddings import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -1,7 +1,7 @@
 """`matchgraph gateway`: one MCP server that an agent connects to instead of N.
 
 It reads the `mcpServers` JSON of Claude Desktop, Claude Code, Cursor or VS Code
-(matchgraph/mcp_servers.py), keeps an official-SDK client session open to each server
+(matchgraph/servers/specs.py), keeps an official-SDK client session open to each server
 (downstream.py), indexes their tools into its home and remembers what each client found
 (gateway.py), and offers `find_tools` and `call_tool` over stdio or streamable HTTP (server.py).
 Each successful call of a found tool is stored as a `select` of that tool for the need that found
@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from matchgraph.engine import Engine
-from matchgraph.errors import ValidationFailed
-from matchgraph.mcp_servers import ServerSpec, read_servers
+from matchgraph.core.errors import ValidationFailed
+from matchgraph.engine.engine import Engine
+from matchgraph.servers.specs import ServerSpec, read_servers
 
 from .gateway import Gateway
 

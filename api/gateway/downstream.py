@@ -19,9 +19,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import anyio
 from anyio.abc import TaskGroup
 
-from matchgraph.errors import ValidationFailed
-from matchgraph.mcp_client import NotJsonRpc, connect, listing
-from matchgraph.mcp_servers import Resolved, ServerSpec
+from matchgraph.core.errors import ValidationFailed
+from matchgraph.servers.client import NotJsonRpc, connect, listing
+from matchgraph.servers.specs import Resolved, ServerSpec
 
 log = logging.getLogger("matchgraph.gateway")
 STDERR_TAIL = 600  # characters of a failed server's stderr quoted in its error

@@ -32,11 +32,11 @@ from typing import Any
 
 import anyio
 
-from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError
+from matchgraph.core.errors import MatchgraphError
+from matchgraph.engine.engine import Engine
 from matchgraph.importers.common import slug
 from matchgraph.importers.mcp import server_record
-from matchgraph.mcp_servers import ServerSpec
+from matchgraph.servers.specs import ServerSpec
 
 from .downstream import Downstream, DownstreamError, Downstreams
 

@@ -14,8 +14,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from matchgraph.engine import Engine
-from matchgraph.errors import MatchgraphError
+from matchgraph.core.errors import MatchgraphError
+from matchgraph.engine.engine import Engine
 
 from ..app import Service
 from ..mcp import TOOLS, _Server

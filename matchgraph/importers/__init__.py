@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .common import ImportFailed, Imported, write_catalog
+from .common import Imported, ImportFailed, write_catalog
 
 FORMATS = ("hf", "mcp-registry", "mcp", "openapi")
 
@@ -49,8 +49,8 @@ def import_catalog(fmt: str, sources: list[str], output: str | Path, cards: Path
     others are written). Raises ImportFailed (nothing written) naming each bad place. The limits
     are the home's config `limits` (as `index` applies them); `output` must not be in the home nor
     be its store or one of the store's files (outputs.protected_paths)."""
-    from ..config import home_dir, load_config, store_url
-    from ..outputs import protected_paths
+    from ..core.config import home_dir, load_config, store_url
+    from ..core.outputs import protected_paths
 
     config = load_config(home)
     protected = protected_paths(home_dir(home), store_url(config, home))

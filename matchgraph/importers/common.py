@@ -21,10 +21,16 @@ from typing import Any
 
 import yaml
 
-from ..catalog import Located, check_yaml_events, json_too_deep_line, load_catalog, record_problems
-from ..errors import ValidationFailed
-from ..outputs import protected_hit
-from ..validation import decode_error_line, depth, loads
+from ..core.catalog import (
+    Located,
+    check_yaml_events,
+    json_too_deep_line,
+    load_catalog,
+    record_problems,
+)
+from ..core.errors import ValidationFailed
+from ..core.outputs import protected_hit
+from ..core.validation import decode_error_line, depth, loads
 
 
 class ImportFailed(ValidationFailed):
@@ -86,7 +92,7 @@ def json_path(parts: list[str | int]) -> str:
 
 def source_limits(limits: dict | None) -> dict:
     """Config `limits` with the defaults for what is not given (file and line bytes, depth...)."""
-    from ..config import DEFAULTS
+    from ..core.config import DEFAULTS
 
     return {**DEFAULTS["limits"], **(limits or {})}
 

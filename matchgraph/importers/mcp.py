@@ -29,11 +29,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import split_identifier
-from ..errors import ValidationFailed
-from ..mcp_client import NotJsonRpc, connect, listing
-from ..mcp_servers import Resolved, is_url, source_spec
-from .common import ImportFailed, Imported, first_paragraph, slug
+from ..core.catalog import split_identifier
+from ..core.errors import ValidationFailed
+from ..servers.client import NotJsonRpc, connect, listing
+from ..servers.specs import Resolved, is_url, source_spec
+from .common import Imported, ImportFailed, first_paragraph, slug
 
 DEFAULT_TIMEOUT = 30.0  # seconds for starting a server and listing what it offers
 STDERR_TAIL = 600  # characters of a failed server's stderr quoted in its error

@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..catalog import split_identifier
-from .common import ImportFailed, Imported, first_paragraph, json_path, read_document
+from ..core.catalog import split_identifier
+from .common import Imported, ImportFailed, first_paragraph, json_path, read_document
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 

@@ -23,8 +23,15 @@ from urllib.parse import unquote, urlsplit
 
 import jsonref
 
-from ..catalog import split_identifier
-from .common import ImportFailed, Imported, first_paragraph, json_path, read_document, slug
+from ..core.catalog import split_identifier
+from .common import (
+    Imported,
+    ImportFailed,
+    first_paragraph,
+    json_path,
+    read_document,
+    slug,
+)
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

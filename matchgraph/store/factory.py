@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
-from ..errors import invalid
+from ..core.errors import invalid
 from .postgresql import PostgreSQLStore
 from .sql import SQLStore, normalize_url
 from .sqlite import SQLiteStore

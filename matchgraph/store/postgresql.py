@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from ..events import Event
+from ..core.events import Event
 from .schema import events
 from .sql import EVENT_COLUMNS, Aggregates, SQLStore
 

@@ -1,7 +1,19 @@
-"""Tables of the store (SQLAlchemy Core). Alembic revisions in matchgraph/migrations create them."""
+"""Tables of the store (SQLAlchemy Core). Alembic revisions in matchgraph/store/migrations create them."""
 
-from sqlalchemy import (JSON, BigInteger, Column, DateTime, Float, Index, Integer, LargeBinary, MetaData, String,
-                        Table, Text)
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        Column,
+                        DateTime,
+                        Float,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+)
 
 metadata = MetaData()
 

@@ -25,13 +25,13 @@ from sqlalchemy import case, create_engine, delete, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from ..catalog import Artifact
-from ..errors import SchemaOutdated, ValidationFailed
-from ..events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
-from ..outputs import store_files
+from ..core.catalog import Artifact
+from ..core.errors import SchemaOutdated, ValidationFailed
+from ..core.events import DERIVED_ID_PREFIXES, IDENTITY_FIELDS, Event, EventConflict
+from ..core.outputs import store_files
 from .schema import artifacts, embeddings, event_purges, events, index_versions
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EVENT_COLUMNS = [c.name for c in events.columns if c.name not in ("seq", "txid")]  # the database fills those
 
 
@@ -325,7 +325,7 @@ class SQLStore:
                         capabilities: int, embedded: int) -> None:
         """What `index` publishes, in one transaction: the catalog's (id, name, kind, pricing,
         task, record JSON) rows replace the stored artifacts and the version is recorded; both or
-        neither (versions.py: before CURRENT names it)."""
+        neither (store/versions.py: before CURRENT names it)."""
         with self.engine.begin() as conn:
             self._replace_artifact_rows(conn, rows)
             self._record_version(conn, version, model, paths, artifacts, capabilities, embedded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import sqlite
 
-from ..events import Event
+from ..core.events import Event
 from .schema import events
 from .sql import Aggregates, SQLStore
 
