@@ -49,7 +49,6 @@ from .index_build import (  # noqa: F401
     OFFSETS,
     SIGNALS,
     IndexWriter,
-    dump_records,
 )
 from .lexical import BM25Index, NameIndex
 
