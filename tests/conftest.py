@@ -22,6 +22,7 @@ from matchgraph.retrieval.embeddings import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+TOOLBOX = ROOT / "tests" / "servers" / "toolbox.py"  # a real MCP server the gateway and import tests start
 CATALOG = FIXTURES / "catalog"
 DEMO_LOG = FIXTURES / "demo-search-log.jsonl"
 PG_ADMIN_URL = os.environ.get("MATCHGRAPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import clean_env, free_ports
+from conftest import TOOLBOX, clean_env, free_ports
 from fastapi.testclient import TestClient
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -32,7 +32,6 @@ from matchgraph.core.catalog import load_catalog
 from matchgraph.core.errors import ValidationFailed
 from matchgraph.servers.specs import parse_servers
 
-TOOLBOX = Path(__file__).resolve().parent.parent / "servers" / "toolbox.py"
 CLI = str(Path(sys.executable).parent / "matchgraph")
 ENV_SECRET = "envsecret-8c1d2e7f90ab"
 HEADER_SECRET = "hdrsecret-41f0c2d9e6aa"

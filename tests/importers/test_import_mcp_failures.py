@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, free_ports
+from conftest import TOOLBOX, clean_env, free_ports
 
 from matchgraph.core.catalog import load_catalog
 
-TOOLBOX = Path(__file__).resolve().parent.parent / "servers" / "toolbox.py"
 SERVER = f"{sys.executable} {TOOLBOX}"
 TOOLS = {"add_numbers", "reverse_text", "token_status", "crash", "hang", "grow"}  # three pages of two
 CLI = str(Path(sys.executable).parent / "matchgraph")

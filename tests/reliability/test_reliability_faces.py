@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SD, TROCR, clean_env, free_ports, running_servers, serve_command
+from conftest import (
+    FIXTURES,
+    SD,
+    TROCR,
+    clean_env,
+    free_ports,
+    running_servers,
+    serve_command,
+)
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -162,7 +169,7 @@ def test_huge_arguments_are_refused_before_any_matching(demo_home):
 # -- items 9 and 10: outputs over the store, its WAL, or into the home -----------------------------
 def test_import_never_writes_into_the_home(demo_home, tmp_path):
     runner = CliRunner()
-    petstore = Path(__file__).parent.parent / "fixtures" / "import" / "petstore-expanded-3.0.yaml"
+    petstore = FIXTURES / "import" / "petstore-expanded-3.0.yaml"
     current = (demo_home / "index" / "CURRENT").read_text().strip()
     target = demo_home / "index" / f"v{int(current):05d}" / "catalog.jsonl"
     before = target.read_bytes()
