@@ -10,10 +10,7 @@ from pathlib import Path
 
 import swagger_ui
 from fastapi import FastAPI
-from fastapi.openapi.docs import (
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(swagger_ui.__file__).resolve().parent / "static"

@@ -24,14 +24,7 @@ from matchgraph.engine.engine import Engine
 
 from .guard import ClientGuard
 from .mcp_tools import SelectionRecorded, Tools
-from .mcp_views import (
-    ArtifactOut,
-    ComparisonOut,
-    SearchOut,
-    SimilarOut,
-    ToolSearchOut,
-    one_line,
-)
+from .mcp_views import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, ToolSearchOut, one_line
 
 INSTRUCTIONS = """\
 matchgraph finds AI models, tools, APIs, datasets and apps by what they can do, and compares them.

@@ -16,13 +16,7 @@ from pydantic import Field
 from matchgraph.core.catalog import Artifact, CapabilityKind, Kind, Pricing
 from matchgraph.core.errors import MatchgraphError, NotFound, ValidationFailed
 from matchgraph.core.events import check_query
-from matchgraph.core.results import (
-    ArtifactDetail,
-    Comparison,
-    SearchResponse,
-    SimilarResponse,
-    ToolSearchResponse,
-)
+from matchgraph.core.results import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
 from matchgraph.engine.engine import Engine
 from matchgraph.engine.inputs import check_length
 

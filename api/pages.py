@@ -13,15 +13,7 @@ from matchgraph.core.errors import NotFound, invalid
 from matchgraph.engine.inputs import search_filters
 
 from .models import jsonable
-from .routes import (
-    MAX_QUERY,
-    NOT_RECORDED,
-    engine,
-    graph_view,
-    recording_client,
-    renamed,
-    timed_search,
-)
+from .routes import MAX_QUERY, NOT_RECORDED, engine, graph_view, recording_client, renamed, timed_search
 from .web import idpath, qs, wants_json
 
 router = APIRouter(include_in_schema=False)

@@ -15,16 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from matchgraph.core.catalog import Kind, Pricing
 from matchgraph.core.errors import MatchgraphError, ValidationFailed, invalid
-from matchgraph.core.events import (
-    MAX_QUERY,  # a recorded search stores its query as events
-)
-from matchgraph.core.results import (
-    ArtifactDetail,
-    Comparison,
-    SearchResponse,
-    SimilarResponse,
-    ToolSearchResponse,
-)
+from matchgraph.core.events import MAX_QUERY  # a recorded search stores its query as events
+from matchgraph.core.results import ArtifactDetail, Comparison, SearchResponse, SimilarResponse, ToolSearchResponse
 from matchgraph.core.validation import loads, problems_of
 from matchgraph.graph.export import FORMATS
 from matchgraph.search.budget import fit_results

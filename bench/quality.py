@@ -39,16 +39,7 @@ import faiss
 import numpy as np
 import Stemmer
 import targets  # bench/targets.py
-from common import (
-    ASKED,
-    CACHE,
-    QueryVectors,
-    cached_home,
-    chosen_by_request,
-    document,
-    set_files,
-    set_names,
-)
+from common import ASKED, CACHE, QueryVectors, cached_home, chosen_by_request, document, set_files, set_names
 
 from matchgraph import Engine
 from matchgraph.core.catalog import Artifact, load_catalog

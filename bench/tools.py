@@ -52,12 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quality import Baselines  # bench/quality.py
 
 from matchgraph import Engine
-from matchgraph.core.catalog import (
-    Artifact,
-    capability_kind,
-    load_catalog,
-    split_identifier,
-)
+from matchgraph.core.catalog import Artifact, capability_kind, load_catalog, split_identifier
 from matchgraph.core.validation import read_models
 
 NEEDS = ROOT / "bench" / "tools"  # the needs and the servers of this benchmark

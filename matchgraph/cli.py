@@ -398,9 +398,7 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Address to li
           port: Optional[int] = typer.Option(None, "--port", help="Port (config server.port, default 8000)."),
           home: Optional[Path] = HomeOption) -> None:
     """Serve the JSON API, the pages and /metrics (uvicorn); picks up new index versions and events."""
-    from api.serving import (
-        serve as serve_api,  # lazily: the core never imports api at import time
-    )
+    from api.serving import serve as serve_api  # lazily: the core never imports api at import time
 
     # refresh_seconds=None: graph.refresh_seconds and search.adapter_refit_seconds apply, and the
     # server's refresh thread rebuilds off the request path (api.app.Service).

@@ -14,14 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, get_args
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from .errors import ValidationFailed
 from .validation import decode_error_line, depth, loads, problems_of, read_jsonl

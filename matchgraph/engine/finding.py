@@ -8,14 +8,7 @@ from typing import Callable, Iterable
 
 from ..core.catalog import CAPABILITY_KINDS
 from ..core.errors import invalid
-from ..core.events import (
-    EventIn,
-    check_query,
-    content_id,
-    finish,
-    request_part,
-    window_id,
-)
+from ..core.events import EventIn, check_query, content_id, finish, request_part, window_id
 from ..core.results import ToolSearchResponse
 from ..retrieval.embeddings import Embedder
 from ..search.budget import fit_tools

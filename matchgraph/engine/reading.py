@@ -12,13 +12,7 @@ import numpy as np
 from ..core.catalog import Artifact
 from ..core.errors import NotFound, invalid
 from ..core.events import EventIn, check_query, finish, request_part, window_id
-from ..core.results import (
-    ArtifactDetail,
-    Comparison,
-    ScoreCard,
-    SearchResponse,
-    SimilarResponse,
-)
+from ..core.results import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
 from ..retrieval.embeddings import Embedder, encode_with
 from ..retrieval.needs import search_needs
 from ..search.artifacts import search

@@ -11,15 +11,7 @@ import networkx as nx
 from ..core.catalog import Artifact
 from ..core.errors import NotFound, ValidationFailed
 from ..core.events import normalize_query
-from ..graph.export import (
-    check_output,
-    ego_graph,
-    filter_graph,
-    graph_bytes,
-    has_node,
-    to_view,
-    write_graph,
-)
+from ..graph.export import check_output, ego_graph, filter_graph, graph_bytes, has_node, to_view, write_graph
 from ..graph.match_graph import anode, qnode
 from ..store import SQLStore
 from .inputs import check_cut, check_length

@@ -17,13 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..core.catalog import Artifact
-from ..core.signals import (
-    CATALOG_SIGNALS,
-    CatalogSignals,
-    catalog_signals,
-    freshness_of,
-    percentiles,
-)
+from ..core.signals import CATALOG_SIGNALS, CatalogSignals, catalog_signals, freshness_of, percentiles
 
 SUBSCORES = ("adoption", "quality", "ecosystem", "match_graph", "freshness")
 

@@ -21,13 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..core.catalog import (
-    Located,
-    check_yaml_events,
-    json_too_deep_line,
-    load_catalog,
-    record_problems,
-)
+from ..core.catalog import Located, check_yaml_events, json_too_deep_line, load_catalog, record_problems
 from ..core.errors import ValidationFailed
 from ..core.outputs import protected_hit
 from ..core.validation import decode_error_line, depth, loads

@@ -24,16 +24,7 @@ import yaml
 
 from ..core.catalog import Located, check_yaml_events
 from ..core.validation import decode_error_line
-from .common import (
-    Imported,
-    ImportFailed,
-    first_paragraph,
-    json_path,
-    read_bytes,
-    read_document,
-    slug,
-    source_limits,
-)
+from .common import Imported, ImportFailed, first_paragraph, json_path, read_bytes, read_document, slug, source_limits
 
 # pipeline tag -> (title, inputs, outputs)
 TASKS: dict[str, tuple[str, list[str], list[str]]] = {

@@ -24,14 +24,7 @@ from urllib.parse import unquote, urlsplit
 import jsonref
 
 from ..core.catalog import split_identifier
-from .common import (
-    Imported,
-    ImportFailed,
-    first_paragraph,
-    json_path,
-    read_document,
-    slug,
-)
+from .common import Imported, ImportFailed, first_paragraph, json_path, read_document, slug
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -28,12 +28,7 @@ import numpy as np
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from ..core.catalog import (
-    CAPABILITY_KINDS,
-    Capability,
-    capability_kind,
-    split_identifier,
-)
+from ..core.catalog import CAPABILITY_KINDS, Capability, capability_kind, split_identifier
 from .lexical import BM25Index, _query_tokens
 
 NO_KIND = -1

@@ -8,16 +8,7 @@ import numpy as np
 
 from ..core.arrays import row_entries
 from ..core.catalog import Artifact
-from ..core.results import (
-    AlignedPair,
-    CapabilityOut,
-    Comparison,
-    MatchEvidence,
-    PastQuery,
-    ScoreCard,
-    Side,
-    TableRow,
-)
+from ..core.results import AlignedPair, CapabilityOut, Comparison, MatchEvidence, PastQuery, ScoreCard, Side, TableRow
 from ..graph.match_graph import MatchGraph
 from ..retrieval.index import LoadedIndex
 

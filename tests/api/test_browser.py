@@ -9,15 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import (
-    ROOT,
-    SD,
-    TROCR,
-    clean_env,
-    free_ports,
-    running_servers,
-    serve_command,
-)
+from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

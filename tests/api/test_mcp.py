@@ -13,34 +13,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from conftest import (
-    ROOT,
-    SD,
-    TROCR,
-    clean_env,
-    free_ports,
-    running_servers,
-    serve_command,
-)
+from conftest import ROOT, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from api.mcp import (
-    ArtifactOut,
-    ComparisonOut,
-    SearchOut,
-    SimilarOut,
-    create_mcp_server,
-    one_line,
-)
+from api.mcp import ArtifactOut, ComparisonOut, SearchOut, SimilarOut, create_mcp_server, one_line
 from matchgraph import Engine
-from matchgraph.core.results import (
-    ArtifactDetail,
-    Comparison,
-    SearchResponse,
-    SimilarResponse,
-)
+from matchgraph.core.results import ArtifactDetail, Comparison, SearchResponse, SimilarResponse
 
 TOOLS = {"search", "find_tools", "compare", "similar", "artifact", "record_selection"}
 TABLE_ROWS = ["Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", "Pricing", "Capabilities",

@@ -7,13 +7,7 @@ import pytest
 from conftest import TROCR
 
 from matchgraph.core.errors import ValidationFailed
-from matchgraph.graph.export import (
-    FORMATS,
-    ego_graph,
-    filter_graph,
-    has_node,
-    read_graph,
-)
+from matchgraph.graph.export import FORMATS, ego_graph, filter_graph, has_node, read_graph
 from matchgraph.graph.match_graph import anode
 
 

@@ -18,15 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
-    CATALOG,
-    SD,
-    TROCR,
-    clean_env,
-    free_ports,
-    running_servers,
-    serve_command,
-)
+from conftest import CATALOG, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 

@@ -8,15 +8,7 @@ import json
 
 import httpx
 import pytest
-from conftest import (
-    FIXTURES,
-    SD,
-    TROCR,
-    clean_env,
-    free_ports,
-    running_servers,
-    serve_command,
-)
+from conftest import FIXTURES, SD, TROCR, clean_env, free_ports, running_servers, serve_command
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client

@@ -7,12 +7,7 @@ import pytest
 
 from matchgraph.core.catalog import Artifact, Capability, ToolRef, load_catalog
 from matchgraph.retrieval.ann import ANN, AnnSettings, create_ann, refill_ann
-from matchgraph.retrieval.index import (
-    BM25_DIR,
-    ArtifactRecords,
-    LoadedIndex,
-    write_index,
-)
+from matchgraph.retrieval.index import BM25_DIR, ArtifactRecords, LoadedIndex, write_index
 from matchgraph.retrieval.lexical import _STEMMER, BM25Index, tokenize
 from matchgraph.search.artifacts import Filters
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from matchgraph import Engine
-from matchgraph.retrieval.needs import (
-    ACTION,
-    REQUEST,
-    SEVERAL,
-    merge_rankings,
-    search_needs,
-    split_needs,
-)
+from matchgraph.retrieval.needs import ACTION, REQUEST, SEVERAL, merge_rankings, search_needs, split_needs
 
 TROCR = "microsoft/trocr-base-handwritten"
 SD = "stabilityai/stable-diffusion"
