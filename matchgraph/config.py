@@ -184,6 +184,8 @@ SETTINGS: list[Setting] = [
       "vectors (a broad text is near every need)"),
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
       "to the need times the tool's share of its selects; times its relevance within tools.graph_window)"),
+    S("tools.history_gate", 1.0, "the tool history lifts only the tools it supports at least this share of the "
+      "most it supports any (1: the best-supported tool alone; 0: every tool it reaches)", at_most=1),
     S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
       "projection) only above this cosine with the need", at_most=1),
     S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1),

@@ -20,7 +20,8 @@ history` is, per tool, the most any one of the past queries nearest this need (t
 search.py) gives it through the query -> capability edges: the seed's closeness to the need
 (0 at cosine tools.history_min_sim, 1 from tools.history_full_sim) times the tool's share of the
 seed's edges (normalized to sum 1; a select weighs graph.select_weight, a match that was only
-shown tools.match_weight). A recorded selection of a tool lifts that tool, not its server's
+shown tools.match_weight), kept only for the tools it lifts at least tools.history_gate times as
+much as its best-supported tool (history_gate: 1, that tool alone). A recorded selection of a tool lifts that tool, not its server's
 other tools, and only for needs worded nearly like the one it was recorded for: a past request
 that merely shares the server's topic ("check out the branch experiment" for "make me a new
 branch") must not lift its tool over the sibling this need wants. `asked` is the same
@@ -167,6 +168,18 @@ def history_closeness(similarities: np.ndarray, min_sim: float, full_sim: float)
     return np.clip((np.asarray(similarities, dtype=np.float64) - min_sim) / span, 0.0, 1.0)
 
 
+def history_gate(history: np.ndarray, gate: float) -> np.ndarray:
+    """The tool history kept for the tools it supports at least `gate` times as much as the one it
+    supports most (1: that one tool alone; 0: every tool). Past requests near this need often
+    chose a sibling of the tool it wants ("check out the branch" for "start a new branch"): a
+    lift spread over every tool they chose moves the siblings up together, and a need whose tool
+    nobody chose yet loses its first place to one of them. One lift per need moves one tool."""
+    history = np.asarray(history, dtype=np.float64)
+    if not gate or not history.size or history.max() <= 0:
+        return history
+    return np.where(history >= gate * history.max(), history, 0.0)
+
+
 def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | None, query_vector: np.ndarray,
                query: str, k: int, kinds: tuple[str, ...], config: dict) -> list[ToolResult]:
     """The k best callable units of `kinds` for the need `query` (its vector `query_vector`)."""
@@ -186,7 +199,7 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
         # this need is worded like one of them (a far need keeps its cold order).
         general, personal = found.closeness * general, found.closeness * personal
     parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=personal,
-                 history=found.history, asked=found.asked)
+                 history=history_gate(found.history, conf["history_gate"]), asked=found.asked)
     if conf["server_penalty"]:  # a tool callable now wins a near tie with a server still to install
         parts["prior"] = parts["prior"] - conf["server_penalty"] * (
             index.tools.kind_of[found.rows] == CAPABILITY_KINDS.index("server"))

@@ -341,3 +341,28 @@ def test_the_centroid_weighs_each_server_once():
     per_server = centroid_cosines(vectors, rows, owners)
     assert per_tool[0] > per_tool[9] and per_tool[0] > 0.9
     assert np.allclose(per_server, per_server[0])  # three servers, one weight each: all equally central
+
+
+def test_the_history_lifts_only_the_tool_it_supports_most(writable_home):
+    from matchgraph.tool_search import history_gate
+
+    history = np.array([0.0, 0.2, 0.5, 0.5, 0.45])
+    assert history_gate(history, 1.0).tolist() == [0.0, 0.0, 0.5, 0.5, 0.0]
+    assert history_gate(history, 0.8).tolist() == [0.0, 0.0, 0.5, 0.5, 0.45]
+    assert history_gate(history, 0.0).tolist() == history.tolist()
+    assert history_gate(np.zeros(3), 1.0).tolist() == [0.0, 0.0, 0.0]
+    # Two past requests near the need chose two tools of one server: the history lifts the tool of
+    # the closer one, not its sibling too (whose graph part is 0 then: no adapter here).
+    past = [("what time is it in Tokyo right now", "get_current_time"),
+            ("what time is it in Tokyo at the moment", "convert_time")]
+    need = "what time is it in Tokyo right now, please"
+    for gate in (1.0, 0.0):
+        engine = Engine(writable_home, {"token": TOKEN, "search": {"w_adapter": 0.0},
+                                        "tools": {"history_gate": gate, "history_full_sim": 0.99}})
+        engine.add_events([{"query": q, "artifact_id": "mcp-time", "capability_id": tool, "kind": "select",
+                            "event_id": f"gate-{i}"} for i, (q, tool) in enumerate(past)])
+        found = engine.find_tools(need, k=5, record=False)
+        graph = {r.capability_id: r.signals.graph for r in found.results if r.artifact_id == "mcp-time"}
+        assert graph["get_current_time"] > 0
+        assert (graph.get("convert_time", 0.0) > 0) == (gate == 0.0)
+        engine.close()
