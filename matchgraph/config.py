@@ -178,6 +178,8 @@ SETTINGS: list[Setting] = [
     S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
       "kind are candidates", positive=True),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True),
+    S("tools.value_words", True, "find_tools encodes and matches a need with its URLs replaced by the word URL "
+      "and its file names by the word file (literal arguments say what a tool is called with, not what it is for)"),
     S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)"),
     S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "

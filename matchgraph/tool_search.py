@@ -28,6 +28,9 @@ branch") must not lift its tool over the sibling this need wants. `asked` is the
 for the request asked before (its own past query only), outside the relevance window as in search.
 Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing").
 
+The need is encoded and matched as need_words makes it (tools.value_words): literal URLs and file
+names replaced by the words "URL" and "file", the kinds of argument tool descriptions name.
+
 Candidates: the ANN's nearest capability rows of a wanted kind (when they hold fewer than k, every
 wanted row, scored exactly: a home of many models and few tools), the tools' BM25 top, and the rows
 the seeds' edges reach.
@@ -35,6 +38,7 @@ the seeds' edges reach.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +53,22 @@ from .graph import MatchGraph, edge_weight
 from .index import LoadedIndex
 from .models import Reason, Signals, ToolResult
 from .search import graph_walk
+
+
+# Literal arguments in a need, replaced by the word for their kind before it is encoded and
+# matched: a URL or a file name is what a tool is called with, not what it is for, and its
+# characters ("docs.python.org/3/whatsnew", "package.json") pull the need towards unrelated texts;
+# the word for its kind is what tool descriptions say ("Fetches a URL", "Read a file").
+_URL = re.compile(r"\b(?:https?|ftp)://\S+", re.IGNORECASE)
+_FILE = re.compile(r"(?:[\w.-]*/)*[\w-]{2,}\.[A-Za-z][A-Za-z0-9]{0,4}\b")
+
+
+def need_words(request: str) -> str:
+    """`request` with its URLs replaced by "URL" and its file names (a dot and a short extension
+    that starts with a letter, with any folders before) by "file"; unchanged when nothing is left."""
+    text = _FILE.sub(" file ", _URL.sub(" URL ", request))
+    text = " ".join(text.split())
+    return text or request
 
 
 @dataclass
@@ -95,8 +115,10 @@ def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float, match_w
 
 
 def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-                 kinds: tuple[str, ...], k: int, search_conf: dict, conf: dict, select_weight: float
-                 ) -> ToolCandidates:
+                 kinds: tuple[str, ...], k: int, search_conf: dict, conf: dict, select_weight: float,
+                 words: str | None = None) -> ToolCandidates:
+    """The candidates and their signals; `words` (default `query`) is what the tools' BM25 matches
+    (need_words), `query` what the past requests are looked up by."""
     tools = index.tools
     wanted = tools.codes(kinds)
     _, found = index.ann.search(query_vector, max(conf["candidates"], k))
@@ -104,7 +126,7 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
     dense = dense[np.isin(tools.kind_of[dense], wanted)]
     if len(dense) < k:  # few tools among many other capabilities: rank every wanted row exactly
         dense = tools.rows[np.isin(tools.kind_of[tools.rows], wanted)]
-    lex_rows, lex_scores = tools.lexical(query, conf["bm25_candidates"])
+    lex_rows, lex_scores = tools.lexical(query if words is None else words, conf["bm25_candidates"])
     keep = np.isin(tools.kind_of[lex_rows], wanted)
     lex_rows, lex_scores = lex_rows[keep], lex_scores[keep]
     walk = graph_walk(mg, index, query, query_vector, search_conf)
@@ -181,11 +203,13 @@ def history_gate(history: np.ndarray, gate: float) -> np.ndarray:
 
 
 def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | None, query_vector: np.ndarray,
-               query: str, k: int, kinds: tuple[str, ...], config: dict) -> list[ToolResult]:
-    """The k best callable units of `kinds` for the need `query` (its vector `query_vector`)."""
+               query: str, k: int, kinds: tuple[str, ...], config: dict, words: str | None = None
+               ) -> list[ToolResult]:
+    """The k best callable units of `kinds` for the need `query` (its vector `query_vector`, the
+    words its BM25 matches `words`, default `query`: need_words)."""
     search_conf, conf = config["search"], config["tools"]
     found = gather_tools(index, mg, query_vector, query, kinds, k, search_conf, conf,
-                         config["graph"]["select_weight"])
+                         config["graph"]["select_weight"], words)
     if not len(found.rows):
         return []
     w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],

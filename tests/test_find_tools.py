@@ -366,3 +366,20 @@ def test_the_history_lifts_only_the_tool_it_supports_most(writable_home):
         assert graph["get_current_time"] > 0
         assert (graph.get("convert_time", 0.0) > 0) == (gate == 0.0)
         engine.close()
+
+
+def test_literal_urls_and_file_names_are_matched_as_their_kind(tools_home):
+    from matchgraph.tool_search import need_words
+
+    assert need_words("what does the page at https://docs.python.org/3/whatsnew say") == "what does the page at URL say"
+    assert need_words("stage README.md and src/app/setup.py") == "stage file and file"
+    assert need_words("add 17.5 and 24.25, tag v1.0") == "add 17.5 and 24.25, tag v1.0"  # numbers stay
+    assert need_words("https://example.com") == "URL"
+    engine = Engine(tools_home)
+    literal = engine.find_tools("show the last commits of https://example.com/repo.git", k=5, record=False)
+    assert keys(literal) == keys(engine.find_tools("show the last commits of URL", k=5, record=False))
+    assert literal.need == "show the last commits of https://example.com/repo.git"  # answered as asked
+    engine.close()
+    engine = Engine(tools_home, {"tools": {"value_words": False}})
+    assert engine.find_tools("show the last commits of https://example.com/repo.git", k=5, record=False).results
+    engine.close()
