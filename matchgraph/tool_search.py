@@ -21,8 +21,9 @@ search.py) gives it through the query -> capability edges: the seed's closeness 
 (0 at cosine tools.history_min_sim, 1 from tools.history_full_sim) times the tool's share of the
 seed's edges (normalized to sum 1; a select weighs graph.select_weight, a match that was only
 shown tools.match_weight), kept only for the tools it lifts at least tools.history_gate times as
-much as its best-supported tool (history_gate: 1, that tool alone). A recorded selection of a tool lifts that tool, not its server's
-other tools, and only for needs worded nearly like the one it was recorded for: a past request
+much as its best-supported tool (history_gate: 1, that tool alone). A recorded selection of a tool
+lifts that tool, not its server's other tools, and only for needs worded nearly like the one it
+was recorded for: a past request
 that merely shares the server's topic ("check out the branch experiment" for "make me a new
 branch") must not lift its tool over the sibling this need wants. `asked` is the same
 for the request asked before (its own past query only), outside the relevance window as in search.
