@@ -205,6 +205,9 @@ SETTINGS: list[Setting] = [
       chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True,
       chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+    S("tools.value_words", True, "find_tools encodes and matches a need with its URLs replaced by the word URL "
+      "and its file names by the word file (literal arguments say what a tool is called with, not what it is for)",
+      chosen_by="bench/tools.py: train cold top-1/top-3 0.548/0.774 -> 0.613/0.828"),
     S("tools.w_bm25", 0.25, "weight of the tools' BM25 divided by the need's ceiling (the sum of its terms' "
       "best scores)",
       chosen_by="bench/tools.py: train MRR@10 0.657 against 0.643 max-normalized"),
@@ -214,6 +217,9 @@ SETTINGS: list[Setting] = [
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
       "to the need times the tool's share of its selects; times its relevance within tools.graph_window)",
       chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+    S("tools.history_gate", 1.0, "the tool history lifts only the tools it supports at least this share of the "
+      "most it supports any (1: the best-supported tool alone; 0: every tool it reaches)", at_most=1,
+      chosen_by="bench/tools.py: the dev cold group with the train log 0.632 -> 0.684 top-1, train 2-fold unchanged"),
     S("tools.history_min_sim", 0.5, "a past query lifts the tools selected for it (tool history, the adapter's "
       "projection) only above this cosine with the need", at_most=1,
       chosen_by="bench/tools.py: dev warm 0.534 -> 0.571 gated at 0.5"),

@@ -12,7 +12,7 @@ from ..core.events import EventIn, check_query, content_id, finish, request_part
 from ..core.results import ToolSearchResponse
 from ..retrieval.embeddings import Embedder
 from ..search.budget import fit_tools
-from ..search.tools import rank_tools
+from ..search.tools import need_words, rank_tools
 from ..store import SQLStore
 from .inputs import check_k
 from .state import State
@@ -53,8 +53,11 @@ class ToolFinding:
         wanted = tool_kinds(kinds, self.config["tools"]["kinds"])
         state = self.state
         request = request_part(need, self.config["search"]["input_markers"])
-        vector = self.embedder(state.index.manifest["model"]).encode_query(request)
-        results = rank_tools(state.index, state.graph, state.adapter, vector, request, k, wanted, self.config)
+        # Literal URLs and file names become the words for their kind (tool_search.need_words);
+        # the past requests are still looked up by the request as asked.
+        words = need_words(request) if self.config["tools"]["value_words"] else request
+        vector = self.embedder(state.index.manifest["model"]).encode_query(words)
+        results = rank_tools(state.index, state.graph, state.adapter, vector, request, k, wanted, self.config, words)
         if record and results:
             self._record_tools(need, results, client)
         response = ToolSearchResponse(need=need, results=results, recorded=bool(record and results))

@@ -20,14 +20,19 @@ history` is, per tool, the most any one of the past queries nearest this need (t
 search/artifacts.py) gives it through the query -> capability edges: the seed's closeness to the need
 (0 at cosine tools.history_min_sim, 1 from tools.history_full_sim) times the tool's share of the
 seed's edges (normalized to sum 1; a select weighs graph.select_weight, a match that was only
-shown nothing). A recorded selection of a tool lifts that tool, not its server's
-other tools, and only for needs worded nearly like the one it was recorded for: a past request
+shown nothing), kept only for the tools it lifts at least tools.history_gate times as much as
+its best-supported tool (history_gate: 1, that tool alone). A recorded selection of a tool lifts
+that tool, not its server's other tools, and only for needs worded nearly like the one it was
+recorded for: a past request
 that merely shares the server's topic ("check out the branch experiment" for "make me a new
 branch") must not lift its tool over the sibling this need wants. `asked` is the same
 for the request asked before (its own past query only), outside the relevance window as in search.
 Weights chosen on bench/tools.py's train split (BENCHMARKS.md "Tool routing"). The capability
 offsets (search.w_offsets) are not used for tools: at 1-2 they cost the tools nobody selected yet
 more than they gained (BENCHMARKS.md), so they are not computed here.
+
+The need is encoded and matched as need_words makes it (tools.value_words): literal URLs and file
+names replaced by the words "URL" and "file", the kinds of argument tool descriptions name.
 
 Candidates: the ANN's nearest capability rows of a wanted kind (when they hold fewer than k, every
 wanted row, scored exactly: a home of many models and few tools), the tools' BM25 top, and the rows
@@ -36,6 +41,7 @@ the seeds' edges reach.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +56,21 @@ from ..retrieval.ann import row_dots
 from ..retrieval.fusion import Weights, fuse
 from ..retrieval.index import LoadedIndex
 from .artifacts import graph_walk
+
+# Literal arguments in a need, replaced by the word for their kind before it is encoded and
+# matched: a URL or a file name is what a tool is called with, not what it is for, and its
+# characters ("docs.python.org/3/whatsnew", "package.json") pull the need towards unrelated texts;
+# the word for its kind is what tool descriptions say ("Fetches a URL", "Read a file").
+_URL = re.compile(r"\b(?:https?|ftp)://\S+", re.IGNORECASE)
+_FILE = re.compile(r"(?:[\w.-]*/)*[\w-]{2,}\.[A-Za-z][A-Za-z0-9]{0,4}\b")
+
+
+def need_words(request: str) -> str:
+    """`request` with its URLs replaced by "URL" and its file names (a dot and a short extension
+    that starts with a letter, with any folders before) by "file"; unchanged when nothing is left."""
+    text = _FILE.sub(" file ", _URL.sub(" URL ", request))
+    text = " ".join(text.split())
+    return text or request
 
 
 @dataclass
@@ -95,8 +116,10 @@ def tool_edges(mg: MatchGraph, index: LoadedIndex, select_weight: float
 
 
 def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.ndarray, query: str,
-                 kinds: tuple[str, ...], k: int, search_conf: dict, conf: dict, select_weight: float
-                 ) -> ToolCandidates:
+                 kinds: tuple[str, ...], k: int, search_conf: dict, conf: dict, select_weight: float,
+                 words: str | None = None) -> ToolCandidates:
+    """The candidates and their signals; `words` (default `query`) is what the tools' BM25 matches
+    (need_words), `query` what the past requests are looked up by."""
     tools = index.tools
     wanted = tools.codes(kinds)
     _, found = index.ann.search(query_vector, max(conf["candidates"], k))
@@ -104,7 +127,7 @@ def gather_tools(index: LoadedIndex, mg: MatchGraph | None, query_vector: np.nda
     dense = dense[np.isin(tools.kind_of[dense], wanted)]
     if len(dense) < k:  # few tools among many other capabilities: rank every wanted row exactly
         dense = tools.rows[np.isin(tools.kind_of[tools.rows], wanted)]
-    lex_rows, lex_scores = tools.lexical(query, conf["bm25_candidates"])
+    lex_rows, lex_scores = tools.lexical(query if words is None else words, conf["bm25_candidates"])
     keep = np.isin(tools.kind_of[lex_rows], wanted)
     lex_rows, lex_scores = lex_rows[keep], lex_scores[keep]
     walk = graph_walk(mg, index, query, query_vector, search_conf)
@@ -168,12 +191,26 @@ def history_closeness(similarities: np.ndarray, min_sim: float, full_sim: float)
     return np.clip((np.asarray(similarities, dtype=np.float64) - min_sim) / span, 0.0, 1.0)
 
 
+def history_gate(history: np.ndarray, gate: float) -> np.ndarray:
+    """The tool history kept for the tools it supports at least `gate` times as much as the one it
+    supports most (1: that one tool alone; 0: every tool). Past requests near this need often
+    chose a sibling of the tool it wants ("check out the branch" for "start a new branch"): a
+    lift spread over every tool they chose moves the siblings up together, and a need whose tool
+    nobody chose yet loses its first place to one of them. One lift per need moves one tool."""
+    history = np.asarray(history, dtype=np.float64)
+    if not gate or not history.size or history.max() <= 0:
+        return history
+    return np.where(history >= gate * history.max(), history, 0.0)
+
+
 def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | None, query_vector: np.ndarray,
-               query: str, k: int, kinds: tuple[str, ...], config: dict) -> list[ToolResult]:
-    """The k best callable units of `kinds` for the need `query` (its vector `query_vector`)."""
+               query: str, k: int, kinds: tuple[str, ...], config: dict, words: str | None = None
+               ) -> list[ToolResult]:
+    """The k best callable units of `kinds` for the need `query` (its vector `query_vector`, the
+    words its BM25 matches `words`, default `query`: need_words)."""
     search_conf, conf = config["search"], config["tools"]
     found = gather_tools(index, mg, query_vector, query, kinds, k, search_conf, conf,
-                         config["graph"]["select_weight"])
+                         config["graph"]["select_weight"], words)
     if not len(found.rows):
         return []
     w = Weights.from_config(search_conf, w_bm25=conf["w_bm25"], w_graph=conf["w_graph"],
@@ -186,7 +223,7 @@ def rank_tools(index: LoadedIndex, mg: MatchGraph | None, adapter: Adapter | Non
         # this need is worded like one of them (a far need keeps its cold order).
         general = found.closeness * adapter.row_cosines(index, query_vector, found.rows)
     parts = fuse(w, cold, np.ones(len(found.rows), bool), general=general, personal=general,
-                 history=found.history, asked=found.asked)
+                 history=history_gate(found.history, conf["history_gate"]), asked=found.asked)
     if conf["server_penalty"]:  # a tool callable now wins a near tie with a server still to install
         parts["prior"] = parts["prior"] - conf["server_penalty"] * (
             index.tools.kind_of[found.rows] == CAPABILITY_KINDS.index("server"))

@@ -340,3 +340,45 @@ def test_the_centroid_weighs_each_server_once():
     per_server = centroid_cosines(vectors, rows, owners)
     assert per_tool[0] > per_tool[9] and per_tool[0] > 0.9
     assert np.allclose(per_server, per_server[0])  # three servers, one weight each: all equally central
+
+
+def test_the_history_lifts_only_the_tool_it_supports_most(writable_home):
+    from matchgraph.tool_search import history_gate
+
+    history = np.array([0.0, 0.2, 0.5, 0.5, 0.45])
+    assert history_gate(history, 1.0).tolist() == [0.0, 0.0, 0.5, 0.5, 0.0]
+    assert history_gate(history, 0.8).tolist() == [0.0, 0.0, 0.5, 0.5, 0.45]
+    assert history_gate(history, 0.0).tolist() == history.tolist()
+    assert history_gate(np.zeros(3), 1.0).tolist() == [0.0, 0.0, 0.0]
+    # Two past requests near the need chose two tools of one server: the history lifts the tool of
+    # the closer one, not its sibling too (whose graph part is 0 then: no adapter here).
+    past = [("what time is it in Tokyo right now", "get_current_time"),
+            ("what time is it in Tokyo at the moment", "convert_time")]
+    need = "what time is it in Tokyo right now, please"
+    for gate in (1.0, 0.0):
+        engine = Engine(writable_home, {"token": TOKEN, "search": {"w_adapter": 0.0},
+                                        "tools": {"history_gate": gate, "history_full_sim": 0.99}})
+        engine.add_events([{"query": q, "artifact_id": "mcp-time", "capability_id": tool, "kind": "select",
+                            "event_id": f"gate-{i}"} for i, (q, tool) in enumerate(past)])
+        found = engine.find_tools(need, k=5, record=False)
+        graph = {r.capability_id: r.signals.graph for r in found.results if r.artifact_id == "mcp-time"}
+        assert graph["get_current_time"] > 0
+        assert (graph.get("convert_time", 0.0) > 0) == (gate == 0.0)
+        engine.close()
+
+
+def test_literal_urls_and_file_names_are_matched_as_their_kind(tools_home):
+    from matchgraph.tool_search import need_words
+
+    assert need_words("what does the page at https://docs.python.org/3/whatsnew say") == "what does the page at URL say"
+    assert need_words("stage README.md and src/app/setup.py") == "stage file and file"
+    assert need_words("add 17.5 and 24.25, tag v1.0") == "add 17.5 and 24.25, tag v1.0"  # numbers stay
+    assert need_words("https://example.com") == "URL"
+    engine = Engine(tools_home)
+    literal = engine.find_tools("show the last commits of https://example.com/repo.git", k=5, record=False)
+    assert keys(literal) == keys(engine.find_tools("show the last commits of URL", k=5, record=False))
+    assert literal.need == "show the last commits of https://example.com/repo.git"  # answered as asked
+    engine.close()
+    engine = Engine(tools_home, {"tools": {"value_words": False}})
+    assert engine.find_tools("show the last commits of https://example.com/repo.git", k=5, record=False).results
+    engine.close()
