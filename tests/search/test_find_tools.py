@@ -343,7 +343,7 @@ def test_the_centroid_weighs_each_server_once():
 
 
 def test_the_history_lifts_only_the_tool_it_supports_most(writable_home):
-    from matchgraph.tool_search import history_gate
+    from matchgraph.search.tools import history_gate
 
     history = np.array([0.0, 0.2, 0.5, 0.5, 0.45])
     assert history_gate(history, 1.0).tolist() == [0.0, 0.0, 0.5, 0.5, 0.0]
@@ -368,7 +368,7 @@ def test_the_history_lifts_only_the_tool_it_supports_most(writable_home):
 
 
 def test_literal_urls_and_file_names_are_matched_as_their_kind(tools_home):
-    from matchgraph.tool_search import need_words
+    from matchgraph.search.tools import need_words
 
     assert need_words("what does the page at https://docs.python.org/3/whatsnew say") == "what does the page at URL say"
     assert need_words("stage README.md and src/app/setup.py") == "stage file and file"
