@@ -86,9 +86,8 @@ def cached_home(cache: Path, label: str, files: dict[str, Path]) -> Path:
     embedded), with the baseline documents' and past requests' vectors in its store too."""
     from matchgraph import Engine
     from matchgraph.core.catalog import load_catalog
-    from matchgraph.core.events import normalize_query
+    from matchgraph.core.events import normalize_query, request_part
     from matchgraph.retrieval.needs import split_needs
-    from matchgraph.search.artifacts import request_part
 
     home = cache / label
     engine = Engine(home)
@@ -143,8 +142,8 @@ class QueryVectors:
         """Encode `requests` as search sees them (sample cut off, parts of split ones) and, with
         `raw`, as they are (the baselines encode the whole text)."""
         from matchgraph import Engine
+        from matchgraph.core.events import request_part
         from matchgraph.retrieval.needs import split_needs
-        from matchgraph.search.artifacts import request_part
 
         engine = Engine(home)
         conf = engine.config["search"]

@@ -32,6 +32,7 @@ from scipy import sparse
 
 from matchgraph.core.catalog import load_catalog
 from matchgraph.core.config import DEFAULTS, bm25_settings
+from matchgraph.core.events import request_part
 from matchgraph.learn.adapter import learn
 from matchgraph.retrieval.embeddings import Embedder
 from matchgraph.retrieval.fusion import (
@@ -47,7 +48,6 @@ from matchgraph.retrieval.fusion import (
 )
 from matchgraph.retrieval.index import task_codes
 from matchgraph.retrieval.lexical import BM25Index, NameIndex
-from matchgraph.search.artifacts import request_part
 from matchgraph.search.evaluate import metrics
 
 

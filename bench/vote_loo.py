@@ -29,9 +29,9 @@ import numpy as np
 from common import CACHE, chosen_by_request, set_files, set_names, working_engine
 
 from matchgraph import Engine
-from matchgraph.core.events import normalize_query
+from matchgraph.core.events import normalize_query, request_part
 from matchgraph.retrieval.fusion import Weights, cold_parts
-from matchgraph.search.artifacts import gather, request_part
+from matchgraph.search.artifacts import gather
 from matchgraph.search.evaluate import LabeledQuery, read_labeled, report
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)

@@ -40,7 +40,7 @@ from typing_extensions import TypedDict
 from ..core.catalog import Artifact, ToolRef
 from ..core.gcpause import collection_paused
 from .ann import ANN, AnnSettings
-from .index_build import BM25_DIR, CATALOG, COLUMNS, MANIFEST, NAMES, OFFSETS, SIGNALS, IndexWriter  # noqa: F401
+from .index_build import BM25_DIR, CATALOG, COLUMNS, MANIFEST, NAMES, OFFSETS, SIGNALS, IndexWriter
 from .lexical import BM25Index, NameIndex
 
 

@@ -42,18 +42,17 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from ..core.arrays import row_entries, sorted_unique
-from ..core.events import normalize_query, request_part  # noqa: F401 (request_part: part of this module's API)
+from ..core.events import normalize_query
 from ..core.results import PastQuery, Reason, SearchResult, Signals
 from ..graph.match_graph import MatchGraph
 from ..learn.adapter import Adapter
-from ..retrieval.fusion import (  # noqa: F401
+from ..retrieval.fusion import (
     Weights,
     capability_scores,
     cold_parts,
     fuse,
     max_normalize,
     name_signal,
-    rescore,
     seed_weights,
     share_of,
     task_evidence_scale,
@@ -67,7 +66,7 @@ from .asked import asked_before
 # Set once for the process, as retrieval/ann.py does for FAISS.
 threadpool_limits(1, user_api="blas")
 
-__all__ = ["Filters", "search", "gather", "rank", "request_part", "rescore", "graph_walk"]
+__all__ = ["Filters", "search", "gather", "rank", "graph_walk"]
 
 
 @dataclass

@@ -126,7 +126,7 @@ def test_concurrent_builds_publish_distinct_versions(fresh_home):
 def test_vectorized_capability_scores_match_a_plain_loop(demo_engine):
     import numpy as np
 
-    from matchgraph.search.artifacts import rescore
+    from matchgraph.retrieval.fusion import rescore
 
     index = demo_engine.state.index
     query = demo_engine.embedder().encode_query("turn speech into written text")

@@ -73,7 +73,7 @@ def test_task_level_of_the_walk_reaches_never_asked_models(fresh_home, model):
 
 def test_sample_input_pasted_after_a_marker_is_not_matched(demo_engine):
     """'###Input:' starts the sample the model will be given; search matches the request before it."""
-    from matchgraph.search.artifacts import request_part
+    from matchgraph.core.events import request_part
 
     markers = ["###Input:", "### Input:"]
     assert request_part("Summarize this review. ###Input: The food was cold.", markers) == "Summarize this review."
