@@ -215,10 +215,9 @@ def tool_choices(graph, index: LoadedIndex) -> dict[tuple[int, int], int]:
 
 
 def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.csr_matrix,
-                conf: dict, vectors: np.ndarray | None = None,
-                chosen: dict[tuple[int, int], int] | None = None) -> Adapter | None:
-    """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts);
-    `vectors` (n_capabilities, dim) are the catalog's vectors to fit against (default: the index's).
+                conf: dict, chosen: dict[tuple[int, int], int] | None = None) -> Adapter | None:
+    """Fit on past queries (n_queries, dim) and their match-graph rows (n_queries, n_artifacts),
+    against the index's capability vectors.
 
     `conf` is config `search` (the adapter_* keys). None when the log is empty, the catalog has
     no capabilities or adapter_steps is 0. Cost per step ~ queries x capabilities in the softmax,
@@ -228,7 +227,7 @@ def fit_adapter(index: LoadedIndex, query_vectors: np.ndarray, weights: sparse.c
     """
     import torch  # torch comes with sentence-transformers; imported here, only when fitting
 
-    vectors = index.vectors if vectors is None else vectors
+    vectors = index.vectors
     keep = fitted_rows(weights, conf["adapter_max_queries"])
     if not len(keep) or not len(vectors) or conf["adapter_steps"] <= 0:
         return None
