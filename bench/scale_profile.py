@@ -12,11 +12,11 @@ events: run it on a copy when the bench's figures must stay comparable.
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import gc
 import json
 import pstats
-import sys
 import time
 from pathlib import Path
 
@@ -77,14 +77,21 @@ def profile_refresh(engine: Engine, bench: dict) -> None:
     pstats.Stats(profile).sort_stats("cumtime").print_stats(40)
 
 
-def main() -> None:
-    what, home = sys.argv[1], Path(sys.argv[2])
+PROFILES = {"search": profile_search, "refresh": profile_refresh}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=sorted(PROFILES), help="the part to profile")
+    parser.add_argument("home", type=Path, help="a home bench/scale.py made (home-N under its --work)")
+    args = parser.parse_args(argv)
+    what, home = args.what, args.home
     bench = json.loads((home / "bench.json").read_text())
     engine = Engine(home, refresh_seconds=3600)
     started = time.perf_counter()
     engine.state
     print(f"load {time.perf_counter() - started:.1f} s")
-    {"search": profile_search, "refresh": profile_refresh}[what](engine, bench)
+    PROFILES[what](engine, bench)
 
 
 if __name__ == "__main__":
