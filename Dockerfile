@@ -1,6 +1,6 @@
 # matchgraph: one image for the one-shot indexer job and the API processes.
 # Built elsewhere (no Docker engine on the development machines); `docker-compose config -q` and
-# tests/test_deploy.py check the compose file that uses it.
+# tests/api/test_deploy.py check the compose file that uses it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
