@@ -72,6 +72,18 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
+# What chose a value of the ranking profile, for the values one benchmark chose together.
+_TOOLS_TRAIN = "bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"
+_TUNE_ADAPTER = "bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"
+_ANN_RECALL = "bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"
+_TUNE_WARM = "bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"
+_ADAPTER_FIT = "bench/adapter_fit.py: fit time against warm R@5 on gorilla-hf train (BENCHMARKS.md)"
+_TUNE_COLD = "bench/tune.py (cold): train MRR@10 of gorilla-hf, flat within ±0.1 (BENCHMARKS.md \"Match quality\")"
+_CANDIDATES = ("bench/quality.py: candidate-set search equal to the full scan on the shared sets "
+               "(git show 6672ae4:BENCHMARKS.md, \"Search over candidates\")")
+_TUNE_BM25 = "bench/tune.py --bm25 (with bm25_method)"
+_CROSSVAL = "bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md)"
+
 S = Setting
 SETTINGS: list[Setting] = [
     # Store: SQLite file in the home folder unless a SQLAlchemy URL is given.
@@ -105,34 +117,33 @@ SETTINGS: list[Setting] = [
     S("search.record_top", 5, "results recorded as match events per recorded search"),
     S("search.candidates", 100, "nearest capabilities fetched from the ANN; their artifacts are fusion candidates",
       positive=True,
-      chosen_by="bench/quality.py: candidate-set search equal to the full scan on the shared sets (BENCHMARKS.md \"Search over candidates\")"),
+      chosen_by=_CANDIDATES),
     S("search.bm25_candidates", 1000, "top BM25 documents whose artifacts are fusion candidates", positive=True,
-      chosen_by="bench/quality.py: candidate-set search equal to the full scan on the shared sets (BENCHMARKS.md \"Search over candidates\")"),
+      chosen_by=_CANDIDATES),
     S("search.task_candidates", 2000, "at most this many artifacts of the tasks the graph walk lands on join the "
       "candidates (heaviest task first)",
-      chosen_by="bench/quality.py: candidate-set search equal to the full scan on the shared sets (BENCHMARKS.md \"Search over candidates\")"),
+      chosen_by=_CANDIDATES),
     S("search.w_dense", 1.0, "weight of the best capability cosine",
       chosen_by="the reference scale the other weights are tuned against"),  # the reference scale
     # BM25 over ids split on - _ . and case/digit changes
     S("search.w_bm25", 0.45, "weight of max-normalized BM25",
-      chosen_by="bench/tune.py (cold): train MRR@10 of gorilla-hf, flat within ±0.1 (BENCHMARKS.md \"Match quality\")"),
+      chosen_by=_TUNE_COLD),
     # bm25+ with k1 2.0 scores +0.003-0.01 train MRR@10 but leaves no room for history on train
     # (bench/tune.py --bm25, BENCHMARKS.md)
     S("search.bm25_method", "lucene", "bm25s scoring variant (lucene, robertson, atire, bm25l, bm25+)",
       choices=("lucene", "robertson", "atire", "bm25l", "bm25+"),
       chosen_by="bench/tune.py --bm25: bm25+ scored +0.003-0.01 train MRR@10 but left no room for history"),
     S("search.bm25_k1", 1.5, "BM25 term-frequency saturation",
-      chosen_by="bench/tune.py --bm25 (with bm25_method)"),
+      chosen_by=_TUNE_BM25),
     S("search.bm25_b", 0.75, "BM25 length normalization",
-      chosen_by="bench/tune.py --bm25 (with bm25_method)"),
+      chosen_by=_TUNE_BM25),
     S("search.input_markers", ["###Input:", "### Input:"], "text after one of these is pasted sample input; "
       "search matches the request before it",
       advanced=True),  # search.request_part
     S("search.w_name", 0.2, "weight of the fuzzy name/id match",
-      chosen_by="bench/tune.py (cold): train MRR@10 of gorilla-hf, flat within ±0.1 (BENCHMARKS.md \"Match quality\")"),  # a request naming a model, typos, versions
+      chosen_by=_TUNE_COLD),  # a request naming a model, typos, versions
     S("search.name_min", 80, "rapidfuzz score below which a name match counts 0", at_most=100,
       chosen_by="bench/tune.py (cold): train MRR@10 0.2749, the same from 70 to 90"),  # 70-90: same on train
-    # off since the offsets (w_offsets) carry the artifact-level history better (bench/tune.py --adapter)
     # every artifact of a task asked about gains, also never-asked ones; 0.15 chosen by bench/crossval.py
     # across the shared sets (0.3, tuned on gorilla-hf alone, cost seal-tools' cold group coverage)
     S("search.w_task", 0.15, "weight of the walk's task level: share of the walk's mass that reached the "
@@ -149,52 +160,52 @@ SETTINGS: list[Setting] = [
       "graph_window",
       chosen_by="bench/quality.py --split asked: repeated requests of gorilla-hf (BENCHMARKS.md)"),
     S("search.graph_neighbours", 10, "past queries looked up per search",
-      chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),  # FAISS over past queries
+      chosen_by=_TUNE_WARM),  # FAISS over past queries
     S("search.graph_min_sim", 0.4, "past queries less similar (cosine) are ignored", at_most=1,
-      chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),
+      chosen_by=_TUNE_WARM),
     S("search.graph_power", 3, "seed weight = (cosine − graph_min_sim) ^ power",
-      chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),  # closest ones dominate
+      chosen_by=_TUNE_WARM),  # closest ones dominate
     # full weight at the top, 0 at the window's edge: history reorders relevant artifacts, it
     # cannot pull an unrelated popular one up
     S("search.graph_window", 0.3, "history lifts an artifact only within this much of the best cold score",
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_TUNE_ADAPTER),
     S("search.w_prior", 0.02, "weight of rank/100 as a tie-breaker",
-      chosen_by="bench/tune.py (cold): train MRR@10 of gorilla-hf, flat within ±0.1 (BENCHMARKS.md \"Match quality\")"),
+      chosen_by=_TUNE_COLD),
     S("search.needs_min_parts", 2, "a request naming this many actions or more (sentences and clauses that open "
       "with an action verb or state a need, after sequence words) is searched once per action and the "
       "rankings merged round robin, the whole request first (`matchgraph/retrieval/needs.py`); 0 never splits",
-      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md)"),
+      chosen_by=_CROSSVAL),
     # Learned from use (learn/adapter.py), fitted at each graph build; weights by bench/tune.py --adapter.
     S("search.w_adapter", 1.0, "weight of the adapted query's best capability cosine (projection learned from "
-      "the log, on the fine-tuned encoder when there is one)",
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      "the log)",
+      chosen_by=_TUNE_ADAPTER),
     S("search.w_offsets", 2.0, "weight of the gain from the capability offsets learned for artifacts in the "
       "log (times relevance)",
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_TUNE_ADAPTER),
     S("search.adapter_steps", 150, "Adam steps per adapter fit at each graph build; 0 turns learning from the "
       "log off",
-      chosen_by="bench/adapter_fit.py: fit time against warm R@5 on gorilla-hf train (BENCHMARKS.md)"),  # full batch
+      chosen_by=_ADAPTER_FIT),  # full batch
     S("search.adapter_lr", 0.01, "Adam learning rate of the fit", positive=True,
-      chosen_by="bench/adapter_fit.py: fit time against warm R@5 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_ADAPTER_FIT),
     S("search.adapter_temperature", 0.05, "softmax temperature over the catalog's capabilities", positive=True,
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_TUNE_ADAPTER),
     S("search.adapter_projection_l2", 0.003, "L2 penalty holding the query projection near the identity",
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_TUNE_ADAPTER),
     S("search.adapter_offset_l2", 0.0001, "L2 penalty holding the capability offsets near zero",
-      chosen_by="bench/tune.py --adapter: k-fold warm R@5 then MRR@10 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_TUNE_ADAPTER),
     S("search.adapter_max_queries", 2000, "past queries the fit uses (those with the most weight)", positive=True,
-      chosen_by="bench/adapter_fit.py: fit time against warm R@5 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_ADAPTER_FIT),
     S("search.adapter_refit_seconds", 300, "a running server refits the adapter at most this often (the "
       "previous fit serves meanwhile); CLI commands and `refresh()` use the fit for the current log"),
     S("search.adapter_max_capabilities", 4096, "capabilities in the fit's softmax; past it, the logged "
       "artifacts' capabilities and each query's nearest", positive=True,
-      chosen_by="bench/adapter_fit.py: fit time against warm R@5 on gorilla-hf train (BENCHMARKS.md)"),
+      chosen_by=_ADAPTER_FIT),
     # Off by default: with it (and the weights train chose for it) dev's cold group fell below its
     # floor; 1 with w_adapter 1.5, w_offsets 4, graph_window 0.7
     S("search.adapter_split_needs", True, "the adapter is fitted on past requests split into their actions "
       "(`needs.split_needs`), each part holding the artifacts whose capabilities it is closest to; `false` fits "
       "whole requests (a past request naming three actions then pulls new requests towards all three)",
-      chosen_by="bench/crossval.py: train folds of gorilla-hf and seal-tools (BENCHMARKS.md)"),
+      chosen_by=_CROSSVAL),
     # Capability index (retrieval/ann.py): exact up to flat_max vectors, `large` above. IVF: recall@10 0.984 against flat
     # at 300,000 vectors, HNSW 32/80/256 0.723 (bench/ann_recall.py on bench/scale.py 100k vectors, BENCHMARKS.md).
     S("tools.k", 10, "results per find_tools (tool-level search)", positive=True),
@@ -202,9 +213,9 @@ SETTINGS: list[Setting] = [
       "(tool, operation, server, prompt, resource)"),
     S("tools.candidates", 200, "nearest capabilities fetched from the ANN per find_tools; those of a wanted "
       "kind are candidates", positive=True,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.bm25_candidates", 200, "top documents of the tools' own BM25 that are candidates", positive=True,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.value_words", True, "find_tools encodes and matches a need with its URLs replaced by the word URL "
       "and its file names by the word file (literal arguments say what a tool is called with, not what it is for)",
       chosen_by="bench/tools.py: train cold top-1/top-3 0.548/0.774 -> 0.613/0.828"),
@@ -213,10 +224,10 @@ SETTINGS: list[Setting] = [
       chosen_by="bench/tools.py: train MRR@10 0.657 against 0.643 max-normalized"),
     S("tools.w_generic", 0.3, "subtracted from a tool's cosine, times its cosine with the centroid of all tools' "
       "vectors (a broad text is near every need)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.w_graph", 0.2, "weight of the tool history: per tool, the most any past query gives it (its closeness "
       "to the need times the tool's share of its selects; times its relevance within tools.graph_window)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.history_gate", 1.0, "the tool history lifts only the tools it supports at least this share of the "
       "most it supports any (1: the best-supported tool alone; 0: every tool it reaches)", at_most=1,
       chosen_by="bench/tools.py: the dev cold group with the train log 0.632 -> 0.684 top-1, train 2-fold unchanged"),
@@ -224,33 +235,33 @@ SETTINGS: list[Setting] = [
       "projection) only above this cosine with the need", at_most=1,
       chosen_by="bench/tools.py: dev warm 0.534 -> 0.571 gated at 0.5"),
     S("tools.history_full_sim", 0.9, "... and fully from this cosine (linear in between)", at_most=1,
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.graph_window", 0.1, "the tool history and offsets lift a tool only within this much of the best "
       "score (search.graph_window for tools: a server's tools are close to each other)",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("tools.server_penalty", 0.1, "subtracted from a registry server's score when servers are asked for: a tool "
       "that can be called now wins a near tie with a server that would have to be installed",
-      chosen_by="bench/tools.py: train MRR@10 of the tool needs (BENCHMARKS.md \"Tool routing\")"),
+      chosen_by=_TOOLS_TRAIN),
     S("ann.flat_max", 20000, "capability vectors up to which the index is exact (FAISS flat); above it `ann.large`",
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("ann.large", "ivf", "index above flat_max: hnsw (graph), or ivf (inverted lists of 4-bit codes, "
       "candidates re-ranked exactly; builds in seconds)", choices=("hnsw", "ivf"),
       chosen_by="bench/ann_recall.py: IVF recall@10 0.984 against flat at 300k vectors, HNSW 0.723; builds in seconds"),
     S("ann.hnsw_m", 32, "HNSW graph degree (more: better recall, more memory and build time)", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("ann.hnsw_ef_construction", 80, "HNSW candidate list while building", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("ann.hnsw_ef_search", 256, "HNSW candidate list while searching; recall@10 against flat in "
       "`bench/ann_recall.py`", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("ann.ivf_lists", 0, "IVF inverted lists (k-means cells); 0: the square root of the vectors",
       chosen_by="bench/scale.py: √n lists, a 4x faster build and higher recall (BENCHMARKS.md \"Directory scale\")"),
     S("ann.ivf_probe", 120, "IVF lists scanned per search (more: better recall, slower)", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True,
-      chosen_by="bench/ann_recall.py: recall@10 against flat at 100k-300k vectors (BENCHMARKS.md \"Directory scale\")"),
+      chosen_by=_ANN_RECALL),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge",
-      chosen_by="bench/tune.py: best train warm R@5 of gorilla-hf (BENCHMARKS.md \"Match quality\")"),
+      chosen_by=_TUNE_WARM),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge, "
       "when their words are also the same up to typos",
       at_most=100,

@@ -1,8 +1,10 @@
 """The configuration checks: every setting declared once, each bad value refused naming its key."""
 
 import math
+import re
 
 import pytest
+from conftest import ROOT
 
 from matchgraph.core.config import (
     BY_KEY,
@@ -94,6 +96,15 @@ def test_the_main_table_holds_the_settings_people_use_and_the_profile_names_its_
     assert profile["search.w_bm25"][0] == DEFAULTS["search"]["w_bm25"]
     assert load_config(tmp_path, env={"MATCHGRAPH_SEARCH__W_BM25": "0.3"})["search"]["w_bm25"] == 0.3
 
+
+
+def test_profile_names_benchmark_sections_that_exist():
+    """A `chosen_by` that points at a section of BENCHMARKS.md names one the file has (sections
+    get renamed; the diary's are cited with `git show`, not as BENCHMARKS.md)."""
+    headings = set(re.findall(r"^#+ (.+)$", (ROOT / "BENCHMARKS.md").read_text(), flags=re.M))
+    for key, (_, why) in ranking_profile().items():
+        for section in re.findall(r'BENCHMARKS\.md "([^"]+)"', why):
+            assert section in headings, f"{key}: BENCHMARKS.md has no section {section!r}"
 
 def test_precedence_file_then_environment_then_flags(tmp_path):
     (tmp_path / "matchgraph.toml").write_text("[search]\nk = 7\nw_bm25 = 0.1\n[graph]\nmerge_ratio = 80\n")
