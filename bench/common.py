@@ -37,7 +37,7 @@ ASKED = "asked"  # --split asked: the log's own requests asked again
 
 
 def model():
-    """The default sentence-transformers model (matchgraph.retrieval.embeddings caches it per process)."""
+    """The default sentence-transformers model (matchgraph.retrieval.encoders caches it per process)."""
     from matchgraph.retrieval.encoders import load_model
 
     return load_model(MODEL)

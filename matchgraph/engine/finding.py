@@ -53,7 +53,7 @@ class ToolFinding:
         wanted = tool_kinds(kinds, self.config["tools"]["kinds"])
         state = self.state
         request = request_part(need, self.config["search"]["input_markers"])
-        # Literal URLs and file names become the words for their kind (tool_search.need_words);
+        # Literal URLs and file names become the words for their kind (search/tools.need_words);
         # the past requests are still looked up by the request as asked.
         words = need_words(request) if self.config["tools"]["value_words"] else request
         vector = self.embedder(state.index.manifest["model"]).encode_query(words)

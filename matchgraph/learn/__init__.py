@@ -1,2 +1,2 @@
-"""What the log teaches: the query adapter, its fits per catalog version, the fine-tune steps
-and the past requests split into actions that the walk starts from."""
+"""What the log teaches: the query adapter that reshapes a request's vector towards what people
+chose, and its fits, one per catalog version, log and settings."""

@@ -131,7 +131,7 @@ class Embedder:
 
     @property
     def model(self):
-        """The SentenceTransformer (torch) on the chosen device: what fits and fine-tuning use."""
+        """The SentenceTransformer (torch) on the chosen device: what adapter fits and split needs encode with."""
         return load_model(self.model_name, self.device)
 
     @property

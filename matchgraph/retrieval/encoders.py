@@ -44,8 +44,8 @@ def _load_model(name: str, device: str):
 
 
 def open_model(path: str, device: str = "cpu"):
-    """A SentenceTransformer from a folder on disk, never from a hub; not cached (fine-tuned
-    copies are owned by the fit that made or loaded them)."""
+    """A SentenceTransformer from a folder on disk, never from a hub; not cached (load_model
+    caches; the ONNX export opens its own copy once and lets it go)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
