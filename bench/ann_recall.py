@@ -61,7 +61,8 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200
 
 def served_ivf(vectors: np.ndarray, settings: AnnSettings):
     """The IVF as an index build makes it (index_build.py): fed in chunks, codes only, re-ranked
-    with the vectors it is attached to (a map of capabilities.npy when served)."""
+    with the vectors it is attached to (a map of capabilities.npy when served; float16 by default,
+    config ann.ivf_vectors: main attaches each type of --ivf-vectors in turn)."""
     n, dim = vectors.shape
     ann = create_ann_streamed(lambda: (vectors[i:i + 100_000] for i in range(0, n, 100_000)),
                               lambda rows: vectors[rows], n, dim, "ivf", settings)
@@ -83,6 +84,8 @@ def main(argv=None) -> None:
     parser.add_argument("--kind", choices=("hnsw", "ivf"), default="hnsw", help="the index measured against flat")
     parser.add_argument("--ivf-lists", default=str(AnnSettings.ivf_lists), help="IVF lists (0: 2 * sqrt(n))")
     parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
+    parser.add_argument("--ivf-vectors", default=AnnSettings.ivf_vectors,
+                        help="float types the IVF re-ranks with (comma-separated: float16,float32)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=100,
                         help="also report recall@10 within HNSW's top this many (what search fetches)")
@@ -95,7 +98,7 @@ def main(argv=None) -> None:
         centers = rng.normal(size=(5000, 384)).astype(np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         spread = 0.04
-    print("| vectors | M (HNSW) | ef_construction (HNSW) / lists (IVF) | ef_search / probe | recall@10 "
+    print("| vectors | M (HNSW) / re-rank type (IVF) | ef_construction (HNSW) / lists (IVF) | ef_search / probe | recall@10 "
           "| recall@10 in top candidates | ms/query | flat ms/query | build s |")
     print("|---|---|---|---|---|---|---|---|---|")
     given = np.load(args.vectors, mmap_mode="r") if args.vectors else None
@@ -119,18 +122,22 @@ def main(argv=None) -> None:
             started = time.perf_counter()
             ann = create_ann(vectors, args.kind, settings) if args.kind == "hnsw" else served_ivf(vectors, settings)
             build_s = time.perf_counter() - started
-            for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
-                if args.kind == "hnsw":
-                    ann.index.hnsw.efSearch = width
-                else:
-                    faiss.extract_index_ivf(ann.index).nprobe = width
-                    ef_construction = faiss.extract_index_ivf(ann.index).nlist
-                found, ann_ms = timed_search(ann, queries, args.k)
-                wide, _ = timed_search(ann, queries, max(args.k, args.candidates))
-                recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
-                recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
-                print(f"| {size:,} | {m} | {ef_construction} | {width} | {recall:.4f} | {recall_wide:.4f} "
-                      f"| {ann_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |", flush=True)
+            for kept in ("-",) if args.kind == "hnsw" else args.ivf_vectors.split(","):
+                if kept != "-":  # the same codes, re-ranked with the vectors in this float type
+                    ann.attach(vectors if kept == "float32" else vectors.astype(kept))
+                    m = kept
+                for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
+                    if args.kind == "hnsw":
+                        ann.index.hnsw.efSearch = width
+                    else:
+                        faiss.extract_index_ivf(ann.index).nprobe = width
+                        ef_construction = faiss.extract_index_ivf(ann.index).nlist
+                    found, ann_ms = timed_search(ann, queries, args.k)
+                    wide, _ = timed_search(ann, queries, max(args.k, args.candidates))
+                    recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+                    recall_wide = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, wide)])
+                    print(f"| {size:,} | {m} | {ef_construction} | {width} | {recall:.4f} | {recall_wide:.4f} "
+                          f"| {ann_ms:.2f} | {flat_ms:.2f} | {build_s:.1f} |", flush=True)
             del ann
 
 

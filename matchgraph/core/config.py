@@ -260,6 +260,9 @@ SETTINGS: list[Setting] = [
       chosen_by=_ANN_RECALL),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True,
       chosen_by=_ANN_RECALL),
+    S("ann.ivf_vectors", "float16", "the vectors an IVF version keeps for re-ranking and rescoring (capabilities.npy, "
+      "memory-mapped when served): float16 maps half the memory of float32", choices=("float16", "float32"),
+      chosen_by="bench/ann_recall.py and bench/scale.py: float16 (BENCHMARKS.md \"ANN recall\", \"Directory scale\")"),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge",
       chosen_by=_TUNE_WARM),
     S("graph.merge_ratio", 92, "rapidfuzz ratio at which two past queries (embedding neighbours) merge, "

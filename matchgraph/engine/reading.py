@@ -13,6 +13,7 @@ from ..core.catalog import Artifact
 from ..core.errors import NotFound, invalid
 from ..core.events import EventIn, check_query, finish, request_part, window_id
 from ..core.results import ArtifactDetail, Comparison, ScoreCard, SearchResponse, SimilarResponse
+from ..retrieval.ann import float_rows
 from ..retrieval.embeddings import Embedder, encode_with
 from ..retrieval.needs import search_needs
 from ..search.artifacts import search
@@ -110,7 +111,7 @@ class Reading:
                                    parameter="capability")
                 vector = state.index.capability_vector(target.id, capability)
             else:
-                vector = state.index.vectors[state.index.cap_rows[target.id]].mean(axis=0)
+                vector = float_rows(state.index.vectors, state.index.cap_rows[target.id]).mean(axis=0)
                 vector = vector / (np.linalg.norm(vector) or 1.0)
             return SimilarResponse(
                 query=f"{target.id}#{capability}" if capability else target.id,

@@ -8,8 +8,9 @@ whose best candidates are re-ranked with the exact vectors, which builds in seco
 takes a minute or more at 300,000 vectors. HNSW keeps the float32 vectors in row order, so search
 reads them from the index (`stored_vectors`). An IVF built for a catalog (`create_ann_streamed`)
 keeps only its codes and re-ranks with vectors it is given (`attach`: a served index maps
-capabilities.npy), as IndexRefineFlat would with its own copy (the past-query index, built in
-memory by `create_ann`, still holds one): 4.6 GB not held at 3,000,000 capabilities.
+capabilities.npy, float16 by default: `ann.ivf_vectors`), as IndexRefineFlat would with its own
+copy (the past-query index, built in memory by `create_ann`, still holds one): 4.6 GB not held
+at 3,000,000 capabilities, and 2.3 GB mapped instead of 4.6 GB.
 bench/ann_recall.py prints recall@10 against flat (BENCHMARKS.md: IVF 0.987, HNSW 0.723 at
 300,000 bench vectors).
 """
@@ -46,6 +47,7 @@ class AnnSettings:
     ivf_lists: int = _DEFAULT["ivf_lists"]  # inverted lists; 0: sqrt(vectors)
     ivf_probe: int = _DEFAULT["ivf_probe"]  # lists scanned per search
     ivf_refine: float = _DEFAULT["ivf_refine"]  # candidates re-ranked exactly, times the k asked for
+    ivf_vectors: str = _DEFAULT["ivf_vectors"]  # the re-rank vectors a codes-only IVF's version keeps
 
     @classmethod
     def from_config(cls, config: dict) -> "AnnSettings":
@@ -82,11 +84,14 @@ class ANN:
         return isinstance(self.index, faiss.IndexIVF)
 
     def attach(self, vectors: np.ndarray) -> None:
-        """Give a codes-only IVF the (size, dim) float32 row-order vectors it re-ranks with (a
-        read-only memory map of capabilities.npy is enough: it reads only the candidates' rows)."""
+        """Give a codes-only IVF the (size, dim) row-order vectors it re-ranks with, float32 or
+        float16 (a read-only memory map of capabilities.npy is enough: it reads only the
+        candidates' rows)."""
         if len(vectors) != self.size:
             raise ValueError(f"{len(vectors)} vectors for an index of {self.size}")
         self.vectors = vectors
+        if len(vectors):
+            float_rows(vectors, [0])  # float16: torch's import (~1 s) at the load, not in the first search
 
     @property
     def size(self) -> int:
@@ -151,11 +156,13 @@ class ANN:
 
 
 def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """(len(rows),) float32: vectors[rows] @ query without gathering the rows into a copy first
-    (FAISS reads them in place): rescoring a search's ~3,000 candidate capabilities copied 4.6 MB
-    a query. Falls back to numpy for arrays FAISS cannot read in place."""
+    """(len(rows),) float32: vectors[rows] @ query. float32 rows are read in place by FAISS
+    (rescoring a search's ~3,000 candidate capabilities through a gathered copy cost 4.6 MB a
+    query); float16 rows (a served IVF's vectors, `ann.ivf_vectors`) go through `float_rows`."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     query = np.ascontiguousarray(query, dtype=np.float32)
+    if vectors.dtype == np.float16:
+        return float_rows(vectors, rows) @ query
     if (vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.ndim != 2
             or query.shape != (vectors.shape[1],) or not len(rows)):
         return np.asarray(vectors[rows] @ query, dtype=np.float32)
@@ -165,6 +172,18 @@ def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.nda
     faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors),
                                      faiss.swig_ptr(rows), vectors.shape[1], 1, len(rows))
     return out
+
+
+def float_rows(vectors: np.ndarray, rows) -> np.ndarray:
+    """(len(rows), dim) float32 copy of vectors[rows], whatever the vectors' float type. float16
+    is widened by torch (F16C: ~0.7 ms for 3,000 rows of 384 where numpy's cast takes ~6 ms);
+    torch comes with sentence-transformers and is imported only when float16 rows are read."""
+    picked = vectors[rows]
+    if picked.dtype != np.float16:
+        return np.asarray(picked, dtype=np.float32)
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(picked)).float().numpy()
 
 
 class _Held:

@@ -7,7 +7,8 @@ Files of a version folder (written in one streamed pass by retrieval/index_build
     columns.json           per artifact: id, name, kind, pricing, task, capability ids
     capabilities.npy       (n_capabilities, dim) float32, L2-normalized; memory-mapped at load
                            unless the ANN holds the vectors itself (flat, HNSW): an IVF holds
-                           only its codes and re-ranks its candidates with the mapped rows
+                           only its codes and re-ranks its candidates with the mapped rows,
+                           float16 then by default (config ann.ivf_vectors)
     capabilities.faiss     the ANN over them (flat, HNSW or IVF by size, retrieval/ann.py)
     names/                 the name index (lexical.NameIndex.save), read back at load
     signals.npz            the catalog's raw signals (signals.SIGNAL_COLUMNS): a load scores
@@ -39,7 +40,7 @@ from typing_extensions import TypedDict
 
 from ..core.catalog import Artifact, ToolRef
 from ..core.gcpause import collection_paused
-from .ann import ANN, AnnSettings
+from .ann import ANN, AnnSettings, float_rows
 from .index_build import BM25_DIR, CATALOG, COLUMNS, MANIFEST, NAMES, OFFSETS, SIGNALS, IndexWriter
 from .lexical import BM25Index, NameIndex
 
@@ -271,7 +272,7 @@ class LoadedIndex:
     ids: list[str]
     names: list[str]  # display names, catalog order
     cap_ids: list[list[str]]  # per artifact, its capability ids
-    vectors: np.ndarray  # (n_capabilities, dim), L2-normalized
+    vectors: np.ndarray  # (n_capabilities, dim), L2-normalized; float16 rows (IVF): read via ann.float_rows
     ann: ANN
     bm25: BM25Index
     artifacts: ArtifactRecords
@@ -404,6 +405,6 @@ class LoadedIndex:
     def capability_vector(self, artifact_id: str, capability_id: str) -> np.ndarray:
         pos = self.position[artifact_id]
         try:
-            return self.vectors[self.cap_start[pos] + self.cap_ids[pos].index(capability_id)]
+            return float_rows(self.vectors, self.cap_start[pos] + self.cap_ids[pos].index(capability_id))
         except ValueError:
             raise KeyError(capability_id) from None

@@ -5,12 +5,14 @@ build held 13 GB of them before FAISS and peaked at 20 GB). `IndexWriter` takes 
 chunk at a time: each chunk's records go to catalog.jsonl, its columns to small lists, its
 capability vectors to capabilities.npy on disk. The ANN is then built from that file in chunks
 (an IVF trains on a sample of rows and keeps only its codes: the refine vectors are the file,
-memory-mapped when served), and BM25 last, from the lexical texts.
+rewritten as float16 by default and memory-mapped when served), and BM25 last, from the lexical
+texts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -19,7 +21,7 @@ import numpy as np
 
 from ..core.catalog import Artifact, iter_catalog
 from ..core.signals import SIGNAL_COLUMNS, signal_row
-from .ann import AnnSettings, create_ann_streamed
+from .ann import AnnSettings, create_ann_streamed, float_rows
 from .lexical import BM25Index, NameIndex
 
 MANIFEST = "manifest.json"
@@ -33,16 +35,16 @@ _HEADER = 128  # bytes kept for the .npy header: its shape is known only at the 
 
 
 class VectorFile:
-    """A float32 .npy written a block of rows at a time: the header is written again with the
-    real shape on `close` (it is padded to a fixed size for that)."""
+    """A float32 (or `dtype`) .npy written a block of rows at a time: the header is written again
+    with the real shape on `close` (it is padded to a fixed size for that)."""
 
-    def __init__(self, path: Path):
-        self.path, self.rows, self.dim = path, 0, None
+    def __init__(self, path: Path, dtype: str = "<f4"):
+        self.path, self.rows, self.dim, self.dtype = path, 0, None, dtype
         self._fh = open(path, "wb")
         self._fh.write(b"\0" * _HEADER)
 
     def append(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, dtype="<f4")
+        block = np.ascontiguousarray(block, dtype=self.dtype)
         if not len(block):
             return
         if self.dim is None:
@@ -55,30 +57,50 @@ class VectorFile:
     def close(self, dim: int) -> None:
         """Write the header for (rows, dim); `dim` stands when no row came."""
         self.dim = self.dim or dim
-        header = {"descr": "<f4", "fortran_order": False, "shape": (self.rows, self.dim)}
+        header = {"descr": self.dtype, "fortran_order": False, "shape": (self.rows, self.dim)}
         text = repr(header).encode("latin1")
         pad = _HEADER - 10 - len(text) - 1
         self._fh.seek(0)
         self._fh.write(b"\x93NUMPY\x01\x00" + (_HEADER - 10).to_bytes(2, "little") + text + b" " * pad + b"\n")
         self._fh.close()
 
+    def discard(self) -> None:
+        """Close and remove the file (a write that failed)."""
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
 
 def vector_blocks(path: Path, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
-    """capabilities.npy's rows, `chunk` at a time, read into one reused buffer (read, not mapped:
-    mapped pages would count in the builder's resident memory)."""
-    mapped = np.load(path, mmap_mode="r")  # for the shape and where the data starts
-    shape, start = mapped.shape, mapped.offset
+    """capabilities.npy's rows as float32, `chunk` at a time, read into one reused buffer (read,
+    not mapped: mapped pages would count in the builder's resident memory)."""
+    mapped = np.load(path, mmap_mode="r")  # for the shape, the type and where the data starts
+    shape, start, dtype = mapped.shape, mapped.offset, mapped.dtype
     del mapped
     with open(path, "rb") as fh:
         fh.seek(start)
-        buffer = np.empty((min(chunk, max(shape[0], 1)), shape[1]), dtype="<f4")
+        buffer = np.empty((min(chunk, max(shape[0], 1)), shape[1]), dtype=dtype)
         left = shape[0]
         while left:
             rows = min(left, len(buffer))
             view = buffer[:rows]
             fh.readinto(memoryview(view).cast("B"))
-            yield view
+            yield view if dtype == np.float32 else float_rows(view, slice(None))
             left -= rows
+
+
+def halve_vectors(path: Path) -> None:
+    """Rewrite a float32 .npy of vectors as float16 in place (a block at a time into a
+    temporary file that then replaces it): what a codes-only IVF re-ranks with when
+    `ann.ivf_vectors` is float16. Unit vectors keep ~3 significant digits per component."""
+    staged = VectorFile(path.with_name(path.name + ".f16"), dtype="<f2")
+    try:
+        for block in vector_blocks(path):
+            staged.append(block)
+        staged.close(int(np.load(path, mmap_mode="r").shape[1]))
+    except BaseException:
+        staged.discard()
+        raise
+    os.replace(staged.path, path)
 
 
 def vector_rows(path: Path, rows: np.ndarray) -> np.ndarray:
@@ -161,6 +183,8 @@ class IndexWriter:
         index = create_ann_streamed(lambda: vector_blocks(path), lambda r: vector_rows(path, r),
                                     rows, dim, ann_kind, ann)
         index.save(self.folder / ANN_FILE)
+        if index.codes_only and (ann or AnnSettings()).ivf_vectors == "float16":
+            halve_vectors(path)
         del index
         self._lexical.close()
         BM25Index(_Lines(self.folder / LEXICAL, rows=count), **(bm25 or {})).save(self.folder / BM25_DIR)

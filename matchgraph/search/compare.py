@@ -10,6 +10,7 @@ from ..core.arrays import row_entries
 from ..core.catalog import Artifact
 from ..core.results import AlignedPair, CapabilityOut, Comparison, MatchEvidence, PastQuery, ScoreCard, Side, TableRow
 from ..graph.match_graph import MatchGraph
+from ..retrieval.ann import float_rows
 from ..retrieval.index import LoadedIndex
 
 SCORE_ROWS = (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem"),
@@ -56,7 +57,7 @@ def align(index: LoadedIndex, a: Artifact, b: Artifact, threshold: float
           ) -> tuple[list[AlignedPair], list[str], list[str]]:
     """Greedy one-to-one pairing of A's and B's capabilities by cosine, best pairs first."""
     rows_a, rows_b = index.cap_rows[a.id], index.cap_rows[b.id]
-    sims = index.vectors[rows_a] @ index.vectors[rows_b].T
+    sims = float_rows(index.vectors, rows_a) @ float_rows(index.vectors, rows_b).T
     pairs, used_a, used_b = [], set(), set()
     for flat in np.argsort(-sims, axis=None):
         i, j = divmod(int(flat), sims.shape[1])

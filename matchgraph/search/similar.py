@@ -21,6 +21,7 @@ import numpy as np
 from ..core.catalog import Artifact
 from ..core.results import SimilarArtifact, SimilarCapability
 from ..graph.match_graph import MatchGraph
+from ..retrieval.ann import float_rows
 from ..retrieval.index import LoadedIndex
 
 CAPABILITY_WEIGHT = 0.6  # characteristic-weighted capability coverage
@@ -57,7 +58,7 @@ def _best_cosines(index: LoadedIndex, own: np.ndarray, candidates: np.ndarray) -
         return out
     starts, counts = index.cap_start[candidates[has]], counts[has]
     rows = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
-    sims = own @ index.vectors[rows].T
+    sims = own @ float_rows(index.vectors, rows).T
     out[:, has] = np.maximum.reduceat(sims, np.cumsum(counts) - counts, axis=1)
     return out
 
@@ -70,7 +71,7 @@ def similar_artifacts(index: LoadedIndex, mg: MatchGraph, artifact: Artifact, k:
     own_rows = np.asarray(index.cap_rows.get(artifact.id, []), dtype=np.int64)
     if not len(own_rows):
         return []
-    own = index.vectors[own_rows]
+    own = float_rows(index.vectors, own_rows)
     _, found = index.ann.search(own, max(NEIGHBOURS, 2 * k) + len(own_rows))
     owners = np.where(found >= 0, index.cap_owner[np.maximum(found, 0)], -1)
     owners[owners == pos] = -1

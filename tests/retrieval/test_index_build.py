@@ -90,16 +90,55 @@ def test_a_codes_only_ivf_answers_as_the_ivf_with_its_own_refine_copy(tmp_path, 
     assert np.allclose(want[0], got[0], atol=1e-6)
 
 
-def test_a_served_ivf_index_maps_its_vectors_instead_of_holding_them(tmp_path):
-    artifacts = load_catalog([FIXTURE]) * 1
+def _many(copies: int) -> list:
+    """The fixture catalog `copies` times over under new ids: enough capability rows to train an IVF."""
+    base = load_catalog([FIXTURE])
+    return [a.model_copy(update={"id": f"{a.id}-{i}"}) for i in range(copies) for a in base]
+
+
+@pytest.mark.parametrize("kept", ["float16", "float32"])
+def test_a_served_ivf_index_maps_its_vectors_in_the_type_ann_ivf_vectors_names(tmp_path, kept):
+    artifacts = _many(40)
     rows = sum(len(a.capabilities) for a in artifacts)
+    assert rows >= 1000  # enough to train lists: an IVF of codes, not a flat index
     vectors = _unit(rows, 16)
-    write_index(tmp_path, artifacts, vectors, {"model": "test"}, ann=AnnSettings(flat_max=1, large="ivf"))
-    index = LoadedIndex.load(1, tmp_path, ann=AnnSettings(flat_max=1, large="ivf"))
-    if rows < 1000:  # too few to train lists: built flat, which holds the vectors itself
-        assert not index.ann.codes_only
-        return
-    assert index.ann.codes_only and not index.vectors.flags.owndata
+    settings = AnnSettings(flat_max=1, large="ivf", ivf_vectors=kept)
+    write_index(tmp_path, artifacts, vectors, {"model": "test"}, ann=settings)
+    assert np.load(tmp_path / VECTORS, mmap_mode="r").dtype == np.dtype(kept)
+    index = LoadedIndex.load(1, tmp_path, ann=settings)
+    assert index.ann.codes_only and not index.vectors.flags.owndata and index.vectors.dtype == np.dtype(kept)
+    read = np.concatenate([b.copy() for b in vector_blocks(tmp_path / VECTORS, 500)])
+    assert read.dtype == np.float32 and np.array_equal(read, vectors.astype(kept).astype(np.float32))
+
+
+def test_float16_vectors_answer_as_float32_to_their_precision(tmp_path):
+    """The same catalog kept as float16 and as float32: the same neighbours, cosines within
+    float16's rounding, and the pages that read capability vectors (similar, compare) agree."""
+    from matchgraph.retrieval.ann import float_rows, row_dots
+    from matchgraph.search.compare import align
+
+    artifacts = _many(40)
+    vectors = _unit(sum(len(a.capabilities) for a in artifacts), 16)
+    loaded = {}
+    for kept in ("float16", "float32"):
+        (tmp_path / kept).mkdir()
+        settings = AnnSettings(flat_max=1, large="ivf", ivf_vectors=kept)
+        write_index(tmp_path / kept, artifacts, vectors, {"model": "test"}, ann=settings)
+        loaded[kept] = LoadedIndex.load(1, tmp_path / kept, ann=settings)
+    half, full = loaded["float16"], loaded["float32"]
+    queries = _unit(50, 16, 3)
+    (s16, i16), (s32, i32) = half.ann.search(queries, 10), full.ann.search(queries, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i16, i32)]) >= 0.98
+    assert np.allclose(s16, s32, atol=2e-3)
+    rows = np.arange(0, len(vectors), 7)
+    assert float_rows(half.vectors, rows).dtype == np.float32
+    assert np.allclose(row_dots(half.vectors, rows, queries[0]), row_dots(full.vectors, rows, queries[0]), atol=2e-3)
+    a, b = artifacts[0], artifacts[len(artifacts) // 2]
+    pairs16, pairs32 = align(half, a, b, -1.0)[0], align(full, a, b, -1.0)[0]
+    assert [(p.a, p.b) for p in pairs16] == [(p.a, p.b) for p in pairs32]
+    assert np.allclose([p.similarity for p in pairs16], [p.similarity for p in pairs32], atol=2e-3)
+    capability = a.capabilities[0].id
+    assert half.capability_vector(a.id, capability).dtype == np.float32
 
 
 def test_a_problem_in_a_late_chunk_refuses_the_whole_catalog_and_lists_every_problem(tmp_path):
