@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -70,6 +71,23 @@ def served_ivf(vectors: np.ndarray, settings: AnnSettings):
     return ann
 
 
+def home_requests(home: str, n: int) -> np.ndarray:
+    """(n, dim) float32: the first n of a bench/scale.py home's searches and past requests,
+    encoded by the model itself (the home's cache holds pseudo-vectors for the past requests)."""
+    import json
+
+    from matchgraph.engine.engine import Engine
+
+    bench = json.loads((Path(home) / "bench.json").read_text())
+    texts = [t for t, _ in bench["searches"] + bench["pool"]][:n]
+    engine = Engine(Path(home))
+    try:
+        model = engine.embedder(engine.config["model"])
+        return np.asarray(model._encode(texts), dtype=np.float32)  # the model, not the cache
+    finally:
+        engine.close()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="30000,300000", help="vector counts (comma-separated)")
@@ -77,6 +95,8 @@ def main(argv=None) -> None:
     parser.add_argument("--centers", help="NPY of real vectors to scatter around (default: random)")
     parser.add_argument("--vectors", help="NPY of vectors to index as they are (instead of synthetic ones)")
     parser.add_argument("--query-vectors", help="NPY of query vectors (instead of synthetic ones)")
+    parser.add_argument("--queries-from", help="a bench/scale.py home: its requests (bench.json), encoded by "
+                        "the home's model, are the queries (instead of synthetic ones)")
     parser.add_argument("--m", default=str(AnnSettings.hnsw_m), help="HNSW degrees (comma-separated)")
     parser.add_argument("--ef-construction", default=str(AnnSettings.hnsw_ef_construction),
                         help="HNSW build candidate lists (comma-separated)")
@@ -98,7 +118,8 @@ def main(argv=None) -> None:
         centers = rng.normal(size=(5000, 384)).astype(np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         spread = 0.04
-    print("| vectors | M (HNSW) / re-rank type (IVF) | ef_construction (HNSW) / lists (IVF) | ef_search / probe | recall@10 "
+    print("| vectors | M (HNSW) / re-rank type (IVF) | ef_construction (HNSW) / lists (IVF) | ef_search / probe "
+          "| recall@10 "
           "| recall@10 in top candidates | ms/query | flat ms/query | build s |")
     print("|---|---|---|---|---|---|---|---|---|")
     given = np.load(args.vectors, mmap_mode="r") if args.vectors else None
@@ -107,7 +128,8 @@ def main(argv=None) -> None:
             vectors = np.asarray(given[:size]) if given.dtype == np.float32 else given[:size].astype(np.float32)
         else:
             vectors = clustered(size, centers, spread, rng)
-        queries = np.load(args.query_vectors).astype(np.float32)[:args.queries] if args.query_vectors \
+        queries = home_requests(args.queries_from, args.queries) if args.queries_from else \
+            np.load(args.query_vectors).astype(np.float32)[:args.queries] if args.query_vectors \
             else clustered(args.queries, centers, spread, rng)
         if given is not None:  # exact top-k by blocks; flat's time per query is not measured
             truth, flat_ms = exact_top(vectors, queries, args.k), float("nan")
