@@ -153,13 +153,13 @@ class NameIndex:
 
     Counting shared trigrams: every query trigram's postings are added into one uint8 counter per
     string (scipy's C++ CSC scatter-add, one call per trigram), not an int64 np.bincount over their
-    concatenation (which copies them to int64 and scatters into 8 bytes a string): 1,000,000
-    artifacts, scale.py's catalog, 6.5 -> 2.0 ms a query, the same counts. Prefix filtering from
-    set-similarity search (index only each string's rarest g - need + 1 trigrams, verify the
-    candidates) was tried and is exact but slower there: with a small vocabulary every trigram is
-    common, half of a string's trigrams are its prefix at min_shared 0.5, and a query of a few
-    words reaches ~240,000 of 900,000 strings through their prefixes (~200 ms to verify; the
-    full postings are ~1.8M entries). See bench/names.py.
+    concatenation (which copies them to int64 and scatters into 8 bytes a string): the same
+    counts, 6.2 -> 2.2 ms a query (p50) at 1,000,000 artifacts of scale.py's catalog
+    (bench/names.py). Prefix filtering from set-similarity search (index each string under its
+    g - need + 1 rarest trigrams, verify the strings reached) is exact too but far slower there:
+    with a small vocabulary every trigram is common, at min_shared 0.5 half of a string's trigrams
+    are its prefix, and a request of a few words reaches ~260,000 of 895,000 strings through them
+    (~220 ms a query to verify, where all the postings are ~1.8M entries).
     """
 
     def __init__(self, names: list[str], ids: list[str], min_partial_len: int = 5,
@@ -230,10 +230,7 @@ class NameIndex:
         with arrays:
             for name in cls._ARRAYS:
                 setattr(index, name, arrays[name])
-        # The scatter-add does not check its indices: a file whose postings name strings it does
-        # not have is rebuilt, not trusted (one pass over the postings, ~10 ms at 1,000,000).
-        if index.postings.dtype != np.int32 or (len(index.postings) and not
-                                                 0 <= int(index.postings.min()) <= int(index.postings.max()) < len(index.need)):
+        if not index._postings_fit():
             return None
         index._derive()
         strings = meta["strings"]
@@ -241,6 +238,16 @@ class NameIndex:
         index.choices = [strings[u] for u in index.owner.tolist()]
         index.gram_code = {gram: code for code, gram in enumerate(meta["grams"])}
         return index
+
+    def _postings_fit(self) -> bool:
+        """Whether the postings are int32 string numbers below the string count and posting_start
+        slices exactly them: the scatter-add checks neither, so a saved index that fails is
+        rebuilt, not trusted (two passes over the postings, ~20 ms at 1,000,000 artifacts)."""
+        start, postings = self.posting_start, self.postings
+        if postings.dtype != np.int32 or not len(start) or start[0] != 0 or start[-1] != len(postings) \
+                or np.any(np.diff(start) < 0):
+            return False
+        return not len(postings) or (int(postings.min()) >= 0 and int(postings.max()) < len(self.need))
 
     def candidates(self, q: str) -> np.ndarray:
         """Choice numbers sharing enough trigrams with the normalized query `q` (ascending): those
@@ -276,11 +283,11 @@ class NameIndex:
         # One uint8 count per string (<= len(codes) < 255: no overflow), added postings list by
         # postings list: a list holds a string once, so each list adds 0 or 1 to each count.
         shared = np.zeros(len(self.need), dtype=np.uint8)
-        one = np.ones(1, dtype=np.uint8)
-        for c in codes:
-            a, b = int(start[c]), int(start[c + 1])
-            _scatter_add(len(shared), 1, np.array([0, b - a], dtype=np.int32), self.postings[a:b],
-                         self._ones[:b - a], one, shared)
+        one, column = np.ones(1, dtype=np.uint8), np.zeros(2, dtype=np.int32)  # a one-column CSC matrix
+        codes = np.asarray(codes)
+        for a, b in zip(start[codes].tolist(), start[codes + 1].tolist()):
+            column[1] = b - a
+            _scatter_add(len(shared), 1, column, self.postings[a:b], self._ones[:b - a], one, shared)
         good = np.flatnonzero(shared >= self.need8)  # need8 < need only where need >= 255 > count
         return good, shared[good].astype(np.int64)
 

@@ -120,3 +120,12 @@ def test_a_saved_index_naming_strings_it_lacks_is_rebuilt(catalog, tmp_path):
     built.postings[-1] = len(built.need)  # past the last string: the scatter-add would write there
     built.save(tmp_path / "names")
     assert NameIndex.load(tmp_path / "names") is None
+
+
+def test_a_saved_index_whose_slices_overrun_its_postings_is_rebuilt(catalog, tmp_path):
+    names, ids, _ = catalog
+    built = NameIndex(names[:50], ids[:50])
+    built.posting_start = built.posting_start.copy()
+    built.posting_start[-1] += 3  # the last trigram's slice past the postings' end
+    built.save(tmp_path / "names")
+    assert NameIndex.load(tmp_path / "names") is None
