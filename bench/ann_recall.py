@@ -88,6 +88,28 @@ def home_requests(home: str, n: int) -> np.ndarray:
         engine.close()
 
 
+def served_recall(folder: Path, queries: np.ndarray, args) -> None:
+    """recall@k of a written version's ANN as a server loads it (codes, the mapped vectors in
+    the type the build kept) against exact search by blocks of the same file, per --ivf-probe."""
+    from matchgraph.retrieval.ann import ANN
+
+    mapped = np.load(folder / "capabilities.npy", mmap_mode="r")
+    ann = ANN.load(folder / "capabilities.faiss", AnnSettings())
+    if ann.codes_only:
+        ann.attach(np.asarray(mapped))
+    started = time.perf_counter()
+    truth = exact_top(mapped, queries, args.k)
+    print(f"{len(mapped):,} {mapped.dtype} vectors ({ann.kind}), {len(queries)} queries; exact top "
+          f"{args.k} by blocks in {time.perf_counter() - started:.0f} s")
+    print("| probe | recall@10 | ms/query |\n|---|---|---|")
+    for probe in map(int, args.ivf_probe.split(",")):
+        if ann.kind == "ivf":
+            faiss.extract_index_ivf(ann.index).nprobe = probe
+        found, ms = timed_search(ann, queries, args.k)
+        recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+        print(f"| {probe} | {recall:.4f} | {ms:.2f} |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="30000,300000", help="vector counts (comma-separated)")
@@ -106,10 +128,15 @@ def main(argv=None) -> None:
     parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
     parser.add_argument("--ivf-vectors", default=AnnSettings.ivf_vectors,
                         help="float types the IVF re-ranks with (comma-separated: float16,float32)")
+    parser.add_argument("--served", help="an index version folder (HOME/index/vN): measure its own ANN, "
+                        "re-ranked with its mapped capabilities.npy, against exact search over that file "
+                        "(no build; the queries from --queries-from)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", type=int, default=100,
                         help="also report recall@10 within HNSW's top this many (what search fetches)")
     args = parser.parse_args(argv)
+    if args.served:
+        return served_recall(Path(args.served), home_requests(args.queries_from, args.queries), args)
     rng = np.random.default_rng(0)
     if args.centers:
         centers = np.load(args.centers).astype(np.float32)
