@@ -90,24 +90,32 @@ def home_requests(home: str, n: int) -> np.ndarray:
 
 def served_recall(folder: Path, queries: np.ndarray, args) -> None:
     """recall@k of a written version's ANN as a server loads it (codes, the mapped vectors in
-    the type the build kept) against exact search by blocks of the same file, per --ivf-probe."""
-    from matchgraph.retrieval.ann import ANN
+    the type the build kept) against exact search by blocks of the same file, per --ivf-probe and
+    --ivf-refine. "recall, ties" also counts a found vector whose exact cosine is within 1e-4 of
+    the k-th best (the pseudo-vectors of bench/scale.py's small vocabulary tie often)."""
+    from matchgraph.retrieval.ann import ANN, row_dots
 
     mapped = np.load(folder / "capabilities.npy", mmap_mode="r")
     ann = ANN.load(folder / "capabilities.faiss", AnnSettings())
+    vectors = np.asarray(mapped)
     if ann.codes_only:
-        ann.attach(np.asarray(mapped))
+        ann.attach(vectors)
     started = time.perf_counter()
     truth = exact_top(mapped, queries, args.k)
+    kth = np.array([row_dots(vectors, t, q).min() for t, q in zip(truth, queries)])
     print(f"{len(mapped):,} {mapped.dtype} vectors ({ann.kind}), {len(queries)} queries; exact top "
           f"{args.k} by blocks in {time.perf_counter() - started:.0f} s")
-    print("| probe | recall@10 | ms/query |\n|---|---|---|")
-    for probe in map(int, args.ivf_probe.split(",")):
-        if ann.kind == "ivf":
-            faiss.extract_index_ivf(ann.index).nprobe = probe
-        found, ms = timed_search(ann, queries, args.k)
-        recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
-        print(f"| {probe} | {recall:.4f} | {ms:.2f} |", flush=True)
+    print("| probe | refine | recall@10 | recall@10, ties | ms/query |\n|---|---|---|---|---|")
+    for refine in map(float, args.ivf_refine.split(",")):
+        ann.k_factor = refine
+        for probe in map(int, args.ivf_probe.split(",")):
+            if ann.kind == "ivf":
+                faiss.extract_index_ivf(ann.index).nprobe = probe
+            found, ms = timed_search(ann, queries, args.k)
+            recall = np.mean([len(set(t) & set(f)) / args.k for t, f in zip(truth, found)])
+            tied = np.mean([np.sum(row_dots(vectors, f[f >= 0], q) >= c - 1e-4) / args.k
+                            for f, q, c in zip(found, queries, kth)])
+            print(f"| {probe} | {refine:g} | {recall:.4f} | {tied:.4f} | {ms:.2f} |", flush=True)
 
 
 def main(argv=None) -> None:
@@ -126,6 +134,8 @@ def main(argv=None) -> None:
     parser.add_argument("--kind", choices=("hnsw", "ivf"), default="hnsw", help="the index measured against flat")
     parser.add_argument("--ivf-lists", default=str(AnnSettings.ivf_lists), help="IVF lists (0: 2 * sqrt(n))")
     parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
+    parser.add_argument("--ivf-refine", default=str(AnnSettings.ivf_refine),
+                        help="with --served: re-rank depths, times the k asked for (comma-separated)")
     parser.add_argument("--ivf-vectors", default=AnnSettings.ivf_vectors,
                         help="float types the IVF re-ranks with (comma-separated: float16,float32)")
     parser.add_argument("--served", help="an index version folder (HOME/index/vN): measure its own ANN, "
