@@ -165,7 +165,7 @@ def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.nda
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     query = np.ascontiguousarray(query, dtype=np.float32)
     if vectors.dtype == np.float16:
-        return float_rows(vectors, rows) @ query
+        return _half_row_dots(vectors, rows, query)
     if (vectors.dtype != np.float32 or not vectors.flags.c_contiguous or vectors.ndim != 2
             or query.shape != (vectors.shape[1],) or not len(rows)):
         return np.asarray(vectors[rows] @ query, dtype=np.float32)
@@ -174,6 +174,21 @@ def row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.nda
     out = np.empty(len(rows), dtype=np.float32)
     faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors),
                                      faiss.swig_ptr(rows), vectors.shape[1], 1, len(rows))
+    return out
+
+
+def _half_row_dots(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """row_dots over float16 rows: gathered and widened by torch `chunk` rows at a time, so the
+    widened block stays in cache (at 1M artifacts a search's ~9,100 candidate rows took 1.7 ms
+    this way, 2.3 ms widened whole, against 1.3 ms for FAISS over float32 rows)."""
+    import torch
+
+    out = np.empty(len(rows), dtype=np.float32)
+    table, picked, into = torch.from_numpy(vectors), torch.from_numpy(rows), torch.from_numpy(out)
+    q = torch.from_numpy(query)
+    for start in range(0, len(rows), chunk):
+        block = torch.index_select(table, 0, picked[start:start + chunk]).float()
+        torch.mv(block, q, out=into[start:start + chunk])
     return out
 
 
