@@ -260,6 +260,10 @@ SETTINGS: list[Setting] = [
       chosen_by=_ANN_RECALL),
     S("ann.ivf_refine", 12, "IVF candidates re-ranked with the exact vectors, times the k asked for", positive=True,
       chosen_by=_ANN_RECALL),
+    S("ann.ivf_pq_dims", 2, "dimensions an IVF's 4-bit product-quantized code covers (2: 192 codes, 96 bytes for 384 "
+      "dimensions; 4 halves the codes, and recall@10 at 3M vectors fell from 0.984 to 0.931)", positive=True,
+      chosen_by="bench/ann_recall.py: recall@10 0.931 -> 0.984 at 3M vectors, the same time a query "
+      "(BENCHMARKS.md \"ANN recall\")"),
     S("ann.ivf_vectors", "float16", "the vectors an IVF version keeps for re-ranking and rescoring (capabilities.npy, "
       "memory-mapped when served): float16 maps half the memory of float32", choices=("float16", "float32"),
       chosen_by="bench/ann_recall.py and bench/scale.py: float16 (BENCHMARKS.md \"ANN recall\", \"Directory scale\")"),

@@ -50,6 +50,7 @@ class AnnSettings:
     ivf_lists: int = _DEFAULT["ivf_lists"]  # inverted lists; 0: sqrt(vectors)
     ivf_probe: int = _DEFAULT["ivf_probe"]  # lists scanned per search
     ivf_refine: float = _DEFAULT["ivf_refine"]  # candidates re-ranked exactly, times the k asked for
+    ivf_pq_dims: int = _DEFAULT["ivf_pq_dims"]  # dimensions per 4-bit code: 2 -> 192 codes of 384 dims
     ivf_vectors: str = _DEFAULT["ivf_vectors"]  # the re-rank vectors a codes-only IVF's version keeps
 
     @classmethod
@@ -228,7 +229,7 @@ def create_ann(vectors: np.ndarray, kind: str = "auto", settings: AnnSettings | 
     if kind in ("flat", "hnsw"):
         index = _graph_or_flat(kind, dim, settings)
     elif kind == "ivf":
-        index = _ivf(vectors, settings.ivf_lists, settings.ivf_refine)
+        index = _ivf(vectors, settings)
     else:
         raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw|ivf)")
     if len(vectors):
@@ -261,8 +262,7 @@ def create_ann_streamed(chunks: Callable[[], Iterator[np.ndarray]], sample: Call
         index = _graph_or_flat(kind, dim, settings)
     elif kind == "ivf":
         lists = _list_count(n, settings.ivf_lists)
-        codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
-        index = faiss.index_factory(dim, f"IVF{lists},{codes}", faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dim, f"IVF{lists},{_codes(dim, settings)}", faiss.METRIC_INNER_PRODUCT)
     else:
         raise ValueError(f"unknown ann kind '{kind}' (auto|flat|hnsw|ivf)")
     if n:
@@ -325,15 +325,20 @@ def _batch_threads():
         faiss.omp_set_num_threads(1)
 
 
-def _ivf(vectors: np.ndarray, lists: int, refine: float) -> faiss.Index:
-    """An untrained IVF over 4-bit product-quantized codes of 4 dimensions each (FAISS fast scan,
-    which needs an even number of them; 8-bit scalar codes otherwise) whose `refine` * k best candidates are
-    re-ranked with a flat copy of the vectors -- also the row-order storage search reads."""
+def _codes(dim: int, settings: AnnSettings) -> str:
+    """The IVF's code: 4-bit product quantization over `ann.ivf_pq_dims` dimensions a code (FAISS
+    fast scan, which needs an even number of codes), 8-bit scalar codes where that does not divide."""
+    per = settings.ivf_pq_dims
+    return f"PQ{dim // per}x4fs" if dim % (2 * per) == 0 else "SQ8"
+
+
+def _ivf(vectors: np.ndarray, settings: AnnSettings) -> faiss.Index:
+    """An untrained IVF over `_codes` whose `ivf_refine` * k best candidates are re-ranked with a
+    flat copy of the vectors -- also the row-order storage search reads."""
     dim = vectors.shape[1]
-    lists = _list_count(len(vectors), lists)
-    codes = f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
-    index = faiss.index_factory(dim, f"IVF{lists},{codes},RFlat", faiss.METRIC_INNER_PRODUCT)
-    index.k_factor = float(refine)
+    lists = _list_count(len(vectors), settings.ivf_lists)
+    index = faiss.index_factory(dim, f"IVF{lists},{_codes(dim, settings)},RFlat", faiss.METRIC_INNER_PRODUCT)
+    index.k_factor = float(settings.ivf_refine)
     return index
 
 
