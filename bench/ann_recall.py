@@ -134,6 +134,8 @@ def main(argv=None) -> None:
     parser.add_argument("--kind", choices=("hnsw", "ivf"), default="hnsw", help="the index measured against flat")
     parser.add_argument("--ivf-lists", default=str(AnnSettings.ivf_lists), help="IVF lists (0: 2 * sqrt(n))")
     parser.add_argument("--ivf-probe", default=f"64,{AnnSettings.ivf_probe},256", help="IVF lists scanned")
+    parser.add_argument("--ivf-pq-dims", default=str(AnnSettings.ivf_pq_dims),
+                        help="dimensions per 4-bit code of the IVF built (comma-separated: 4,2)")
     parser.add_argument("--ivf-refine", default=str(AnnSettings.ivf_refine),
                         help="with --served: re-rank depths, times the k asked for (comma-separated)")
     parser.add_argument("--ivf-vectors", default=AnnSettings.ivf_vectors,
@@ -155,7 +157,7 @@ def main(argv=None) -> None:
         centers = rng.normal(size=(5000, 384)).astype(np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         spread = 0.04
-    print("| vectors | M (HNSW) / re-rank type (IVF) | ef_construction (HNSW) / lists (IVF) | ef_search / probe "
+    print("| vectors | M (HNSW) / re-rank type, code (IVF) | ef_construction (HNSW) / lists (IVF) | ef_search / probe "
           "| recall@10 "
           "| recall@10 in top candidates | ms/query | flat ms/query | build s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -176,7 +178,8 @@ def main(argv=None) -> None:
             del flat
         builds = [(m, e, AnnSettings(hnsw_m=m, hnsw_ef_construction=e)) for m in map(int, args.m.split(","))
                   for e in map(int, args.ef_construction.split(","))] if args.kind == "hnsw" else \
-            [("-", lists, AnnSettings(ivf_lists=lists)) for lists in map(int, args.ivf_lists.split(","))]
+            [(per, lists, AnnSettings(ivf_lists=lists, ivf_pq_dims=per))
+             for lists in map(int, args.ivf_lists.split(",")) for per in map(int, args.ivf_pq_dims.split(","))]
         for m, ef_construction, settings in builds:  # one build each, with all cores as create_ann builds
             started = time.perf_counter()
             ann = create_ann(vectors, args.kind, settings) if args.kind == "hnsw" else served_ivf(vectors, settings)
@@ -184,7 +187,7 @@ def main(argv=None) -> None:
             for kept in ("-",) if args.kind == "hnsw" else args.ivf_vectors.split(","):
                 if kept != "-":  # the same codes, re-ranked with the vectors in this float type
                     ann.attach(vectors if kept == "float32" else vectors.astype(kept))
-                    m = kept
+                    m = f"{kept}, {settings.ivf_pq_dims} dims a code"
                 for width in (int(e) for e in (args.ef_search if args.kind == "hnsw" else args.ivf_probe).split(",")):
                     if args.kind == "hnsw":
                         ann.index.hnsw.efSearch = width
