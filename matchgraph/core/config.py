@@ -264,8 +264,9 @@ SETTINGS: list[Setting] = [
       "dimensions; 4 halves the codes, and recall@10 at 3M vectors fell from 0.984 to 0.931)", positive=True,
       chosen_by="bench/ann_recall.py: recall@10 0.931 -> 0.984 at 3M vectors, the same time a query "
       "(BENCHMARKS.md \"ANN recall\")"),
-    S("ann.ivf_vectors", "float16", "the vectors an IVF version keeps for re-ranking and rescoring (capabilities.npy, "
-      "memory-mapped when served): float16 maps half the memory of float32", choices=("float16", "float32"),
+    S("ann.ivf_vectors", "auto", "the vectors an IVF version keeps for re-ranking and rescoring (capabilities.npy, "
+      "memory-mapped when served): float16 maps half the memory of float32 but reads slower; auto: float16 from "
+      "1,000,000 vectors (1.5 GB as float32)", choices=("auto", "float16", "float32"),
       chosen_by="bench/ann_recall.py and bench/scale.py: float16 (BENCHMARKS.md \"ANN recall\", \"Directory scale\")"),
     S("graph.select_weight", 3.0, "a select weighs this many matches on an edge",
       chosen_by=_TUNE_WARM),

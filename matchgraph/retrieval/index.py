@@ -8,7 +8,7 @@ Files of a version folder (written in one streamed pass by retrieval/index_build
     capabilities.npy       (n_capabilities, dim) float32, L2-normalized; memory-mapped at load
                            unless the ANN holds the vectors itself (flat, HNSW): an IVF holds
                            only its codes and re-ranks its candidates with the mapped rows,
-                           float16 then by default (config ann.ivf_vectors)
+                           float16 then from 1M vectors (config ann.ivf_vectors)
     capabilities.faiss     the ANN over them (flat, HNSW or IVF by size, retrieval/ann.py)
     names/                 the name index (lexical.NameIndex.save), read back at load
     signals.npz            the catalog's raw signals (signals.SIGNAL_COLUMNS): a load scores

@@ -5,7 +5,7 @@ build held 13 GB of them before FAISS and peaked at 20 GB). `IndexWriter` takes 
 chunk at a time: each chunk's records go to catalog.jsonl, its columns to small lists, its
 capability vectors to capabilities.npy on disk. The ANN is then built from that file in chunks
 (an IVF trains on a sample of rows and keeps only its codes: the refine vectors are the file,
-rewritten as float16 by default and memory-mapped when served), and BM25 last, from the lexical
+rewritten as float16 from 1M vectors and memory-mapped when served), and BM25 last, from the lexical
 texts.
 """
 
@@ -91,7 +91,7 @@ def vector_blocks(path: Path, chunk: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
 def halve_vectors(path: Path) -> None:
     """Rewrite a float32 .npy of vectors as float16 in place (a block at a time into a
     temporary file that then replaces it): what a codes-only IVF re-ranks with when
-    `ann.ivf_vectors` is float16. Unit vectors keep ~3 significant digits per component."""
+    `ann.ivf_vectors` asks for it. Unit vectors keep ~3 significant digits per component."""
     staged = VectorFile(path.with_name(path.name + ".f16"), dtype="<f2")
     try:
         for block in vector_blocks(path):
@@ -183,7 +183,7 @@ class IndexWriter:
         index = create_ann_streamed(lambda: vector_blocks(path), lambda r: vector_rows(path, r),
                                     rows, dim, ann_kind, ann)
         index.save(self.folder / ANN_FILE)
-        if index.codes_only and (ann or AnnSettings()).ivf_vectors == "float16":
+        if index.codes_only and (ann or AnnSettings()).keeps_half(rows):
             halve_vectors(path)
         del index
         self._lexical.close()

@@ -201,3 +201,13 @@ def test_the_name_index_stored_with_the_version_answers_as_a_built_one(tmp_path)
             assert np.array_equal(loaded.candidates(q), built.candidates(q))
             assert np.array_equal(loaded.exact(q), built.exact(q))
     assert NameIndex.load(tmp_path / "names", min_shared=0.6) is None  # other settings: built again
+
+
+def test_auto_keeps_float16_vectors_only_from_a_million():
+    from matchgraph.retrieval.ann import HALF_FROM
+
+    auto = AnnSettings()
+    assert auto.ivf_vectors == "auto"
+    assert not auto.keeps_half(HALF_FROM - 1) and auto.keeps_half(HALF_FROM)
+    assert AnnSettings(ivf_vectors="float16").keeps_half(10)
+    assert not AnnSettings(ivf_vectors="float32").keeps_half(10 * HALF_FROM)
