@@ -42,18 +42,7 @@ def old_candidates(index: NameIndex, q: str) -> np.ndarray:
         shared = np.bincount(found, minlength=len(index.need))
         good = np.flatnonzero(shared >= index.need)
         shared = shared[good]
-    return _top(index, good, shared)
-
-
-def _top(index: NameIndex, good: np.ndarray, shared: np.ndarray) -> np.ndarray:
-    """candidates' tail: the strings' choices, the max_fuzzy best ratios (ties: lower choice)."""
-    picked, owner = index._expand(good)
-    order = np.argsort(picked, kind="stable")
-    picked, owner = picked[order], owner[order]
-    ratio = shared[owner] / np.maximum(index.gram_counts[good[owner]], 1)
-    if len(picked) > index.max_fuzzy:
-        picked = np.sort(picked[np.argsort(-ratio, kind="stable")[:index.max_fuzzy]])
-    return picked.astype(np.int64)
+    return index.best_choices(good, shared)
 
 
 class PrefixFilter:
@@ -98,7 +87,7 @@ class PrefixFilter:
         running = np.concatenate([[0], np.cumsum(asked[self.forward[items]])])
         shared = running[ends] - running[ends - lengths]
         keep = shared >= index.need[reached]
-        return _top(index, reached[keep].astype(np.int64), shared[keep]), len(reached)
+        return index.best_choices(reached[keep].astype(np.int64), shared[keep]), len(reached)
 
 
 def _ms(fn, queries: list[str]) -> tuple[list[np.ndarray], np.ndarray]:

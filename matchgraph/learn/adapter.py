@@ -29,7 +29,7 @@ from scipy import sparse
 
 from ..core.arrays import row_entries
 from ..retrieval import needs
-from ..retrieval.ann import row_dots
+from ..retrieval.ann import float_rows, row_dots
 from ..retrieval.embeddings import encode_with
 from ..retrieval.index import LoadedIndex
 from ..retrieval.needs import split_needs
@@ -78,7 +78,7 @@ class Adapter:
         if len(self.rows) and len(rows):
             at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
             hit = self.rows[at] == rows
-            moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
+            moved[hit] = _normalize(float_rows(vectors, rows[hit]) + self.offsets[at[hit]]) @ adapted
         return general, _best_per_artifact(counts, moved)
 
 
@@ -97,7 +97,7 @@ class Adapter:
         if len(self.rows) and len(rows):
             at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
             hit = self.rows[at] == rows
-            moved[hit] = _normalize(vectors[rows[hit]] + self.offsets[at[hit]]) @ adapted
+            moved[hit] = _normalize(float_rows(vectors, rows[hit]) + self.offsets[at[hit]]) @ adapted
         return general, moved
 
     def row_cosines(self, index: LoadedIndex, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:

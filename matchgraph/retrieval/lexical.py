@@ -256,7 +256,11 @@ class NameIndex:
         codes = [self.gram_code[g] for g in _trigrams(q) if g in self.gram_code]
         if not codes:
             return np.zeros(0, np.int64)
-        good, shared = self._enough(codes)
+        return self.best_choices(*self._enough(codes))
+
+    def best_choices(self, good: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """The choices of the strings `good` (ascending) that share `shared` trigrams with the
+        query: all of them, or the max_fuzzy highest ratios when more (ties: the lower choice)."""
         picked, owner = self._expand(good)
         order = np.argsort(picked, kind="stable")
         picked, owner = picked[order], owner[order]
